@@ -1,0 +1,203 @@
+"""The ``semlink`` command line (typer).
+
+Subcommands::
+
+    semlink phy ber      Monte Carlo BER/BLER sweep of a 5G-style link
+    semlink run          an experiment from a TOML config (systems x channels x SNRs)
+    semlink kb build     build a FAISS knowledge base from a features file
+    semlink kb query     query a knowledge base
+    semlink export-onnx  export a trained KBSC transmitter/receiver as ONNX
+    semlink version      package versions
+
+Bad input prints one line ``error: ...`` on stderr and exits with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from semlink.errors import SemlinkError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Semantic image transmission over a real PHY.")
+phy_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Physical-layer link simulations.")
+app.add_typer(phy_app, name="phy")
+
+
+def parse_db_list(text: str, name: str) -> list[float]:
+    """``"0,2,4"`` or ``"0:10:2"`` (start:stop:step, stop included) → list of floats.
+
+    >>> parse_db_list("0:4:2", "--snr-db")
+    [0.0, 2.0, 4.0]
+    """
+    import math
+
+    text = text.strip()
+    try:
+        if ":" in text:
+            parts = [float(p) for p in text.split(":")]
+            if len(parts) != 3 or parts[2] <= 0:
+                raise ValueError
+            start, stop, step = parts
+            count = int(math.floor((stop - start) / step + 1e-9)) + 1
+            values = [round(start + i * step, 10) for i in range(max(count, 0))]
+        else:
+            values = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise SemlinkError(
+            f"{name} {text!r} is not a list of dB values; accepted: '0,2,4' or 'start:stop:step' with step > 0"
+        ) from None
+    if not values:
+        raise SemlinkError(f"{name} {text!r} gives no values; accepted: '0,2,4' or 'start:stop:step'")
+    if not all(math.isfinite(v) for v in values):
+        raise SemlinkError(f"{name} {text!r} contains non-finite values; every value must be a finite dB number")
+    return values
+
+
+def _set(tree: dict[str, Any], key: str, value: Any) -> None:
+    """Overlay a flag on the TOML tree when the flag was given."""
+    if value is not None:
+        tree[key] = value
+
+
+@phy_app.command("ber")
+def phy_ber(
+    out: Path = typer.Option(..., "--out", help="Output folder (results.csv/.parquet, manifest.json, ber_bler.png)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file; flags given here override it."),
+    snr_db: Optional[str] = typer.Option(None, "--snr-db", help="Es/N0 per symbol [dB]: '0,2,4' or '0:10:1'."),
+    ebno_db: Optional[str] = typer.Option(None, "--ebno-db", help="Eb/N0 [dB]: '0,2,4' or '0:10:1'."),
+    channel: Optional[str] = typer.Option(None, "--channel", help="awgn | rayleigh | tdl-a..tdl-e | cdl-a..cdl-e"),
+    modulation: Optional[str] = typer.Option(None, "--modulation", help="qpsk | 16qam | 64qam | 256qam"),
+    code: Optional[str] = typer.Option(None, "--code", help="LDPC 'K,N' (5G NR BG1/BG2), e.g. '1024,2048'."),
+    uncoded: bool = typer.Option(False, "--uncoded", help="No channel code."),
+    ofdm: Optional[bool] = typer.Option(None, "--ofdm/--flat", help="OFDM resource grid, or flat symbols."),
+    fft_size: Optional[int] = typer.Option(None, "--fft-size"),
+    subcarrier_spacing_hz: Optional[float] = typer.Option(None, "--subcarrier-spacing"),
+    num_ofdm_symbols: Optional[int] = typer.Option(None, "--num-ofdm-symbols"),
+    cyclic_prefix_length: Optional[int] = typer.Option(None, "--cp-length"),
+    pilots: Optional[str] = typer.Option(None, "--pilots", help="Pilot OFDM symbol indices, e.g. '2,11'."),
+    csi: Optional[str] = typer.Option(None, "--csi", help="perfect | ls"),
+    interpolation: Optional[str] = typer.Option(None, "--interpolation", help="nn | lin (LS CSI)"),
+    delay_spread_ns: Optional[float] = typer.Option(None, "--delay-spread-ns"),
+    speed_mps: Optional[float] = typer.Option(None, "--speed-mps"),
+    carrier_frequency_hz: Optional[float] = typer.Option(None, "--carrier-frequency-hz"),
+    bp_iterations: Optional[int] = typer.Option(None, "--bp-iterations"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Code blocks per Monte Carlo batch."),
+    target_block_errors: Optional[int] = typer.Option(None, "--target-block-errors"),
+    max_iter: Optional[int] = typer.Option(None, "--max-iter", help="Maximum batches per SNR point."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue a killed sweep in --out."),
+) -> None:
+    """Monte Carlo BER/BLER sweep: bits → LDPC → QAM → (OFDM) → channel → estimation → decoding."""
+    from semlink.sim.ber import run_ber_sweep
+    from semlink.sim.config import BerSweepConfig, read_toml, validate
+
+    tree: dict[str, Any] = read_toml(config) if config else {}
+    if snr_db is not None and ebno_db is not None:
+        raise SemlinkError("give --snr-db or --ebno-db, not both")
+    if snr_db is not None:
+        tree["snr_db"], _ = parse_db_list(snr_db, "--snr-db"), tree.pop("ebno_db", None)
+    if ebno_db is not None:
+        tree["ebno_db"], _ = parse_db_list(ebno_db, "--ebno-db"), tree.pop("snr_db", None)
+    if "snr_db" not in tree and "ebno_db" not in tree:
+        raise SemlinkError("no SNR points: give --snr-db or --ebno-db (e.g. '0:10:1'), or snr_db in --config")
+    link = tree.setdefault("link", {})
+    if code is not None and uncoded:
+        raise SemlinkError("give --code K,N or --uncoded, not both")
+    if uncoded:
+        link["code"] = "uncoded"
+    elif code is not None:
+        try:
+            k, n = (int(p) for p in code.split(","))
+        except ValueError:
+            raise SemlinkError(f"--code {code!r} is not 'K,N'; accepted: two integers, e.g. '1024,2048'") from None
+        link["code"] = [k, n]
+    for key, value in (
+        ("modulation", modulation), ("csi", csi), ("interpolation", interpolation), ("bp_iterations", bp_iterations)
+    ):
+        _set(link, key, value)
+    for key, value in (
+        ("name", channel), ("delay_spread_ns", delay_spread_ns), ("speed_mps", speed_mps),
+        ("carrier_frequency_hz", carrier_frequency_hz),
+    ):
+        _set(link.setdefault("channel", {}), key, value)
+    grid_flags = {
+        "fft_size": fft_size, "subcarrier_spacing_hz": subcarrier_spacing_hz,
+        "num_ofdm_symbols": num_ofdm_symbols, "cyclic_prefix_length": cyclic_prefix_length,
+        "pilot_ofdm_symbol_indices": [int(p) for p in pilots.split(",")] if pilots else None,
+    }
+    if ofdm is False:
+        if any(v is not None for v in grid_flags.values()):
+            raise SemlinkError("OFDM grid options were given together with --flat; drop --flat or the grid options")
+        link["ofdm"] = None
+    elif ofdm or any(v is not None for v in grid_flags.values()):
+        grid = link.get("ofdm") or {}
+        for key, value in grid_flags.items():
+            _set(grid, key, value)
+        link["ofdm"] = grid
+    for key, value in (
+        ("batch_size", batch_size), ("target_block_errors", target_block_errors), ("max_iter", max_iter), ("seed", seed)
+    ):
+        _set(tree, key, value)
+    cfg = validate(BerSweepConfig, tree, source="phy ber settings")
+    frame = run_ber_sweep(cfg, out, resume=resume)
+    cols = [c for c in ("snr_db", "ebno_db", "ber", "bler", "n_bits", "n_block_errors") if c in frame.columns]
+    typer.echo(frame[cols].to_string(index=False))
+    typer.echo(f"wrote {out}/results.csv, results.parquet, manifest.json, ber_bler.png")
+
+
+@app.command("version")
+def version() -> None:
+    """Print the versions of semlink and the packages that shape its results."""
+    from semlink.io import package_versions
+
+    for name, ver in package_versions().items():
+        typer.echo(f"{name} {ver}")
+
+
+def _register_optional_commands() -> None:
+    """Subcommands whose modules live in other subpackages (added as they land)."""
+    try:
+        from semlink.kb.cli import app as kb_app
+    except ImportError:
+        kb_app = None
+    if kb_app is not None:
+        app.add_typer(kb_app, name="kb", help="FAISS knowledge base: build and query.")
+    try:
+        from semlink.systems.cli import register
+    except ImportError:
+        register = None
+    if register is not None:
+        register(app)
+
+
+_register_optional_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning :class:`SemlinkError` into one line and exit status 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except SemlinkError as err:
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    except typer.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as err:  # click usage errors (bad flag, missing option) arrive here in non-standalone mode
+        import click
+
+        if isinstance(err, click.exceptions.ClickException):
+            err.show()
+            sys.exit(2)
+        raise
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

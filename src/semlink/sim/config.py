@@ -1,0 +1,173 @@
+"""TOML run configuration, validated by pydantic.
+
+Every config file maps onto one of the models below; unknown keys are refused so a typo never
+silently falls back to a default. :func:`load_toml` turns pydantic's errors into one
+:class:`~semlink.errors.SemlinkError` line naming the bad key and value.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from semlink.errors import SemlinkError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChannelSpec(Strict):
+    """A channel by name with its fading parameters (see :mod:`semlink.phy`)."""
+
+    name: str = "awgn"
+    delay_spread_ns: float = 100.0
+    carrier_frequency_hz: float = 3.5e9
+    speed_mps: float = 0.0
+
+    def build(self):
+        from semlink.phy import ChannelConfig
+
+        return ChannelConfig(**self.model_dump())
+
+
+class OfdmSpec(Strict):
+    """OFDM resource grid; fields left out take :class:`semlink.phy.OfdmConfig` defaults."""
+
+    fft_size: int | None = None
+    subcarrier_spacing_hz: float | None = None
+    num_ofdm_symbols: int | None = None
+    cyclic_prefix_length: int | None = None
+    pilot_ofdm_symbol_indices: tuple[int, ...] | None = None
+
+    def build(self):
+        from semlink.phy import OfdmConfig
+
+        return OfdmConfig(**self.model_dump(exclude_none=True))
+
+
+class LinkSpec(Strict):
+    """The PHY link shared by every system: channel, optional OFDM grid, CSI, and (digital) code."""
+
+    modulation: str = "qpsk"
+    code: tuple[int, int] | Literal["uncoded"] = (1024, 2048)
+    csi: Literal["perfect", "ls"] = "perfect"
+    interpolation: Literal["nn", "lin"] = "nn"
+    bp_iterations: int = 20
+    channel: ChannelSpec = ChannelSpec()
+    ofdm: OfdmSpec | None = None
+
+    @property
+    def code_k(self) -> int | None:
+        return None if self.code == "uncoded" else int(self.code[0])
+
+    @property
+    def code_n(self) -> int | None:
+        return None if self.code == "uncoded" else int(self.code[1])
+
+    def digital(self, **overrides: Any):
+        from semlink.phy import DigitalLinkConfig
+
+        kwargs = dict(
+            modulation=self.modulation,
+            code_k=self.code_k,
+            code_n=self.code_n,
+            channel=self.channel.build(),
+            ofdm=self.ofdm.build() if self.ofdm is not None else None,
+            csi=self.csi,
+            interpolation=self.interpolation,
+            bp_iterations=self.bp_iterations,
+        )
+        kwargs.update(overrides)
+        return DigitalLinkConfig(**kwargs)
+
+    def analog(self, **overrides: Any):
+        from semlink.phy import AnalogLinkConfig
+
+        kwargs = dict(
+            channel=self.channel.build(),
+            ofdm=self.ofdm.build() if self.ofdm is not None else None,
+            csi=self.csi,
+            interpolation=self.interpolation,
+        )
+        kwargs.update(overrides)
+        return AnalogLinkConfig(**kwargs)
+
+
+def _check_finite(values: list[float] | None, name: str) -> list[float] | None:
+    if values is None:
+        return None
+    if len(values) == 0:
+        raise ValueError(f"{name} is empty; give at least one value in dB")
+    bad = [v for v in values if not math.isfinite(v)]
+    if bad:
+        raise ValueError(f"{name} contains non-finite values {bad}; every value must be a finite number of dB")
+    return values
+
+
+class BerSweepConfig(Strict):
+    """``semlink phy ber``: Monte Carlo BER/BLER over a list of SNR (or Eb/N0) points."""
+
+    seed: int = 42
+    snr_db: list[float] | None = None
+    ebno_db: list[float] | None = None
+    batch_size: int = 1000
+    target_block_errors: int = 100
+    max_iter: int = 100
+    link: LinkSpec = LinkSpec()
+
+    @field_validator("snr_db", "ebno_db")
+    @classmethod
+    def _finite(cls, v, info):
+        return _check_finite(v, info.field_name)
+
+    @field_validator("batch_size", "target_block_errors", "max_iter")
+    @classmethod
+    def _positive(cls, v, info):
+        if v <= 0:
+            raise ValueError(f"{info.field_name} = {v}; must be a positive integer")
+        return v
+
+    @model_validator(mode="after")
+    def _one_axis(self):
+        if (self.snr_db is None) == (self.ebno_db is None):
+            raise ValueError("give exactly one of snr_db or ebno_db (a list of dB values)")
+        return self
+
+
+def format_validation_error(err: ValidationError, source: str = "config") -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(root)"
+        value = e.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        parts.append(f"{loc}: {e['msg']}{shown}")
+    return f"invalid {source}: " + "; ".join(parts)
+
+
+def validate(model: type[Model], data: dict[str, Any], source: str = "config") -> Model:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise SemlinkError(format_validation_error(err, source)) from None
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise SemlinkError(f"config file {str(path)!r} does not exist; give the path of a TOML file")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise SemlinkError(f"config file {str(path)!r} is not valid TOML: {err}") from None
+
+
+def load_toml(model: type[Model], path: str | os.PathLike[str]) -> Model:
+    return validate(model, read_toml(path), source=f"config {str(path)!r}")

@@ -1,0 +1,288 @@
+"""``semlink run CONFIG.toml``: a KBSC experiment from one validated TOML file.
+
+Steps: load the dataset → extract (cached) image features → split them into training,
+validation sender/receiver, test queries and the receiver's knowledge base → build and save the
+FAISS knowledge base → train (or load) each system's codec per channel → evaluate every point
+(system × channel × SNR, each with its own seed) → ``results.csv``/``.parquet``,
+``manifest.json`` and accuracy-vs-SNR plots. ``resume=True`` continues a killed run: finished
+points come from the journal, trained codecs from ``checkpoints/``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import torch
+from pydantic import field_validator, model_validator
+
+from semlink.errors import SemlinkError
+from semlink.seeding import seed_everything
+from semlink.sim.config import ChannelSpec, LinkSpec, Strict, _check_finite, load_toml
+from semlink.sim.plots import plot_accuracy
+from semlink.sim.runner import Point, make_points, run_points
+
+REFERENCE_TEST_SNRS = [-7.0, -6.0, -5.0, -4.0, -2.0, 0.0, 2.0, 4.0, 5.0, 6.0, 7.0, 10.0]
+REFERENCE_TRAIN_SNRS = [-7.0, -4.0, 0.0, 4.0, 7.0, 10.0]
+
+
+class DataSpec(Strict):
+    dataset: str = "fashion-mnist"
+    root: str | None = None
+    download: bool = False
+    train_per_class: int | None = None  # None: the whole training split
+    test_per_class: int | None = None  # None: the whole test split (halves: queries | knowledge base)
+    train_fraction: float = 0.8  # of the training split; the rest is halved into validation sender/receiver
+
+
+class EncoderSpec(Strict):
+    spec: str = "efficientnet-lite0"
+    image_size: int | None = 64
+    batch_size: int = 256
+    cache_dir: str | None = None  # default: $SEMLINK_CACHE or ~/.cache/semlink
+
+
+class KbSpec(Strict):
+    factory: str = "Flat"
+
+
+class TrainSpec(Strict):
+    recipe: Literal["robust", "reference"] = "robust"
+    epochs: int = 100
+    patience: int = 20
+    batch_size: int = 128
+    lr: float | None = None
+    snr_db: list[float] = REFERENCE_TRAIN_SNRS
+    hidden_dim: int = 384
+
+    @field_validator("snr_db")
+    @classmethod
+    def _finite(cls, v, info):
+        return _check_finite(v, "train.snr_db")
+
+    def settings(self):
+        from semlink.systems.kbsc_model import TrainSettings
+
+        return TrainSettings(
+            recipe=self.recipe, epochs=self.epochs, patience=self.patience, batch_size=self.batch_size,
+            lr=self.lr, snr_db=tuple(self.snr_db), hidden_dim=self.hidden_dim,
+        )
+
+
+class SystemSpec(Strict):
+    type: str
+    name: str | None = None
+    channel_uses: int | None = None
+    bits_per_value: int = 1
+    modulation: str | None = None
+    code: tuple[int, int] | Literal["uncoded"] | None = None
+
+
+class EvalSpec(Strict):
+    snr_db: list[float] = REFERENCE_TEST_SNRS
+    noiseless: bool = True
+    batch_size: int = 1000
+    top_k: int = 5
+
+    @field_validator("snr_db")
+    @classmethod
+    def _finite(cls, v, info):
+        return _check_finite(v, "eval.snr_db")
+
+
+class ExperimentConfig(Strict):
+    name: str = "kbsc"
+    seed: int = 42
+    device: str = "cpu"
+    data: DataSpec = DataSpec()
+    encoder: EncoderSpec = EncoderSpec()
+    kb: KbSpec = KbSpec()
+    link: LinkSpec = LinkSpec()
+    channels: list[ChannelSpec] | None = None  # default: [link.channel]
+    systems: list[SystemSpec] = [
+        SystemSpec(type="kbsc", channel_uses=128),
+        SystemSpec(type="raw"),
+        SystemSpec(type="noiseless"),
+    ]
+    train: TrainSpec = TrainSpec()
+    eval: EvalSpec = EvalSpec()
+
+    @model_validator(mode="after")
+    def _check(self):
+        from semlink.systems import SYSTEMS
+
+        for spec in self.systems:
+            if spec.type not in SYSTEMS:
+                raise ValueError(f"unknown system type {spec.type!r}; accepted: {', '.join(sorted(SYSTEMS))}")
+        if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
+            raise ValueError(f"device {self.device!r}; accepted: cpu, cuda, cuda:N, auto")
+        return self
+
+    @property
+    def channel_list(self) -> list[ChannelSpec]:
+        return list(self.channels) if self.channels else [self.link.channel]
+
+
+def load_experiment(path: str | os.PathLike[str]) -> ExperimentConfig:
+    return load_toml(ExperimentConfig, path)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SemlinkError(f"device {name!r} asked for but CUDA is not available; use device = 'cpu' or 'auto'")
+    return torch.device(name)
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("SEMLINK_CACHE", Path.home() / ".cache" / "semlink"))
+
+
+def _log(message: str) -> None:
+    print(f"[semlink {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def prepare_features(cfg: ExperimentConfig, device: torch.device, log=_log) -> dict[str, Any]:
+    """Load data, extract features, split; returns tensors and the source size for CBR."""
+    import numpy as np
+
+    from semlink.data import kbsc_split, load_dataset, subset_per_class
+    from semlink.tx import create_encoder, extract_features
+
+    data = cfg.data
+    train_set = load_dataset(data.dataset, root=data.root, split="train", download=data.download)
+    test_set = load_dataset(data.dataset, root=data.root, split="test", download=data.download)
+    if data.train_per_class is not None:
+        train_set = train_set.subset(subset_per_class(train_set.labels, data.train_per_class, seed=cfg.seed))
+    if data.test_per_class is not None:
+        # The first items of each class in dataset order, so the query/KB halves match the reference.
+        test_set = test_set.subset(subset_per_class(test_set.labels, data.test_per_class, seed=None))
+    split = kbsc_split(train_set.labels, test_set.labels, seed=cfg.seed, train_fraction=data.train_fraction)
+    encoder = create_encoder(cfg.encoder.spec, image_size=cfg.encoder.image_size, device=str(device))
+    cache = Path(cfg.encoder.cache_dir) if cfg.encoder.cache_dir else default_cache_dir() / "features"
+    log(f"features: {encoder.name} on {len(train_set)} train + {len(test_set)} test images of {data.dataset}")
+    train_x = extract_features(encoder, train_set, cache_dir=cache, batch_size=cfg.encoder.batch_size).to(device)
+    test_x = extract_features(encoder, test_set, cache_dir=cache, batch_size=cfg.encoder.batch_size).to(device)
+    train_y = torch.as_tensor(train_set.labels, device=device)
+    test_y = torch.as_tensor(test_set.labels, device=device)
+
+    def part(x, y, idx):
+        idx_t = torch.as_tensor(np.asarray(idx), device=device, dtype=torch.long)
+        return x[idx_t], y[idx_t]
+
+    shape = train_set.images.shape[1:]
+    source_values = int(np.prod(shape)) * (1 if len(shape) == 2 else 1)
+    return {
+        "encoder": encoder.name,
+        "train": part(train_x, train_y, split.train),
+        "val_sender": part(train_x, train_y, split.val_sender),
+        "val_receiver": part(train_x, train_y, split.val_receiver),
+        "queries": part(test_x, test_y, split.test_sender),
+        "kb": part(test_x, test_y, split.test_receiver),
+        "split_sizes": split.sizes(),
+        "source_values": source_values,
+        "source_shape": list(shape),
+    }
+
+
+def run_experiment(
+    cfg: ExperimentConfig, out: str | os.PathLike[str], resume: bool = False, progress: bool | None = None, log=_log
+) -> pd.DataFrame:
+    from semlink.kb import KnowledgeBase
+    from semlink.systems.base import ExperimentContext, create_system, is_noiseless, retrieval_metrics
+
+    out = Path(out)
+    seed_everything(cfg.seed)
+    device = _device(cfg.device)
+    started = time.perf_counter()
+    feats = prepare_features(cfg, device, log=log)
+    kb_x, kb_y = feats["kb"]
+    kb = KnowledgeBase.build(kb_x, kb_y, factory=cfg.kb.factory, encoder=feats["encoder"], seed=cfg.seed)
+    kb.save(out / "kb")
+    log(f"knowledge base: {len(kb_x)} items ({cfg.kb.factory}); {len(feats['queries'][0])} queries")
+    ctx = ExperimentContext(
+        train_features=feats["train"][0],
+        val_sender=feats["val_sender"],
+        val_receiver=feats["val_receiver"],
+        queries=feats["queries"][0],
+        query_labels=feats["queries"][1],
+        kb=kb,
+        link=cfg.link,
+        source_values=feats["source_values"],
+        checkpoint_dir=out / "checkpoints",
+        eval_batch_size=cfg.eval.batch_size,
+        top_k=cfg.eval.top_k,
+        seed=cfg.seed,
+        train=cfg.train.settings(),
+        log=log,
+    )
+    systems = [create_system(spec) for spec in cfg.systems]
+    names = [s.name for s in systems]
+    if len(set(names)) != len(names):
+        raise SemlinkError(f"system names {names} repeat; give each [[systems]] entry a distinct name")
+    by_name = {s.name: s for s in systems}
+    channels = {ch.name: ch for ch in cfg.channel_list}
+    if len(channels) != len(cfg.channel_list):
+        raise SemlinkError("channels repeat a name; list each channel once")
+
+    snrs = list(cfg.eval.snr_db) + ([math.inf] if cfg.eval.noiseless else [])
+    grid: list[dict[str, Any]] = []
+    for system in systems:
+        if system.name == "noiseless" or cfg_type(cfg, system) == "noiseless":
+            grid.append({"system": system.name, "channel": "none", "snr_db": math.inf})
+            continue
+        for ch in channels:
+            grid.extend({"system": system.name, "channel": ch, "snr_db": float(s)} for s in snrs)
+    points = make_points(cfg.seed, grid)
+
+    def evaluate(point: Point) -> dict[str, Any]:
+        system = by_name[point.params["system"]]
+        channel = channels.get(point.params["channel"])
+        if channel is not None:
+            system.prepare(ctx, channel)
+        seed_everything(point.seed)
+        tic = time.perf_counter()
+        decoded, extras = system.decode_queries(ctx, channel, point.params["snr_db"])
+        metrics = retrieval_metrics(decoded, ctx.queries, ctx.query_labels, kb, top_k=ctx.top_k)
+        uses = system.channel_uses(ctx)
+        return {
+            "noiseless": is_noiseless(point.params["snr_db"]),
+            "channel_uses": uses,
+            "cbr": uses / ctx.source_values,
+            **metrics,
+            **extras,
+            "eval_seconds": time.perf_counter() - tic,
+        }
+
+    def refresh(frame: pd.DataFrame) -> None:
+        write_plots(frame, out, cfg.name)
+
+    config = cfg.model_dump(mode="json")
+    frame = run_points(
+        points, evaluate, out, config=config, seed=cfg.seed, resume=resume, progress=progress,
+        desc="KBSC points", on_row=refresh,
+    )
+    log(f"done in {time.perf_counter() - started:.0f} s: {out}/results.csv, accuracy plots")
+    return frame
+
+
+def cfg_type(cfg: ExperimentConfig, system) -> str:
+    return system.spec.type
+
+
+def write_plots(frame: pd.DataFrame, out: Path, title: str) -> None:
+    """One top-1 and one top-k accuracy-vs-SNR plot per channel; the noiseless bound on each."""
+    bound = frame[frame["channel"] == "none"]
+    topk = next((c for c in frame.columns if c.startswith("top") and c.endswith("_accuracy") and c != "top1_accuracy"), None)
+    for channel, part in frame[frame["channel"] != "none"].groupby("channel"):
+        part = pd.concat([part, bound])
+        plot_accuracy(part, out / f"accuracy_top1_{channel}.png", title=f"{title}: top-1, {channel}")
+        if topk:
+            plot_accuracy(part, out / f"accuracy_{topk.split('_')[0]}_{channel}.png", metric=topk, ci=(),
+                          title=f"{title}: {topk.split('_')[0]}, {channel}")

@@ -1,0 +1,252 @@
+"""KBSC systems: analog and digital semantic transmission, raw features, and the noiseless bound.
+
+==================  =============================================================================
+type                what crosses the channel
+==================  =============================================================================
+``kbsc``            the learned compressor's 2·B reals as B complex symbols on :class:`AnalogLink`
+``kbsc-digital``    the compressed feature quantised to bits → 5G LDPC + QAM on :class:`DigitalLink`
+``raw``             the uncompressed D-dim feature as D/2 complex symbols on :class:`AnalogLink`
+``noiseless``       nothing: the receiver gets the sent feature (the retrieval upper bound)
+==================  =============================================================================
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from semlink.errors import SemlinkError, require
+from semlink.systems.base import ExperimentContext, is_noiseless, register_system
+from semlink.systems.kbsc_model import (
+    KbscCodec,
+    analog_channel,
+    history_dict,
+    load_codec,
+    save_codec,
+    train_codec,
+)
+from semlink.tx.quantize import UniformQuantizer
+
+BITS_PER_SYMBOL = {"qpsk": 2, "16qam": 4, "64qam": 6, "256qam": 8}
+
+
+def _batches(ctx: ExperimentContext):
+    n = len(ctx.queries)
+    for start in range(0, n, ctx.eval_batch_size):
+        yield slice(start, min(start + ctx.eval_batch_size, n))
+
+
+class _CodecSystem:
+    """Shared by the systems that train a codec per channel and cache it as a checkpoint."""
+
+    def __init__(self, spec) -> None:
+        self.spec = spec
+        self.codecs: dict[Any, KbscCodec] = {}
+
+    def _checkpoint_name(self, channel) -> str:
+        return f"{self.name}__{channel.name}"
+
+    def _train_channel(self, ctx: ExperimentContext, channel):
+        raise NotImplementedError
+
+    def _codec_uses(self, ctx: ExperimentContext) -> int:
+        raise NotImplementedError
+
+    def prepare(self, ctx: ExperimentContext, channel) -> None:
+        if channel in self.codecs:
+            return
+        directory = ctx.checkpoint_dir / self._checkpoint_name(channel)
+        if (directory / "config.json").is_file():
+            codec, meta = load_codec(directory)
+            if meta.get("train") != _settings_dict(ctx) or meta.get("feature_dim") != ctx.feature_dim:
+                raise SemlinkError(
+                    f"checkpoint {str(directory)!r} was trained with other settings; remove it or use a new --out"
+                )
+            ctx.log(f"{self.name} [{channel.name}]: loaded checkpoint {directory}")
+        else:
+            ctx.log(f"{self.name} [{channel.name}]: training ({ctx.train.recipe} recipe)")
+            codec, history = train_codec(
+                ctx.train_features,
+                ctx.val_sender,
+                ctx.val_receiver,
+                self._train_channel(ctx, channel),
+                self._codec_uses(ctx),
+                ctx.train,
+                seed=ctx.seed,
+            )
+            ctx.log(
+                f"{self.name} [{channel.name}]: best val top-1 {history.best_val_accuracy:.3f} "
+                f"at epoch {history.best_epoch}; collapsed={history.collapsed}"
+            )
+            save_codec(
+                codec, directory, system=self.name, channel=channel.model_dump(), train=_settings_dict(ctx),
+                history=history_dict(history), seed=ctx.seed,
+            )
+        self.codecs[channel] = codec.to(ctx.queries.device)
+
+
+def _settings_dict(ctx: ExperimentContext) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    settings = asdict(ctx.train)
+    settings["snr_db"] = list(settings["snr_db"])
+    return settings
+
+
+@register_system("kbsc")
+class KbscAnalog(_CodecSystem):
+    """Learned compressor → ``channel_uses`` complex symbols on the analog link → decompressor."""
+
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        require(spec.channel_uses is not None and spec.channel_uses > 0,
+                f"system 'kbsc' needs channel_uses > 0 (got {spec.channel_uses}); the reference uses 128 and 64")
+        self.name = spec.name or f"kbsc-analog-{spec.channel_uses}"
+
+    def channel_uses(self, ctx: ExperimentContext) -> int:
+        return int(self.spec.channel_uses)
+
+    def _codec_uses(self, ctx: ExperimentContext) -> int:
+        return int(self.spec.channel_uses)
+
+    def _train_channel(self, ctx: ExperimentContext, channel):
+        return analog_channel(ctx.analog_link(channel))
+
+    @torch.no_grad()
+    def decode_queries(self, ctx: ExperimentContext, channel, snr_db: float) -> tuple[torch.Tensor, dict]:
+        codec = self.codecs[channel]
+        send = analog_channel(ctx.analog_link(channel))
+        parts = [codec.decode(send(codec.encode(ctx.queries[s]), snr_db)) for s in _batches(ctx)]
+        return torch.cat(parts), {}
+
+
+class _StraightThroughQuantizer(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, latent, quantizer):  # noqa: D401 - autograd signature
+        return quantizer.dequantize(quantizer.quantize(latent))
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
+@register_system("kbsc-digital")
+class KbscDigital(_CodecSystem):
+    """Compressor → b-bit quantiser → LDPC + QAM on the digital link → dequantiser → decompressor.
+
+    The latent size follows from the channel-use budget B:
+    ``latent = B · bits_per_symbol · code_rate / bits_per_value`` (rounded down to even), so the
+    digital variant spends at most the analog variant's channel uses per image. The codec is
+    trained through the quantiser (straight-through gradient); channel errors are not trained for.
+    """
+
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        require(spec.channel_uses is not None and spec.channel_uses > 0,
+                f"system 'kbsc-digital' needs channel_uses > 0 (got {spec.channel_uses})")
+        self.quantizer = UniformQuantizer(spec.bits_per_value)
+        self.name = spec.name or f"kbsc-digital-{spec.channel_uses}"
+
+    def _modulation(self, ctx: ExperimentContext) -> str:
+        return self.spec.modulation or ctx.link.modulation
+
+    def _code(self, ctx: ExperimentContext):
+        return self.spec.code if self.spec.code is not None else ctx.link.code
+
+    def _layout(self, ctx: ExperimentContext) -> tuple[int, int, int]:
+        """(latent values, payload bits, channel uses) per image."""
+        modulation = self._modulation(ctx)
+        if modulation not in BITS_PER_SYMBOL:
+            raise SemlinkError(f"unknown modulation {modulation!r}; accepted: {', '.join(BITS_PER_SYMBOL)}")
+        bps = BITS_PER_SYMBOL[modulation]
+        code = self._code(ctx)
+        k, n = (1, 1) if code == "uncoded" else code
+        q = self.quantizer.bits_per_value
+        latent = int(self.spec.channel_uses * bps * k / n / q) // 2 * 2
+        require(latent >= 2, f"system {self.name!r}: a budget of {self.spec.channel_uses} channel uses with "
+                f"{modulation}, code {code} and {q} bits/value leaves no room for a latent; raise the budget")
+        bits = latent * q
+        blocks = 1 if code == "uncoded" else math.ceil(bits / k)
+        coded = bits if code == "uncoded" else blocks * n
+        return latent, bits, math.ceil(coded / bps)
+
+    def channel_uses(self, ctx: ExperimentContext) -> int:
+        return self._layout(ctx)[2]
+
+    def _codec_uses(self, ctx: ExperimentContext) -> int:
+        return self._layout(ctx)[0] // 2
+
+    def _train_channel(self, ctx: ExperimentContext, channel):
+        quantizer = self.quantizer
+
+        def through_quantizer(latent: torch.Tensor, snr_db: float) -> torch.Tensor:
+            return _StraightThroughQuantizer.apply(latent, quantizer)
+
+        return through_quantizer
+
+    @torch.no_grad()
+    def decode_queries(self, ctx: ExperimentContext, channel, snr_db: float) -> tuple[torch.Tensor, dict]:
+        codec = self.codecs[channel]
+        link = None if is_noiseless(snr_db) else ctx.digital_link(channel, self._modulation(ctx), self._code(ctx))
+        parts, blocks, failed = [], 0, 0
+        for s in _batches(ctx):
+            bits = self.quantizer.quantize(codec.encode(ctx.queries[s]))
+            if link is not None:
+                sent = link.transmit(bits, snr_db)
+                bits = sent.bits_hat
+                blocks += sent.block_ok.numel()
+                failed += int((~sent.block_ok).sum())
+            parts.append(codec.decode(self.quantizer.dequantize(bits)))
+        extras = {"code_block_failure_rate": failed / blocks if blocks else 0.0}
+        return torch.cat(parts), extras
+
+
+@register_system("raw")
+class RawFeatures:
+    """The uncompressed feature as D/2 complex symbols on the analog link (the reference's baseline)."""
+
+    def __init__(self, spec) -> None:
+        self.spec = spec
+        self.name = spec.name or "raw"
+
+    def channel_uses(self, ctx: ExperimentContext) -> int:
+        return math.ceil(ctx.feature_dim / 2)
+
+    def prepare(self, ctx: ExperimentContext, channel) -> None:
+        return None
+
+    @torch.no_grad()
+    def decode_queries(self, ctx: ExperimentContext, channel, snr_db: float) -> tuple[torch.Tensor, dict]:
+        if is_noiseless(snr_db):
+            return ctx.queries.clone(), {}
+        from semlink.phy import complex_to_real, real_to_complex
+
+        link = ctx.analog_link(channel)
+        parts = []
+        for s in _batches(ctx):
+            x = ctx.queries[s]
+            if x.shape[1] % 2:
+                x = F.pad(x, (0, 1))
+            parts.append(complex_to_real(link(real_to_complex(x), snr_db).symbols_hat)[:, : ctx.feature_dim])
+        return torch.cat(parts), {}
+
+
+@register_system("noiseless")
+class Noiseless:
+    """The receiver gets the sender's feature unchanged: the upper bound on retrieval accuracy."""
+
+    def __init__(self, spec) -> None:
+        self.spec = spec
+        self.name = spec.name or "noiseless"
+
+    def channel_uses(self, ctx: ExperimentContext) -> int:
+        return 0
+
+    def prepare(self, ctx: ExperimentContext, channel) -> None:
+        return None
+
+    def decode_queries(self, ctx: ExperimentContext, channel, snr_db: float) -> tuple[torch.Tensor, dict]:
+        return ctx.queries.clone(), {}
