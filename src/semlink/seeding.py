@@ -21,7 +21,7 @@ import torch
 def point_seed(run_seed: int, *key: int) -> int:
     """A 63-bit seed for the point with integer ``key`` (e.g. its index) under ``run_seed``."""
     seq = np.random.SeedSequence(entropy=int(run_seed), spawn_key=tuple(int(k) for k in key))
-    return int(seq.generate_state(2, dtype=np.uint32).astype(np.uint64).dot([1 << 31, 1]) & ((1 << 63) - 1))
+    return int(seq.generate_state(1, dtype=np.uint64)[0]) & ((1 << 63) - 1)
 
 
 def seed_everything(seed: int) -> np.random.Generator:

@@ -221,7 +221,7 @@ def train_codec(
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            total += float(loss) * len(batch)
+            total += loss.item() * len(batch)
             count += len(batch)
         history.epoch_loss.append(total / max(count, 1))
         accuracy, spread = _validate(codec, channel, val_x, val_y, kb_x, kb_y, snrs)

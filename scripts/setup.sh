@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Set up semlink on a fresh Debian/Ubuntu machine: system packages, a venv in .venv, the package.
+# Idempotent: re-running only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# Debian packages: the venv module, and Fashion-MNIST (the offline default's labelled data).
+need_apt=()
+[ -d /usr/share/datasets/fashion-mnist ] || need_apt+=(dataset-fashion-mnist)
+python3 -c "import ensurepip, venv" 2>/dev/null || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need_apt[@]}"
+fi
+
+PYTHON="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# torch 2.14.1 / torchvision 0.29.1 are the builds this project's machines hold on disk.
+.venv/bin/python -m pip install -q -e ".[dev]"
+echo "semlink set up in .venv ($(.venv/bin/python -c 'import semlink; print(semlink.__version__)'))"

@@ -1,0 +1,138 @@
+"""Analog link: complex symbols straight onto the PHY (no coding, no quantisation), differentiable.
+
+Each example is scaled to unit average symbol energy (so ``snr_db`` holds per example, see
+:mod:`semlink.phy.snr`), laid onto the data REs of as many OFDM slots as it needs (zero padding
+after the last symbol; flat mode: no slots), sent through the channel, estimated (perfect or LS)
+and LMMSE-equalised. The outputs are returned **in the input's scale**: the receiver is assumed to
+know each example's transmit scale (one real number per example, e.g. sent as side information),
+so ``symbols_hat = symbols + e`` with ``e`` of variance ``noise_var`` (Sionna's unbiased LMMSE
+convention; the MMSE estimate for Gaussian inputs of energy ``P`` is ``symbols_hat * P / (P +
+noise_var)``). An encoder that already emits unit-energy symbols sees no scaling at all.
+
+Gradients flow from both outputs to the input symbols (normalisation, resource-grid mapping,
+channel and equaliser are differentiable; channel estimates depend on the pilots only).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from sionna.phy import Block
+
+from semlink.errors import SemlinkError
+from semlink.phy.config import AnalogLinkConfig
+from semlink.phy.grid import pad_to_slots, slots_needed
+from semlink.phy.snr import noise_var_per_example
+from semlink.phy.symbol_link import make_symbol_link
+
+__all__ = ["AnalogLink", "AnalogOutput"]
+
+_TINY = float(torch.finfo(torch.float32).tiny)
+
+
+class AnalogOutput(NamedTuple):
+    """``symbols_hat``: ``[B, N] complex64`` equalised symbols; ``noise_var``: ``[B, N] float32``."""
+
+    symbols_hat: torch.Tensor
+    noise_var: torch.Tensor
+
+
+class AnalogLink(Block):
+    """Differentiable symbol link; a ``torch.nn.Module``. See the module docstring.
+
+    :param cfg: :class:`~semlink.phy.config.AnalogLinkConfig`.
+    :param device: torch device; default ``sionna.phy.config.device``. Inputs on another device
+        are moved here and the outputs moved back.
+    :param max_slots_per_chunk: large batches run in chunks of at most this many OFDM slots (or
+        examples in flat mode) to bound memory; results do not depend on it except through the
+        order of random draws.
+
+    :input symbols: ``[B, N] complex64``.
+    :input snr_db: float or ``[B]`` tensor, Es/N0 per symbol.
+    :output: :class:`AnalogOutput`.
+    """
+
+    # Sionna's Block.__call__ casts and moves every input to the block's device first; the links
+    # validate inputs themselves and return outputs on the caller's device, so they skip it.
+    __call__ = torch.nn.Module.__call__
+
+    def __init__(
+        self, cfg: AnalogLinkConfig | None = None, device: str | None = None, max_slots_per_chunk: int = 4096
+    ) -> None:
+        super().__init__(device=device)
+        cfg = AnalogLinkConfig() if cfg is None else AnalogLinkConfig.from_dict(cfg)
+        if (
+            isinstance(max_slots_per_chunk, bool)
+            or not isinstance(max_slots_per_chunk, int)
+            or max_slots_per_chunk < 1
+        ):
+            raise SemlinkError(f"max_slots_per_chunk must be an integer >= 1, got {max_slots_per_chunk!r}")
+        self.cfg = cfg
+        self._core = make_symbol_link(cfg.channel, cfg.ofdm, cfg.csi, cfg.interpolation, device=self.device)
+        self._max_slots = max_slots_per_chunk
+
+    @property
+    def resource_grid(self):  # noqa: ANN201 - sionna ResourceGrid or None
+        """The Sionna ``ResourceGrid`` of one slot, or None in flat mode."""
+        return self._core.resource_grid
+
+    def channel_uses(self, num_symbols: int) -> int:
+        """Complex symbols (data REs) spent on ``num_symbols`` symbols, padding to whole slots included."""
+        if isinstance(num_symbols, bool) or not isinstance(num_symbols, int) or num_symbols < 1:
+            raise SemlinkError(f"num_symbols must be an integer >= 1, got {num_symbols!r}")
+        slot = self._core.symbols_per_slot
+        return num_symbols if slot is None else slots_needed(num_symbols, slot) * slot
+
+    def forward(self, symbols: torch.Tensor, snr_db: float | torch.Tensor) -> AnalogOutput:
+        """``symbols [B, N] complex64``, ``snr_db`` float or ``[B]`` -> :class:`AnalogOutput`."""
+        x, home = self._check_symbols(symbols)
+        batch, num = x.shape
+        no = noise_var_per_example(snr_db, batch, self.device)
+        energy = (x.real.square() + x.imag.square()).mean(dim=-1, keepdim=True)
+        scale = torch.rsqrt(energy.clamp_min(_TINY))  # [B, 1]
+        xn = x * scale
+        slot = self._core.symbols_per_slot
+        per_example = 1 if slot is None else slots_needed(num, slot)
+        chunk = max(1, self._max_slots // per_example)
+        outs_x, outs_n = [], []
+        for start in range(0, batch, chunk):
+            xs, ns = self._through_channel(xn[start : start + chunk], no[start : start + chunk])
+            outs_x.append(xs)
+            outs_n.append(ns)
+        x_hat = outs_x[0] if len(outs_x) == 1 else torch.cat(outs_x)
+        no_eff = outs_n[0] if len(outs_n) == 1 else torch.cat(outs_n)
+        symbols_hat = x_hat / scale
+        noise_var = no_eff / scale.square()
+        return AnalogOutput(symbols_hat.to(home), noise_var.to(home))
+
+    def call(self, symbols: torch.Tensor, snr_db: float | torch.Tensor) -> AnalogOutput:
+        return self.forward(symbols, snr_db)
+
+    def _through_channel(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        slot = self._core.symbols_per_slot
+        if slot is None:
+            return self._core(x, no)
+        batch, num = x.shape
+        x_slots, num_slots = pad_to_slots(x, slot)
+        no_slots = no.repeat_interleave(num_slots) if num_slots > 1 else no
+        x_hat, no_eff = self._core(x_slots, no_slots)
+        return x_hat.reshape(batch, -1)[:, :num], no_eff.reshape(batch, -1)[:, :num]
+
+    def _check_symbols(self, symbols: torch.Tensor) -> tuple[torch.Tensor, torch.device]:
+        if not isinstance(symbols, torch.Tensor):
+            raise SemlinkError(
+                f"symbols must be a complex torch.Tensor [batch, num_symbols], got {type(symbols).__name__}"
+            )
+        if not symbols.is_complex():
+            raise SemlinkError(
+                f"symbols must be complex (complex64) [batch, num_symbols], got dtype {symbols.dtype}; "
+                "use semlink.phy.real_to_complex for real-valued encoder outputs"
+            )
+        if symbols.dim() != 2 or symbols.shape[0] < 1 or symbols.shape[1] < 1:
+            raise SemlinkError(
+                f"symbols must have shape [batch >= 1, num_symbols >= 1], got {list(symbols.shape)}"
+            )
+        if not bool(torch.isfinite(symbols.detach()).all()):
+            raise SemlinkError("symbols must be finite (found NaN or inf)")
+        return symbols.to(device=self.device, dtype=self.cdtype), symbols.device

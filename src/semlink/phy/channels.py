@@ -1,0 +1,173 @@
+"""Propagation channels from a :class:`ChannelConfig`, built from Sionna channel blocks.
+
+- :class:`OfdmChannel`: frequency-domain channel on a resource grid (a ``RayleighBlockFading``/
+  ``TDL``/``CDL`` model, ``cir_to_ofdm_channel`` as in ``GenerateOFDMChannel``, then
+  ``ApplyOFDMChannel``; AWGN alone for ``awgn``).
+  The channel is **not** normalised per example (``normalize_channel=False``): the models have unit
+  average power over realisations, and per-example fading must survive.
+- :class:`FlatChannel`: no grid; ``awgn`` or ``rayleigh`` with one coefficient per example.
+"""
+
+from __future__ import annotations
+
+import torch
+from sionna.phy import Block
+from sionna.phy.channel import (
+    AWGN,
+    ApplyOFDMChannel,
+    GenerateFlatFadingChannel,
+    RayleighBlockFading,
+    cir_to_ofdm_channel,
+    subcarrier_frequencies,
+)
+from sionna.phy.channel.tr38901 import CDL, TDL, AntennaArray
+from sionna.phy.ofdm import ResourceGrid
+
+from semlink.errors import SemlinkError
+from semlink.phy.config import FLAT_CHANNELS, ChannelConfig
+
+__all__ = ["make_channel_model", "OfdmChannel", "FlatChannel"]
+
+
+def make_channel_model(cfg: ChannelConfig, device: str | None = None) -> object | None:
+    """The Sionna channel model (CIR sampler) for ``cfg``; None for ``awgn``. SISO throughout."""
+    if cfg.family == "awgn":
+        return None
+    if cfg.family == "rayleigh":
+        return RayleighBlockFading(num_rx=1, num_rx_ant=1, num_tx=1, num_tx_ant=1, device=device)
+    delay_spread = cfg.delay_spread_ns * 1e-9
+    if cfg.family == "tdl":
+        return TDL(
+            cfg.model,
+            delay_spread=delay_spread,
+            carrier_frequency=cfg.carrier_frequency_hz,
+            min_speed=cfg.speed_mps,
+            max_speed=cfg.speed_mps,
+            num_rx_ant=1,
+            num_tx_ant=1,
+            device=device,
+        )
+    if cfg.family == "cdl":
+
+        def omni() -> AntennaArray:
+            return AntennaArray(
+                num_rows=1,
+                num_cols=1,
+                polarization="single",
+                polarization_type="V",
+                antenna_pattern="omni",
+                carrier_frequency=cfg.carrier_frequency_hz,
+                device=device,
+            )
+
+        return CDL(
+            cfg.model,
+            delay_spread=delay_spread,
+            carrier_frequency=cfg.carrier_frequency_hz,
+            ut_array=omni(),
+            bs_array=omni(),
+            direction="downlink",
+            min_speed=cfg.speed_mps,
+            max_speed=cfg.speed_mps,
+            device=device,
+        )
+    raise SemlinkError(f"unknown channel {cfg.name!r}")  # pragma: no cover - config validated
+
+
+class OfdmChannel(Block):
+    """Apply a random channel realisation per slot, plus AWGN.
+
+    The channel model's impulse response is sampled once per OFDM symbol (Sionna
+    ``GenerateOFDMChannel`` semantics) and turned into a frequency response with
+    ``cir_to_ofdm_channel``; with ``speed_mps == 0`` every model is constant over the slot, so one
+    sample is drawn and broadcast over the OFDM symbols (same distribution, 14x cheaper).
+
+    :input x: ``[B, 1, 1, num_ofdm_symbols, fft_size] complex64`` resource grids.
+    :input no: ``[B] float32`` noise variance per complex RE.
+    :output y: ``[B, 1, 1, num_ofdm_symbols, fft_size] complex64``.
+    :output h_freq: ``[B, 1, 1, 1, 1, T, fft_size] complex64`` channel frequency response with
+        ``T = num_ofdm_symbols`` (``T = 1`` when static), or None for ``awgn`` (h = 1).
+    """
+
+    def __init__(self, cfg: ChannelConfig, resource_grid: ResourceGrid, device: str | None = None) -> None:
+        super().__init__(device=device)
+        self.cfg = cfg
+        self._model = make_channel_model(cfg, device=self.device)
+        self._awgn = AWGN(device=self.device)
+        self._apply_channel = ApplyOFDMChannel(device=self.device)
+        self._num_time_steps = 1 if cfg.speed_mps == 0.0 else int(resource_grid.num_ofdm_symbols)
+        self._sampling_frequency = 1.0 / resource_grid.ofdm_symbol_duration
+        self._path_cache: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.register_buffer(
+            "_frequencies",
+            subcarrier_frequencies(
+                resource_grid.fft_size, resource_grid.subcarrier_spacing, device=self.device
+            ),
+            persistent=False,
+        )
+
+    def generate(self, batch_size: int) -> torch.Tensor:
+        """``[batch_size, 1, 1, 1, 1, T, fft_size] complex64`` channel frequency responses.
+
+        TR 38.901 TDL/CDL path delays are fixed by the model (and 0 for Rayleigh), so the per-path
+        frequency responses ``exp(-j 2 pi f tau_p)`` are computed once with Sionna's
+        ``cir_to_ofdm_channel`` and reused; a batch whose delays differ falls back to it directly.
+        """
+        assert self._model is not None
+        a, tau = self._model(batch_size, self._num_time_steps, self._sampling_frequency)
+        if not bool((tau == tau[:1]).all()):
+            return cir_to_ofdm_channel(self._frequencies, a, tau, normalize=False)
+        paths = self._path_responses(tau[:1])  # [P, F]
+        num_paths, num_steps = a.shape[-2], a.shape[-1]
+        h = torch.einsum("bpt,pf->btf", a.reshape(batch_size, num_paths, num_steps), paths)
+        return h.reshape(batch_size, 1, 1, 1, 1, num_steps, -1)
+
+    def _path_responses(self, tau: torch.Tensor) -> torch.Tensor:
+        """``[P, fft_size]``: the frequency response of each unit-gain path with delays ``tau [1,1,1,P]``."""
+        cached = self._path_cache
+        if cached is not None and cached[0].shape == tau.shape and torch.equal(cached[0], tau):
+            return cached[1]
+        num_paths = tau.shape[-1]
+        eye = torch.eye(num_paths, dtype=self.cdtype, device=tau.device).reshape(
+            num_paths, 1, 1, 1, 1, num_paths, 1
+        )
+        resp = cir_to_ofdm_channel(self._frequencies, eye, tau.expand(num_paths, -1, -1, -1), normalize=False)
+        resp = resp.reshape(num_paths, -1)
+        self._path_cache = (tau.clone(), resp)
+        return resp
+
+    def call(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self._model is None:
+            return self._awgn(x, no), None
+        h_freq = self.generate(x.shape[0])
+        return self._apply_channel(x, h_freq, no), h_freq
+
+
+class FlatChannel(Block):
+    """Flat channel, no grid: ``y = h x + n`` with one ``h`` per example (``h = 1`` for ``awgn``).
+
+    :input x: ``[B, N] complex64``.
+    :input no: ``[B] float32`` noise variance per complex symbol.
+    :output y: ``[B, N] complex64``.
+    :output h: ``[B, 1] complex64`` (Rayleigh, CN(0, 1)), or None for ``awgn``.
+    """
+
+    def __init__(self, cfg: ChannelConfig, device: str | None = None) -> None:
+        super().__init__(device=device)
+        if cfg.name not in FLAT_CHANNELS:
+            raise SemlinkError(
+                f"channel {cfg.name!r} needs an OFDM grid; accepted without a grid: {', '.join(FLAT_CHANNELS)}"
+            )
+        self.cfg = cfg
+        self._awgn = AWGN(device=self.device)
+        self._gen_channel = (
+            GenerateFlatFadingChannel(num_tx_ant=1, num_rx_ant=1, device=self.device)
+            if cfg.name == "rayleigh"
+            else None
+        )
+
+    def call(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self._gen_channel is None:
+            return self._awgn(x, no), None
+        h = self._gen_channel(x.shape[0]).reshape(-1, 1)
+        return self._awgn(h * x, no), h

@@ -1,0 +1,211 @@
+"""Digital link: bits -> 5G LDPC -> QAM -> (OFDM slots) -> channel -> CSI -> LMMSE -> APP demapping -> BP.
+
+Payloads of any length are cut into ``k``-bit code blocks (the last one zero-padded); the coded
+symbols of one example are laid out back to back and zero-padded to whole OFDM slots, each slot an
+independent channel realisation (in flat mode, one coefficient per example). SNR convention: see
+:mod:`semlink.phy.snr`.
+
+``block_ok`` (in :class:`Transmission`) is what the receiver knows: the LDPC syndrome check of each
+decoded block (:mod:`semlink.phy.coding`). Uncoded links have no error detection, so every block
+is reported as accepted (True); use :meth:`DigitalLink.simulate` (ground truth) to count errors.
+Uncoded links send ``ceil(L / bits_per_symbol)`` symbols (padded to whole slots on a grid); their
+"blocks" are only accounting units of ``k = n`` bits for ``block_ok`` and :meth:`simulate`: one
+OFDM slot's data REs times the bits per symbol, or :data:`FLAT_UNCODED_BLOCK_SYMBOLS` symbols in
+flat mode.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from sionna.phy import Block
+from sionna.phy.mapping import BinarySource, Constellation, Demapper, Mapper
+
+from semlink.errors import SemlinkError
+from semlink.phy.coding import LdpcCodec
+from semlink.phy.config import DigitalLinkConfig
+from semlink.phy.grid import pad_to_slots, slots_needed
+from semlink.phy.snr import ebno_db_to_snr_db, noise_var_per_example
+from semlink.phy.symbol_link import make_symbol_link
+
+__all__ = ["DigitalLink", "BlockResult", "Transmission", "FLAT_UNCODED_BLOCK_SYMBOLS"]
+
+#: Symbols per uncoded accounting block in flat mode (no slots to align to).
+FLAT_UNCODED_BLOCK_SYMBOLS = 1024
+
+
+class BlockResult(NamedTuple):
+    """One code block per example (:meth:`DigitalLink.simulate`).
+
+    ``bits``/``bits_hat``: ``[B, k] float32``; ``block_ok``: ``[B] bool``, True where the decoded block
+    equals the sent one (ground truth, also for uncoded links).
+    """
+
+    bits: torch.Tensor
+    bits_hat: torch.Tensor
+    block_ok: torch.Tensor
+
+
+class Transmission(NamedTuple):
+    """A payload through the link (:meth:`DigitalLink.transmit`).
+
+    ``bits_hat``: ``[B, L] float32``; ``block_ok``: ``[B, num_blocks] bool`` receiver-side syndrome
+    check per code block (all True when uncoded); ``channel_uses``: ``[B] int64`` complex symbols
+    (data REs) spent per example, padding included.
+    """
+
+    bits_hat: torch.Tensor
+    block_ok: torch.Tensor
+    channel_uses: torch.Tensor
+
+
+class DigitalLink(Block):
+    """Coded (or uncoded) QAM over a Sionna PHY; a ``torch.nn.Module``. See the module docstring.
+
+    :param cfg: :class:`~semlink.phy.config.DigitalLinkConfig`.
+    :param device: torch device; default ``sionna.phy.config.device``. Inputs on another device
+        are moved here and the outputs moved back.
+    """
+
+    # Sionna's Block.__call__ casts and moves every input to the block's device first; the links
+    # validate inputs themselves and return outputs on the caller's device, so they skip it.
+    __call__ = torch.nn.Module.__call__
+
+    def __init__(self, cfg: DigitalLinkConfig | None = None, device: str | None = None) -> None:
+        super().__init__(device=device)
+        cfg = DigitalLinkConfig() if cfg is None else DigitalLinkConfig.from_dict(cfg)
+        self.cfg = cfg
+        self._bps = cfg.bits_per_symbol
+        self._core = make_symbol_link(cfg.channel, cfg.ofdm, cfg.csi, cfg.interpolation, device=self.device)
+        constellation = Constellation("qam", self._bps, device=self.device)
+        self._mapper = Mapper(constellation=constellation, device=self.device)
+        self._demapper = Demapper("app", constellation=constellation, device=self.device)
+        self._source = BinarySource(device=self.device)
+        if cfg.coded:
+            assert cfg.code_k is not None and cfg.code_n is not None
+            self._codec: LdpcCodec | None = LdpcCodec(
+                cfg.code_k, cfg.code_n, self._bps, num_iter=cfg.bp_iterations, device=self.device
+            )
+            self._k, self._n = cfg.code_k, cfg.code_n
+        else:
+            self._codec = None
+            slot = self._core.symbols_per_slot or FLAT_UNCODED_BLOCK_SYMBOLS
+            self._k = self._n = slot * self._bps
+
+    # -- properties -------------------------------------------------------------------------------
+    @property
+    def bits_per_symbol(self) -> int:
+        return self._bps
+
+    @property
+    def k(self) -> int:
+        """Information bits per code block."""
+        return self._k
+
+    @property
+    def n(self) -> int:
+        """Coded bits per code block."""
+        return self._n
+
+    @property
+    def code_rate(self) -> float:
+        return self._k / self._n
+
+    @property
+    def resource_grid(self):  # noqa: ANN201 - sionna ResourceGrid or None
+        """The Sionna ``ResourceGrid`` of one slot, or None in flat mode."""
+        return self._core.resource_grid
+
+    # -- conversions ------------------------------------------------------------------------------
+    def ebno_to_snr_db(self, ebno_db: float) -> float:
+        """Es/N0 per data RE [dB] for Eb/N0 per information bit [dB] (rate, bits/symbol, pilots, CP)."""
+        return ebno_db_to_snr_db(ebno_db, self._bps, self.code_rate, self.resource_grid)
+
+    def channel_uses(self, num_bits: int) -> int:
+        """Complex symbols (data REs) spent on a ``num_bits`` payload, padding included.
+
+        Coded: whole code blocks of ``n / bits_per_symbol`` symbols; uncoded: ``ceil(num_bits /
+        bits_per_symbol)`` symbols; on a grid, rounded up to whole slots.
+        """
+        if isinstance(num_bits, bool) or not isinstance(num_bits, int) or num_bits < 1:
+            raise SemlinkError(f"num_bits must be an integer >= 1, got {num_bits!r}")
+        if self._codec is None:
+            symbols = math.ceil(num_bits / self._bps)
+        else:
+            symbols = math.ceil(num_bits / self._k) * (self._n // self._bps)
+        slot = self._core.symbols_per_slot
+        return symbols if slot is None else slots_needed(symbols, slot) * slot
+
+    # -- simulation -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def simulate(self, batch_size: int, snr_db: float | torch.Tensor) -> BlockResult:
+        """Random information bits, one code block per example, through the link (for BER/BLER sweeps)."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise SemlinkError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        bits = self._source([batch_size, self._k])
+        out = self.transmit(bits, snr_db)
+        return BlockResult(bits, out.bits_hat, (out.bits_hat == bits).all(dim=-1))
+
+    @torch.no_grad()
+    def transmit(self, bits: torch.Tensor, snr_db: float | torch.Tensor) -> Transmission:
+        """Send ``bits [B, L]`` (0/1, any real dtype) at ``snr_db`` (float or ``[B]``); see :class:`Transmission`."""
+        bits, home = self._check_bits(bits)
+        batch, length = bits.shape
+        no = noise_var_per_example(snr_db, batch, self.device)
+        num_blocks = math.ceil(length / self._k)
+        if self._codec is None:  # no blocks on air: pad to a whole symbol (and, below, to whole slots)
+            padded = math.ceil(length / self._bps) * self._bps
+        else:
+            padded = num_blocks * self._k
+        if padded != length:
+            bits = torch.nn.functional.pad(bits, (0, padded - length))
+        if self._codec is None:
+            x = self._mapper(bits)  # [B, padded / bps]
+            x_hat, no_eff = self._through_channel(x, no)
+            u_hat = (self._demapper(x_hat, no_eff) > 0).to(bits.dtype)  # logits log p(1)/p(0)
+            ok = torch.ones(batch, num_blocks, dtype=torch.bool, device=bits.device)
+        else:
+            c = self._codec.encode(bits.reshape(batch * num_blocks, self._k))
+            x = self._mapper(c).reshape(batch, -1)  # [B, num_blocks * n / bps]
+            x_hat, no_eff = self._through_channel(x, no)
+            sym_per_block = self._n // self._bps
+            llr = self._demapper(
+                x_hat.reshape(batch * num_blocks, sym_per_block),
+                no_eff.reshape(batch * num_blocks, sym_per_block),
+            )
+            u_hat, ok = self._codec.decode(llr)
+        bits_hat = u_hat.reshape(batch, padded)[:, :length]
+        uses = torch.full((batch,), self.channel_uses(length), dtype=torch.int64, device=bits.device)
+        return Transmission(bits_hat.to(home), ok.reshape(batch, num_blocks).to(home), uses.to(home))
+
+    def call(self, bits: torch.Tensor, snr_db: float | torch.Tensor) -> Transmission:
+        return self.transmit(bits, snr_db)
+
+    # -- internals --------------------------------------------------------------------------------
+    def _through_channel(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x [B, M]`` -> equalised ``(x_hat, no_eff)`` ``[B, M]`` (slotted when on a grid)."""
+        slot = self._core.symbols_per_slot
+        if slot is None:
+            return self._core(x, no)
+        batch, num = x.shape
+        x_slots, num_slots = pad_to_slots(x, slot)
+        no_slots = no.repeat_interleave(num_slots) if num_slots > 1 else no
+        x_hat, no_eff = self._core(x_slots, no_slots)
+        return x_hat.reshape(batch, -1)[:, :num], no_eff.reshape(batch, -1)[:, :num]
+
+    def _check_bits(self, bits: torch.Tensor) -> tuple[torch.Tensor, torch.device]:
+        if not isinstance(bits, torch.Tensor):
+            raise SemlinkError(
+                f"bits must be a torch.Tensor [batch, num_bits] of 0/1, got {type(bits).__name__}"
+            )
+        if bits.dim() != 2 or bits.shape[0] < 1 or bits.shape[1] < 1:
+            raise SemlinkError(f"bits must have shape [batch >= 1, num_bits >= 1], got {list(bits.shape)}")
+        if bits.is_complex():
+            raise SemlinkError(f"bits must be real 0/1 values, got dtype {bits.dtype}")
+        home = bits.device
+        bits = bits.to(device=self.device, dtype=torch.float32)
+        if not bool(((bits == 0) | (bits == 1)).all()):
+            raise SemlinkError("bits must contain only 0 and 1")
+        return bits, home
