@@ -111,7 +111,7 @@ def run_size(n: int, args: argparse.Namespace, faiss) -> list[dict]:
     gc.collect()
     rows.append(dict(n=n, method="Flat", param="-", build_s=build_s, qps=flat_qps, recall=1.0))
     print(
-        f"  Flat          build {build_s:7.1f}s   {flat_qps:9.0f} q/s   recall@1 1.000 (exact, {g} queries)",
+        f"  Flat               build {build_s:7.1f}s   {flat_qps:9.0f} q/s   recall@1 1.000 (exact, {g} queries)",
         flush=True,
     )
 
@@ -128,7 +128,7 @@ def run_size(n: int, args: argparse.Namespace, faiss) -> list[dict]:
                 dict(n=n, method=factory, param=f"nprobe={nprobe}", build_s=build_s, qps=qps, recall=rec)
             )
             print(
-                f"  {factory:13s} build {build_s:7.1f}s   {qps:9.0f} q/s   recall@1 {rec:.3f}   nprobe={nprobe}",
+                f"  {factory:18s} build {build_s:7.1f}s   {qps:9.0f} q/s   recall@1 {rec:.3f}   nprobe={nprobe}",
                 flush=True,
             )
             if rec >= args.target_recall + 0.02:
@@ -138,7 +138,7 @@ def run_size(n: int, args: argparse.Namespace, faiss) -> list[dict]:
 
     if "hnsw" in args.methods and n > args.hnsw_max_items:
         print(
-            f"  HNSW32        skipped: n > --hnsw-max-items {args.hnsw_max_items:,} (1M takes ~10 min to build on 2 cores)"
+            f"  HNSW32             skipped: n > --hnsw-max-items {args.hnsw_max_items:,} (1M takes ~10 min to build on 2 cores)"
         )
     elif "hnsw" in args.methods:
         t0 = time.perf_counter()
@@ -152,7 +152,7 @@ def run_size(n: int, args: argparse.Namespace, faiss) -> list[dict]:
                 dict(n=n, method="HNSW32", param=f"efSearch={ef}", build_s=build_s, qps=qps, recall=rec)
             )
             print(
-                f"  {'HNSW32':13s} build {build_s:7.1f}s   {qps:9.0f} q/s   recall@1 {rec:.3f}   efSearch={ef}",
+                f"  {'HNSW32':18s} build {build_s:7.1f}s   {qps:9.0f} q/s   recall@1 {rec:.3f}   efSearch={ef}",
                 flush=True,
             )
             if rec >= args.target_recall + 0.02:
@@ -164,21 +164,21 @@ def run_size(n: int, args: argparse.Namespace, faiss) -> list[dict]:
 
 def summarise(rows: list[dict], target_qps: float, target_recall: float) -> None:
     print(f"\n== summary: fastest setting with recall@1 >= {target_recall} (speed-up vs exact Flat)")
-    print(f"{'n':>9}  {'method':13s} {'param':13s} {'build s':>8} {'q/s':>9} {'recall@1':>9} {'x Flat':>7}")
+    print(f"{'n':>9}  {'method':18s} {'param':13s} {'build s':>8} {'q/s':>9} {'recall@1':>9} {'x Flat':>7}")
     for n in sorted({r["n"] for r in rows}):
         flat = next(r for r in rows if r["n"] == n and r["method"] == "Flat")
         print(
-            f"{n:>9,}  {'Flat':13s} {'-':13s} {flat['build_s']:8.1f} {flat['qps']:9.0f} {1.0:9.3f} {1.0:7.1f}"
+            f"{n:>9,}  {'Flat':18s} {'-':13s} {flat['build_s']:8.1f} {flat['qps']:9.0f} {1.0:9.3f} {1.0:7.1f}"
         )
         for method in dict.fromkeys(r["method"] for r in rows if r["n"] == n and r["method"] != "Flat"):
             ok = [r for r in rows if r["n"] == n and r["method"] == method and r["recall"] >= target_recall]
             best = max(ok, key=lambda r: r["qps"]) if ok else None
             if best is None:
-                print(f"{n:>9,}  {method:13s} {'(none reached the target)':>42}")
+                print(f"{n:>9,}  {method:18s} {'(none reached the target)':>42}")
                 continue
             ratio = best["qps"] / flat["qps"]
             print(
-                f"{n:>9,}  {method:13s} {best['param']:13s} {best['build_s']:8.1f} {best['qps']:9.0f} "
+                f"{n:>9,}  {method:18s} {best['param']:13s} {best['build_s']:8.1f} {best['qps']:9.0f} "
                 f"{best['recall']:9.3f} {ratio:7.1f}"
             )
             if n >= 1_000_000:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -66,29 +66,29 @@ def _set(tree: dict[str, Any], key: str, value: Any) -> None:
 @phy_app.command("ber")
 def phy_ber(
     out: Path = typer.Option(..., "--out", help="Output folder (results.csv/.parquet, manifest.json, ber_bler.png)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML file; flags given here override it."),
-    snr_db: Optional[str] = typer.Option(None, "--snr-db", help="Es/N0 per symbol [dB]: '0,2,4' or '0:10:1'."),
-    ebno_db: Optional[str] = typer.Option(None, "--ebno-db", help="Eb/N0 [dB]: '0,2,4' or '0:10:1'."),
-    channel: Optional[str] = typer.Option(None, "--channel", help="awgn | rayleigh | tdl-a..tdl-e | cdl-a..cdl-e"),
-    modulation: Optional[str] = typer.Option(None, "--modulation", help="qpsk | 16qam | 64qam | 256qam"),
-    code: Optional[str] = typer.Option(None, "--code", help="LDPC 'K,N' (5G NR BG1/BG2), e.g. '1024,2048'."),
+    config: Path | None = typer.Option(None, "--config", help="TOML file; flags given here override it."),
+    snr_db: str | None = typer.Option(None, "--snr-db", help="Es/N0 per symbol [dB]: '0,2,4' or '0:10:1'."),
+    ebno_db: str | None = typer.Option(None, "--ebno-db", help="Eb/N0 [dB]: '0,2,4' or '0:10:1'."),
+    channel: str | None = typer.Option(None, "--channel", help="awgn | rayleigh | tdl-a..tdl-e | cdl-a..cdl-e"),
+    modulation: str | None = typer.Option(None, "--modulation", help="qpsk | 16qam | 64qam | 256qam"),
+    code: str | None = typer.Option(None, "--code", help="LDPC 'K,N' (5G NR BG1/BG2), e.g. '1024,2048'."),
     uncoded: bool = typer.Option(False, "--uncoded", help="No channel code."),
-    ofdm: Optional[bool] = typer.Option(None, "--ofdm/--flat", help="OFDM resource grid, or flat symbols."),
-    fft_size: Optional[int] = typer.Option(None, "--fft-size"),
-    subcarrier_spacing_hz: Optional[float] = typer.Option(None, "--subcarrier-spacing"),
-    num_ofdm_symbols: Optional[int] = typer.Option(None, "--num-ofdm-symbols"),
-    cyclic_prefix_length: Optional[int] = typer.Option(None, "--cp-length"),
-    pilots: Optional[str] = typer.Option(None, "--pilots", help="Pilot OFDM symbol indices, e.g. '2,11'."),
-    csi: Optional[str] = typer.Option(None, "--csi", help="perfect | ls"),
-    interpolation: Optional[str] = typer.Option(None, "--interpolation", help="nn | lin (LS CSI)"),
-    delay_spread_ns: Optional[float] = typer.Option(None, "--delay-spread-ns"),
-    speed_mps: Optional[float] = typer.Option(None, "--speed-mps"),
-    carrier_frequency_hz: Optional[float] = typer.Option(None, "--carrier-frequency-hz"),
-    bp_iterations: Optional[int] = typer.Option(None, "--bp-iterations"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Code blocks per Monte Carlo batch."),
-    target_block_errors: Optional[int] = typer.Option(None, "--target-block-errors"),
-    max_iter: Optional[int] = typer.Option(None, "--max-iter", help="Maximum batches per SNR point."),
-    seed: Optional[int] = typer.Option(None, "--seed"),
+    ofdm: bool | None = typer.Option(None, "--ofdm/--flat", help="OFDM resource grid, or flat symbols."),
+    fft_size: int | None = typer.Option(None, "--fft-size"),
+    subcarrier_spacing_hz: float | None = typer.Option(None, "--subcarrier-spacing"),
+    num_ofdm_symbols: int | None = typer.Option(None, "--num-ofdm-symbols"),
+    cyclic_prefix_length: int | None = typer.Option(None, "--cp-length"),
+    pilots: str | None = typer.Option(None, "--pilots", help="Pilot OFDM symbol indices, e.g. '2,11'."),
+    csi: str | None = typer.Option(None, "--csi", help="perfect | ls"),
+    interpolation: str | None = typer.Option(None, "--interpolation", help="nn | lin (LS CSI)"),
+    delay_spread_ns: float | None = typer.Option(None, "--delay-spread-ns"),
+    speed_mps: float | None = typer.Option(None, "--speed-mps"),
+    carrier_frequency_hz: float | None = typer.Option(None, "--carrier-frequency-hz"),
+    bp_iterations: int | None = typer.Option(None, "--bp-iterations"),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Code blocks per Monte Carlo batch."),
+    target_block_errors: int | None = typer.Option(None, "--target-block-errors"),
+    max_iter: int | None = typer.Option(None, "--max-iter", help="Maximum batches per SNR point."),
+    seed: int | None = typer.Option(None, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed sweep in --out."),
 ) -> None:
     """Monte Carlo BER/BLER sweep: bits → LDPC → QAM → (OFDM) → channel → estimation → decoding."""

@@ -281,3 +281,11 @@ def test_jax_through_dlpack() -> None:  # pragma: no cover - needs JAX
 def test_docstring_examples_run(module) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_bad_device_names() -> None:
+    with pytest.raises(SemlinkError, match="unknown device 'gpu'"):
+        to_torch(np.zeros(2), device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(SemlinkError, match="cannot move"):
+            to_torch(np.zeros(2), device="cuda")

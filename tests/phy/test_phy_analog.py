@@ -68,12 +68,36 @@ def test_flat_gradients() -> None:
 def test_shapes_slots_and_channel_uses() -> None:
     seed_everything(205)
     link = AnalogLink(AnalogLinkConfig(channel=ChannelConfig("tdl-a"), ofdm=OfdmConfig(), csi="ls"))
-    for num, slots in [(128, 1), (864, 1), (1000, 2)]:
+    for num, uses in [(128, 144), (432, 432), (433, 864), (864, 864), (1000, 1728)]:
         out = link(_symbols(3, num), 10.0)
         assert out.symbols_hat.shape == (3, num) and out.symbols_hat.dtype == torch.complex64
         assert out.noise_var.shape == (3, num) and out.noise_var.dtype == torch.float32
-        assert link.channel_uses(num) == 864 * slots
+        assert link.channel_uses(num) == uses  # 128 symbols: 6 examples share a slot of 864 REs
+    unpacked = AnalogLink(AnalogLinkConfig(channel=ChannelConfig("tdl-a"), ofdm=OfdmConfig()), pack_examples=False)
+    assert unpacked.channel_uses(128) == 864
     assert AnalogLink(AnalogLinkConfig(ofdm=None)).channel_uses(129) == 129
+
+
+@pytest.mark.parametrize("csi", ["perfect", "ls"])
+def test_packed_examples_keep_their_snr_and_gradients(csi: str) -> None:
+    """13 examples of 128 symbols packed 6 per slot (3 slots, the last partly empty) over AWGN.
+
+    Perfect CSI: 1664 symbols give the noise power a relative standard error of 2.5 % (0.11 dB);
+    +-0.5 dB is a 4.5-sigma bound. LS (nearest pilot) adds its own estimation error, so there the
+    reported noise variance must match the measured error power within 15 % (6 sigma)."""
+    seed_everything(210)
+    link = AnalogLink(AnalogLinkConfig(channel=ChannelConfig("awgn"), ofdm=OfdmConfig(), csi=csi))
+    x = _symbols(13, 128, scale=2.0).requires_grad_(True)
+    out = link(x, 10.0)
+    assert out.symbols_hat.shape == (13, 128)
+    error_power = float((out.symbols_hat - x).detach().abs().square().mean())
+    if csi == "perfect":
+        measured = 10 * math.log10(float(x.detach().abs().square().mean()) / error_power)
+        assert abs(measured - 10.0) <= 0.5, measured
+    else:
+        assert error_power == pytest.approx(float(out.noise_var.mean()), rel=0.15)
+    out.symbols_hat.real.sum().backward()
+    assert float(x.grad.abs().min()) > 0.0
 
 
 def test_per_example_snr_and_chunking() -> None:

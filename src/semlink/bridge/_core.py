@@ -132,9 +132,15 @@ def to_torch(x: Any, device: str | torch.device | None = None, *, allow_copy: bo
             "__dlpack__ / __cuda_array_interface__ (wrap Python lists in np.asarray first)"
         )
     if device is not None:
-        target = torch.device(device)
+        try:
+            target = torch.device(device)
+        except (RuntimeError, TypeError) as err:
+            raise SemlinkError(f"unknown device {device!r}; accepted: 'cpu', 'cuda', 'cuda:N', ...") from err
         if t.device.type != target.type or (target.index is not None and t.device.index != target.index):
-            t = t.to(target)  # explicit move, asked for by the caller
+            try:
+                t = t.to(target)  # explicit move, asked for by the caller
+            except (AssertionError, RuntimeError) as err:
+                raise SemlinkError(f"cannot move {describe(t)} to {target}: {err}") from err
     return t
 
 

@@ -47,6 +47,10 @@ class AnalogLink(Block):
     :param max_slots_per_chunk: large batches run in chunks of at most this many OFDM slots (or
         examples in flat mode) to bound memory; results do not depend on it except through the
         order of random draws.
+    :param pack_examples: on an OFDM grid, put ``floor(slot / N)`` consecutive examples into one
+        slot when an example needs at most half a slot and all examples share one SNR (as a
+        transmitter sending several images back to back would); they then share that slot's
+        channel realisation. ``False``: one example per slot (zero padding), as in the digital link.
 
     :input symbols: ``[B, N] complex64``.
     :input snr_db: float or ``[B]`` tensor, Es/N0 per symbol.
@@ -58,7 +62,11 @@ class AnalogLink(Block):
     __call__ = torch.nn.Module.__call__
 
     def __init__(
-        self, cfg: AnalogLinkConfig | None = None, device: str | None = None, max_slots_per_chunk: int = 4096
+        self,
+        cfg: AnalogLinkConfig | None = None,
+        device: str | None = None,
+        max_slots_per_chunk: int = 4096,
+        pack_examples: bool = True,
     ) -> None:
         super().__init__(device=device)
         cfg = AnalogLinkConfig() if cfg is None else AnalogLinkConfig.from_dict(cfg)
@@ -71,6 +79,7 @@ class AnalogLink(Block):
         self.cfg = cfg
         self._core = make_symbol_link(cfg.channel, cfg.ofdm, cfg.csi, cfg.interpolation, device=self.device)
         self._max_slots = max_slots_per_chunk
+        self.pack_examples = bool(pack_examples)
 
     @property
     def resource_grid(self):  # noqa: ANN201 - sionna ResourceGrid or None
@@ -78,11 +87,16 @@ class AnalogLink(Block):
         return self._core.resource_grid
 
     def channel_uses(self, num_symbols: int) -> int:
-        """Complex symbols (data REs) spent on ``num_symbols`` symbols, padding to whole slots included."""
+        """Data REs spent per example of ``num_symbols`` symbols: padding to whole slots included, or
+        the example's share of a slot when examples are packed (see ``pack_examples``)."""
         if isinstance(num_symbols, bool) or not isinstance(num_symbols, int) or num_symbols < 1:
             raise SemlinkError(f"num_symbols must be an integer >= 1, got {num_symbols!r}")
         slot = self._core.symbols_per_slot
-        return num_symbols if slot is None else slots_needed(num_symbols, slot) * slot
+        if slot is None:
+            return num_symbols
+        if self.pack_examples and num_symbols <= slot // 2:
+            return -(-slot // (slot // num_symbols))
+        return slots_needed(num_symbols, slot) * slot
 
     def forward(self, symbols: torch.Tensor, snr_db: float | torch.Tensor) -> AnalogOutput:
         """``symbols [B, N] complex64``, ``snr_db`` float or ``[B]`` -> :class:`AnalogOutput`."""
@@ -93,6 +107,10 @@ class AnalogLink(Block):
         scale = torch.rsqrt(energy.clamp_min(_TINY))  # [B, 1]
         xn = x * scale
         slot = self._core.symbols_per_slot
+        packed = self._examples_per_slot(num, no)
+        if packed > 1:
+            x_hat, no_eff = self._through_packed_slots(xn, no, packed)
+            return AnalogOutput((x_hat / scale).to(home), (no_eff / scale.square()).to(home))
         per_example = 1 if slot is None else slots_needed(num, slot)
         chunk = max(1, self._max_slots // per_example)
         outs_x, outs_n = [], []
@@ -108,6 +126,31 @@ class AnalogLink(Block):
 
     def call(self, symbols: torch.Tensor, snr_db: float | torch.Tensor) -> AnalogOutput:
         return self.forward(symbols, snr_db)
+
+    def _examples_per_slot(self, num: int, no: torch.Tensor) -> int:
+        slot = self._core.symbols_per_slot
+        if not self.pack_examples or slot is None or num > slot // 2 or no.numel() < 2:
+            return 1
+        return slot // num if bool((no == no[0]).all()) else 1
+
+    def _through_packed_slots(
+        self, xn: torch.Tensor, no: torch.Tensor, per_slot: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Consecutive examples back to back in each slot; the slot's tail is zero padding."""
+        batch, num = xn.shape
+        slot = self._core.symbols_per_slot
+        num_slots = -(-batch // per_slot)
+        rows = torch.nn.functional.pad(xn, (0, 0, 0, num_slots * per_slot - batch))
+        stream = torch.nn.functional.pad(rows.reshape(num_slots, per_slot * num), (0, slot - per_slot * num))
+        no_slots = no[:1].expand(num_slots)
+        outs_x, outs_n = [], []
+        for start in range(0, num_slots, self._max_slots):
+            xs, ns = self._core(stream[start : start + self._max_slots], no_slots[start : start + self._max_slots])
+            outs_x.append(xs)
+            outs_n.append(ns)
+        x_hat = torch.cat(outs_x)[:, : per_slot * num].reshape(-1, num)[:batch]
+        no_eff = torch.cat(outs_n)[:, : per_slot * num].reshape(-1, num)[:batch]
+        return x_hat, no_eff
 
     def _through_channel(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         slot = self._core.symbols_per_slot

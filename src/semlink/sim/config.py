@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import tomllib
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from semlink.errors import SemlinkError
@@ -146,6 +146,9 @@ def format_validation_error(err: ValidationError, source: str = "config") -> str
     parts = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(root)"
+        if e["type"] == "extra_forbidden":
+            parts.append(f"unknown key {loc!r} (not an accepted setting; check its spelling and section)")
+            continue
         value = e.get("input")
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
         parts.append(f"{loc}: {e['msg']}{shown}")

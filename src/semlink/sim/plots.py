@@ -60,7 +60,7 @@ def plot_accuracy(
             ax.axhline(part[metric].iloc[0], linestyle="--", color="gray", label=label)
             continue
         (line,) = ax.plot(finite["snr_db"], finite[metric], marker="o", label=label)
-        if all(c in finite.columns for c in ci):
+        if len(ci) == 2 and all(c in finite.columns for c in ci):
             ax.fill_between(finite["snr_db"], finite[ci[0]], finite[ci[1]], alpha=0.15, color=line.get_color())
     ax.set_xlabel("SNR (Es/N0 per channel use) [dB]")
     ax.set_ylabel(metric.replace("_", " "))

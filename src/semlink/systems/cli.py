@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -28,7 +27,7 @@ def register(app: typer.Typer) -> None:
     def export_onnx(
         checkpoint: Path = typer.Argument(..., help="A KBSC checkpoint folder (config.json + model.safetensors)."),
         out: Path = typer.Option(..., "--out", help="Folder for tx_encoder.onnx and rx_decoder.onnx."),
-        opset: Optional[int] = typer.Option(None, "--opset"),
+        opset: int | None = typer.Option(None, "--opset"),
     ) -> None:
         """Export a trained KBSC transmitter (feature → symbols) and receiver (symbols → feature) as ONNX."""
         from semlink.systems.onnx_export import export_codec

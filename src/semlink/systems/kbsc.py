@@ -157,21 +157,31 @@ class KbscDigital(_CodecSystem):
         return self.spec.code if self.spec.code is not None else ctx.link.code
 
     def _layout(self, ctx: ExperimentContext) -> tuple[int, int, int]:
-        """(latent values, payload bits, channel uses) per image."""
+        """(latent values, payload bits, channel uses) per image: the largest even latent whose
+        code blocks (padding included) fit in the budget of ``channel_uses`` symbols."""
         modulation = self._modulation(ctx)
         if modulation not in BITS_PER_SYMBOL:
             raise SemlinkError(f"unknown modulation {modulation!r}; accepted: {', '.join(BITS_PER_SYMBOL)}")
         bps = BITS_PER_SYMBOL[modulation]
         code = self._code(ctx)
-        k, n = (1, 1) if code == "uncoded" else code
         q = self.quantizer.bits_per_value
-        latent = int(self.spec.channel_uses * bps * k / n / q) // 2 * 2
-        require(latent >= 2, f"system {self.name!r}: a budget of {self.spec.channel_uses} channel uses with "
-                f"{modulation}, code {code} and {q} bits/value leaves no room for a latent; raise the budget")
-        bits = latent * q
-        blocks = 1 if code == "uncoded" else math.ceil(bits / k)
-        coded = bits if code == "uncoded" else blocks * n
-        return latent, bits, math.ceil(coded / bps)
+        budget = int(self.spec.channel_uses)
+
+        def uses(latent: int) -> int:
+            bits = latent * q
+            coded = bits if code == "uncoded" else math.ceil(bits / code[0]) * code[1]
+            return math.ceil(coded / bps)
+
+        k, n = (1, 1) if code == "uncoded" else code
+        latent = int(budget * bps * k / n / q) // 2 * 2
+        while latent >= 2 and uses(latent) > budget:
+            latent -= 2
+        if latent < 2:
+            raise SemlinkError(
+                f"system {self.name!r}: a budget of {budget} channel uses cannot carry one code block of "
+                f"{modulation} with code {code} ({uses(2)} uses at least); raise channel_uses or use a shorter code"
+            )
+        return latent, latent * q, uses(latent)
 
     def channel_uses(self, ctx: ExperimentContext) -> int:
         return self._layout(ctx)[2]

@@ -1,0 +1,98 @@
+"""``semlink run``: a small experiment end to end on real data, resume, and the paper config."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from semlink.errors import SemlinkError
+from semlink.sim.config import validate
+from semlink.systems.experiment import ExperimentConfig, load_experiment, run_experiment
+
+SMALL = {
+    "name": "small",
+    "seed": 5,
+    "data": {"dataset": "fashion-mnist", "train_per_class": 60, "test_per_class": 40},
+    "encoder": {"spec": "efficientnet-lite0", "image_size": 64},
+    "link": {"csi": "perfect", "channel": {"name": "awgn"}},
+    "systems": [
+        {"type": "kbsc", "channel_uses": 32},
+        {"type": "kbsc-digital", "channel_uses": 64, "modulation": "qpsk", "code": [64, 128]},
+        {"type": "raw"},
+        {"type": "noiseless"},
+    ],
+    "train": {"epochs": 3, "patience": 3, "batch_size": 32},
+    "eval": {"snr_db": [-5.0, 5.0], "noiseless": True},
+}
+
+
+@pytest.fixture
+def small_config(tmp_path, fashion_features):  # fashion_features: skips without the Debian data
+    tree = json.loads(json.dumps(SMALL))
+    tree["encoder"]["cache_dir"] = str(tmp_path / "cache")
+    return validate(ExperimentConfig, tree)
+
+
+def test_small_experiment_end_to_end_and_resume(tmp_path, small_config):
+    out = tmp_path / "run"
+    frame = run_experiment(small_config, out, log=lambda m: None)
+    # 3 channel systems x (2 SNRs + noiseless) + the noiseless bound
+    assert len(frame) == 3 * 3 + 1
+    required = {"system", "channel", "snr_db", "channel_uses", "cbr", "top1_accuracy", "top1_ci_low",
+                "top1_ci_high", "top5_accuracy", "n_queries", "seed", "feature_mse", "feature_cosine"}
+    assert required <= set(frame.columns)
+    assert set(frame["system"]) == {"kbsc-analog-32", "kbsc-digital-64", "raw", "noiseless"}
+    assert (frame["n_queries"] == 200).all()
+    rows = frame.set_index(["system", "snr_db"])
+    assert rows.loc[("kbsc-analog-32", 5.0), "channel_uses"] == 32
+    assert rows.loc[("kbsc-digital-64", 5.0), "channel_uses"] == 64
+    assert rows.loc[("raw", 5.0), "channel_uses"] == 640
+    assert rows.loc[("kbsc-analog-32", 5.0), "cbr"] == pytest.approx(32 / 784)
+    bound = rows.loc[("noiseless", math.inf)]
+    assert bound["top1_accuracy"] > 0.5  # chance is 0.1
+    assert (frame["top1_ci_low"] <= frame["top1_accuracy"]).all()
+    assert (frame["top1_accuracy"] <= frame["top1_ci_high"]).all()
+    assert (frame["top5_accuracy"] >= frame["top1_accuracy"]).all()
+    for name in ("results.csv", "results.parquet", "manifest.json", "accuracy_top1_awgn.png", "kb/kb.json"):
+        assert (out / name).exists(), name
+    assert (out / "checkpoints" / "kbsc-analog-32__awgn" / "model.safetensors").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 5 and manifest["status"] == "complete"
+    assert manifest["config"]["systems"][0]["channel_uses"] == 32
+
+    # Kill simulation: drop the last three journal lines, resume, and get the same table back.
+    journal = (out / "points.jsonl").read_text().splitlines()
+    (out / "points.jsonl").write_text("\n".join(journal[:-3]) + "\n")
+    logs: list[str] = []
+    resumed = run_experiment(small_config, out, resume=True, log=logs.append)
+    pd.testing.assert_frame_equal(resumed.drop(columns="eval_seconds"), frame.drop(columns="eval_seconds"))
+    assert len((out / "points.jsonl").read_text().splitlines()) == len(frame)
+    assert not any("training" in line for line in logs), logs  # codecs came from the checkpoints
+
+
+def test_bad_experiment_configs_are_refused(tmp_path):
+    with pytest.raises(SemlinkError, match="unknown system type 'jscc'"):
+        validate(ExperimentConfig, {"systems": [{"type": "jscc"}]})
+    with pytest.raises(SemlinkError, match="eval.snr_db"):
+        validate(ExperimentConfig, {"eval": {"snr_db": []}})
+    with pytest.raises(SemlinkError, match="unknown key 'trian'"):
+        validate(ExperimentConfig, {"trian": {}})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("seed = [")
+    with pytest.raises(SemlinkError, match="not valid TOML"):
+        load_experiment(bad)
+
+
+def test_paper_config_validates_and_stops_at_the_missing_data(tmp_path, monkeypatch):
+    """Here CIFAR-100 and the CLIP weights are absent: the run must say so clearly, not hang."""
+    from pathlib import Path
+
+    cfg = load_experiment(Path(__file__).parents[2] / "configs" / "kbsc_paper.toml")
+    assert cfg.encoder.spec == "clip:ViT-B-32@openai" and cfg.train.recipe == "reference"
+    assert [s.channel_uses for s in cfg.systems[:2]] == [128, 64]
+    monkeypatch.chdir(tmp_path)  # data root "data" is relative: an empty folder here
+    with pytest.raises(SemlinkError, match="(?i)cifar"):
+        run_experiment(cfg, tmp_path / "out", log=lambda m: None)
