@@ -63,6 +63,13 @@ def _set(tree: dict[str, Any], key: str, value: Any) -> None:
         tree[key] = value
 
 
+def _parse_ints(text: str, name: str) -> list[int]:
+    try:
+        return [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise SemlinkError(f"{name} {text!r} is not a list of integers; accepted e.g. '2,11'") from None
+
+
 @phy_app.command("ber")
 def phy_ber(
     out: Path = typer.Option(..., "--out", help="Output folder (results.csv/.parquet, manifest.json, ber_bler.png)."),
@@ -127,7 +134,7 @@ def phy_ber(
     grid_flags = {
         "fft_size": fft_size, "subcarrier_spacing_hz": subcarrier_spacing_hz,
         "num_ofdm_symbols": num_ofdm_symbols, "cyclic_prefix_length": cyclic_prefix_length,
-        "pilot_ofdm_symbol_indices": [int(p) for p in pilots.split(",")] if pilots else None,
+        "pilot_ofdm_symbol_indices": _parse_ints(pilots, "--pilots") if pilots else None,
     }
     if ofdm is False:
         if any(v is not None for v in grid_flags.values()):

@@ -17,7 +17,7 @@ SMALL = {
     "seed": 5,
     "data": {"dataset": "fashion-mnist", "train_per_class": 60, "test_per_class": 40},
     "encoder": {"spec": "efficientnet-lite0", "image_size": 64},
-    "link": {"csi": "perfect", "channel": {"name": "awgn"}},
+    "link": {"csi": "ls", "interpolation": "lin", "channel": {"name": "tdl-a"}, "ofdm": {}},
     "systems": [
         {"type": "kbsc", "channel_uses": 32},
         {"type": "kbsc-digital", "channel_uses": 64, "modulation": "qpsk", "code": [64, 128]},
@@ -50,15 +50,17 @@ def test_small_experiment_end_to_end_and_resume(tmp_path, small_config):
     assert rows.loc[("kbsc-analog-32", 5.0), "channel_uses"] == 32
     assert rows.loc[("kbsc-digital-64", 5.0), "channel_uses"] == 64
     assert rows.loc[("raw", 5.0), "channel_uses"] == 640
+    # Evaluated one image per OFDM slot of 864 data REs: independent fading per query.
+    assert (frame[frame["system"] != "noiseless"]["channel_uses_with_padding"] == 864).all()
     assert rows.loc[("kbsc-analog-32", 5.0), "cbr"] == pytest.approx(32 / 784)
     bound = rows.loc[("noiseless", math.inf)]
     assert bound["top1_accuracy"] > 0.5  # chance is 0.1
     assert (frame["top1_ci_low"] <= frame["top1_accuracy"]).all()
     assert (frame["top1_accuracy"] <= frame["top1_ci_high"]).all()
     assert (frame["top5_accuracy"] >= frame["top1_accuracy"]).all()
-    for name in ("results.csv", "results.parquet", "manifest.json", "accuracy_top1_awgn.png", "kb/kb.json"):
+    for name in ("results.csv", "results.parquet", "manifest.json", "accuracy_top1_tdl-a.png", "kb/kb.json"):
         assert (out / name).exists(), name
-    assert (out / "checkpoints" / "kbsc-analog-32__awgn" / "model.safetensors").exists()
+    assert (out / "checkpoints" / "kbsc-analog-32__tdl-a" / "model.safetensors").exists()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 5 and manifest["status"] == "complete"
     assert manifest["config"]["systems"][0]["channel_uses"] == 32
@@ -72,12 +74,43 @@ def test_small_experiment_end_to_end_and_resume(tmp_path, small_config):
     assert len((out / "points.jsonl").read_text().splitlines()) == len(frame)
     assert not any("training" in line for line in logs), logs  # codecs came from the checkpoints
 
+    # A checkpoint trained for other settings is refused, not silently reused.
+    other = validate(ExperimentConfig, {**small_config.model_dump(mode="json"), "seed": 6})
+    (out / "points.jsonl").unlink()
+    with pytest.raises(SemlinkError, match="trained with other settings"):
+        run_experiment(other, out, log=lambda m: None)
+
+
+def test_single_pool_folder_holds_out_test_images(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from semlink.data import load_dataset
+    from semlink.systems.experiment import _hold_out
+
+    for c in ("cat", "dog"):
+        (tmp_path / c).mkdir()
+        for i in range(5):
+            Image.fromarray(np.full((8, 8, 3), i * 40, np.uint8)).save(tmp_path / c / f"{i}.png")
+    pool = load_dataset("folder", root=tmp_path)
+    train, test = _hold_out(pool, 0.2, seed=1)
+    assert len(train) == 8 and len(test) == 2 and sorted(test.labels.tolist()) == [0, 1]
+    assert not set(train.indices.tolist()) & set(test.indices.tolist())
+    again = _hold_out(pool, 0.2, seed=1)[1]
+    assert test.indices.tolist() == again.indices.tolist()
+
 
 def test_bad_experiment_configs_are_refused(tmp_path):
     with pytest.raises(SemlinkError, match="unknown system type 'jscc'"):
         validate(ExperimentConfig, {"systems": [{"type": "jscc"}]})
     with pytest.raises(SemlinkError, match="eval.snr_db"):
         validate(ExperimentConfig, {"eval": {"snr_db": []}})
+    with pytest.raises(SemlinkError, match="seed"):
+        validate(ExperimentConfig, {"seed": -1})
+    with pytest.raises(SemlinkError, match="batch_size"):
+        validate(ExperimentConfig, {"eval": {"batch_size": 0}})
+    with pytest.raises(SemlinkError, match="pilot"):  # the PHY is checked at load time, not hours later
+        validate(ExperimentConfig, {"link": {"ofdm": {"num_ofdm_symbols": 2}}})
     with pytest.raises(SemlinkError, match="unknown key 'trian'"):
         validate(ExperimentConfig, {"trian": {}})
     bad = tmp_path / "bad.toml"

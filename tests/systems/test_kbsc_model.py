@@ -115,9 +115,14 @@ def test_onnx_export_matches_pytorch(tmp_path):
     codec.eval()
     save_codec(codec, tmp_path / "ckpt")
     tx_path, rx_path = export_codec(tmp_path / "ckpt", tmp_path / "onnx")
+    from semlink.phy import real_to_complex
+
     x = torch.randn(7, 64)
-    latent = ort.InferenceSession(str(tx_path)).run(None, {"features": x.numpy()})[0]
-    features = ort.InferenceSession(str(rx_path)).run(None, {"latent": latent})[0]
+    symbols, scale, latent = ort.InferenceSession(str(tx_path)).run(None, {"features": x.numpy()})
+    features = ort.InferenceSession(str(rx_path)).run(None, {"latent": symbols / scale})[0]
     with torch.no_grad():
         np.testing.assert_allclose(latent, codec.encode(x).numpy(), atol=1e-5, rtol=0)
         np.testing.assert_allclose(features, codec.decode(torch.from_numpy(latent)).numpy(), atol=1e-5, rtol=0)
+    on_air = real_to_complex(torch.from_numpy(symbols))
+    assert on_air.shape == (7, 16)
+    np.testing.assert_allclose(on_air.abs().square().mean(-1).numpy(), np.ones(7), rtol=1e-5)

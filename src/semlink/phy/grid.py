@@ -17,11 +17,23 @@ from semlink.phy.config import OfdmConfig
 __all__ = ["make_resource_grid", "slots_needed", "pad_to_slots"]
 
 
+PILOT_SEED = 0x5E3117
+"""Seed of the pilot sequence: part of the link's definition, like its FFT size, so equal configs
+give equal grids whatever the run seed or the number of links built before."""
+
+
 def make_resource_grid(cfg: OfdmConfig, device: str | None = None) -> ResourceGrid:
     """SISO ``ResourceGrid`` (1 TX, 1 stream) with Kronecker pilots on ``cfg.pilot_ofdm_symbol_indices``.
 
-    The pilot values are random QPSK drawn from Sionna's RNG when the grid is built.
+    Sionna draws the pilots as random QPSK from its global generator when the grid is built; they
+    are drawn here from :data:`PILOT_SEED` and the generator's state is restored afterwards, so
+    building a link neither depends on nor disturbs the run's random stream.
     """
+    from sionna.phy import config as sionna_config
+
+    generator = sionna_config.torch_rng(device)
+    state = generator.get_state()
+    generator.manual_seed(PILOT_SEED)
     try:
         return ResourceGrid(
             num_ofdm_symbols=cfg.num_ofdm_symbols,
@@ -38,6 +50,8 @@ def make_resource_grid(cfg: OfdmConfig, device: str | None = None) -> ResourceGr
         )
     except ValueError as exc:  # pragma: no cover - OfdmConfig validates first
         raise SemlinkError(f"invalid OFDM grid {cfg!r}: {exc}") from None
+    finally:
+        generator.set_state(state)
 
 
 def slots_needed(num_symbols: int, symbols_per_slot: int) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import tomllib
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from semlink.errors import SemlinkError
 
@@ -115,7 +115,7 @@ def _check_finite(values: list[float] | None, name: str) -> list[float] | None:
 class BerSweepConfig(Strict):
     """``semlink phy ber``: Monte Carlo BER/BLER over a list of SNR (or Eb/N0) points."""
 
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**63)
     snr_db: list[float] | None = None
     ebno_db: list[float] | None = None
     batch_size: int = 1000
@@ -139,6 +139,7 @@ class BerSweepConfig(Strict):
     def _one_axis(self):
         if (self.snr_db is None) == (self.ebno_db is None):
             raise ValueError("give exactly one of snr_db or ebno_db (a list of dB values)")
+        self.link.digital()  # the PHY checks its own settings (code, grid, pilots, channel)
         return self
 
 

@@ -55,9 +55,12 @@ def plot_accuracy(
     for name, part in frame.groupby(group_cols, dropna=False):
         part = part.sort_values("snr_db")
         finite = part[part["snr_db"].abs() < 1e9]
-        label = " / ".join(str(v) for v in (name if isinstance(name, tuple) else (name,)))
-        if len(finite) == 0:  # noiseless: a horizontal reference line
-            ax.axhline(part[metric].iloc[0], linestyle="--", color="gray", label=label)
+        first = part.iloc[0]
+        label = str(first.get("system", ""))
+        if "channel_uses" in part.columns and first["channel_uses"] > 0:
+            label += f" ({int(first['channel_uses'])} channel uses)"
+        if len(finite) == 0:  # no channel at all: the noiseless upper bound, a horizontal line
+            ax.axhline(part[metric].iloc[0], linestyle="--", color="gray", label=f"{label} bound")
             continue
         (line,) = ax.plot(finite["snr_db"], finite[metric], marker="o", label=label)
         if len(ci) == 2 and all(c in finite.columns for c in ci):

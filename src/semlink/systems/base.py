@@ -39,6 +39,7 @@ class ExperimentContext:
     top_k: int = 5
     seed: int = 0
     train: Any = None  # semlink.systems.kbsc_model.TrainSettings
+    encoder: str = "unknown"  # the image encoder's canonical name (checkpoint provenance)
     log: Callable[[str], None] = print
     _links: dict[tuple, Any] = field(default_factory=dict)
 
@@ -46,13 +47,18 @@ class ExperimentContext:
     def feature_dim(self) -> int:
         return int(self.queries.shape[1])
 
-    def analog_link(self, channel):
-        """The :class:`semlink.phy.AnalogLink` for ``channel`` (a ChannelSpec), built once."""
+    def analog_link(self, channel, packed: bool = False):
+        """The :class:`semlink.phy.AnalogLink` for ``channel`` (a ChannelSpec), built once.
+
+        Evaluation sends every image in its own OFDM slot (``packed=False``), so images see
+        independent channel realisations and the binomial confidence intervals hold. Training
+        packs several images per slot (``packed=True``): the same channel statistics, fewer REs.
+        """
         from semlink.phy import AnalogLink
 
-        key = ("analog", channel)
+        key = ("analog", channel, packed)
         if key not in self._links:
-            self._links[key] = AnalogLink(self.link.analog(channel=channel.build()))
+            self._links[key] = AnalogLink(self.link.analog(channel=channel.build()), pack_examples=packed)
         return self._links[key]
 
     def digital_link(self, channel, modulation: str, code: tuple[int, int] | str):
@@ -73,7 +79,10 @@ class System(Protocol):
     name: str
 
     def channel_uses(self, ctx: ExperimentContext) -> int:
-        """Complex channel symbols spent per image."""
+        """Complex channel symbols that carry one image's payload (the channel-use budget)."""
+
+    def channel_uses_with_padding(self, ctx: ExperimentContext, channel) -> int:
+        """Data REs one image occupies on the link as evaluated: whole OFDM slots, padding included."""
 
     def prepare(self, ctx: ExperimentContext, channel) -> None:
         """Train or load what the system needs for ``channel`` (idempotent)."""
@@ -100,11 +109,14 @@ def retrieval_metrics(
     topk_hits = int((found == labels[:, None]).any(dim=1).sum())
     n = int(labels.numel())
     low, high = binomial_ci(top1_hits, n, confidence=0.95)
+    k_low, k_high = binomial_ci(topk_hits, n, confidence=0.95)
     return {
         "top1_accuracy": top1_hits / n,
         "top1_ci_low": float(low),
         "top1_ci_high": float(high),
         f"top{top_k}_accuracy": topk_hits / n,
+        f"top{top_k}_ci_low": float(k_low),
+        f"top{top_k}_ci_high": float(k_high),
         "n_queries": n,
         "feature_mse": float(((decoded - sent) ** 2).mean()),
         "feature_cosine": float(F.cosine_similarity(decoded, sent, dim=-1).mean()),

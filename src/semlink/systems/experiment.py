@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import pandas as pd
 import torch
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from semlink.errors import SemlinkError
 from semlink.seeding import seed_everything
@@ -37,13 +37,14 @@ class DataSpec(Strict):
     download: bool = False
     train_per_class: int | None = None  # None: the whole training split
     test_per_class: int | None = None  # None: the whole test split (halves: queries | knowledge base)
-    train_fraction: float = 0.8  # of the training split; the rest is halved into validation sender/receiver
+    train_fraction: float = Field(0.8, gt=0, lt=1)  # of the training split; the rest: validation sender/receiver
+    test_fraction: float = Field(0.2, gt=0, lt=1)  # only for a folder without train/ and test/: held out per class
 
 
 class EncoderSpec(Strict):
     spec: str = "efficientnet-lite0"
-    image_size: int | None = 64
-    batch_size: int = 256
+    image_size: int | None = Field(None, gt=0)  # None: the encoder's own (EfficientNet-Lite0 64, CLIP its transform)
+    batch_size: int = Field(256, gt=0)
     cache_dir: str | None = None  # default: $SEMLINK_CACHE or ~/.cache/semlink
 
 
@@ -53,12 +54,12 @@ class KbSpec(Strict):
 
 class TrainSpec(Strict):
     recipe: Literal["robust", "reference"] = "robust"
-    epochs: int = 100
-    patience: int = 20
-    batch_size: int = 128
-    lr: float | None = None
+    epochs: int = Field(100, gt=0)
+    patience: int = Field(20, gt=0)
+    batch_size: int = Field(128, gt=1)
+    lr: float | None = Field(None, gt=0)
     snr_db: list[float] = REFERENCE_TRAIN_SNRS
-    hidden_dim: int = 384
+    hidden_dim: int = Field(384, gt=0)
 
     @field_validator("snr_db")
     @classmethod
@@ -77,8 +78,8 @@ class TrainSpec(Strict):
 class SystemSpec(Strict):
     type: str
     name: str | None = None
-    channel_uses: int | None = None
-    bits_per_value: int = 1
+    channel_uses: int | None = Field(None, gt=0)
+    bits_per_value: int = Field(1, ge=1, le=16)
     modulation: str | None = None
     code: tuple[int, int] | Literal["uncoded"] | None = None
 
@@ -86,8 +87,8 @@ class SystemSpec(Strict):
 class EvalSpec(Strict):
     snr_db: list[float] = REFERENCE_TEST_SNRS
     noiseless: bool = True
-    batch_size: int = 1000
-    top_k: int = 5
+    batch_size: int = Field(1000, gt=0)
+    top_k: int = Field(5, ge=1)
 
     @field_validator("snr_db")
     @classmethod
@@ -97,7 +98,7 @@ class EvalSpec(Strict):
 
 class ExperimentConfig(Strict):
     name: str = "kbsc"
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**63)
     device: str = "cpu"
     data: DataSpec = DataSpec()
     encoder: EncoderSpec = EncoderSpec()
@@ -121,6 +122,15 @@ class ExperimentConfig(Strict):
                 raise ValueError(f"unknown system type {spec.type!r}; accepted: {', '.join(sorted(SYSTEMS))}")
         if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
             raise ValueError(f"device {self.device!r}; accepted: cpu, cuda, cuda:N, auto")
+        # Build every link's PHY config now, so a bad grid, channel or code fails before hours of work.
+        for channel in self.channel_list:
+            self.link.analog(channel=channel.build())
+            for spec in self.systems:
+                if spec.type == "kbsc-digital":
+                    code = spec.code if spec.code is not None else self.link.code
+                    k, n = (None, None) if code == "uncoded" else code
+                    self.link.digital(channel=channel.build(), modulation=(spec.modulation or self.link.modulation),
+                                      code_k=k, code_n=n)
         return self
 
     @property
@@ -157,7 +167,11 @@ def prepare_features(cfg: ExperimentConfig, device: torch.device, log=_log) -> d
 
     data = cfg.data
     train_set = load_dataset(data.dataset, root=data.root, split="train", download=data.download)
-    test_set = load_dataset(data.dataset, root=data.root, split="test", download=data.download)
+    if train_set.split == "all":
+        # One pool of images (a folder without train/ and test/): hold out a seeded part per class.
+        train_set, test_set = _hold_out(train_set, data.test_fraction, cfg.seed)
+    else:
+        test_set = load_dataset(data.dataset, root=data.root, split="test", download=data.download)
     if data.train_per_class is not None:
         train_set = train_set.subset(subset_per_class(train_set.labels, data.train_per_class, seed=cfg.seed))
     if data.test_per_class is not None:
@@ -191,6 +205,26 @@ def prepare_features(cfg: ExperimentConfig, device: torch.device, log=_log) -> d
     }
 
 
+def _hold_out(pool, test_fraction: float, seed: int):
+    """Split a single pool per class into (train, test); test keeps dataset order within a class."""
+    import numpy as np
+
+    rng = np.random.default_rng([seed, 0x484F4C44])  # "HOLD": its own stream of the run seed
+    test_idx = []
+    for label in np.unique(pool.labels):
+        members = np.flatnonzero(pool.labels == label)
+        count = max(1, int(round(test_fraction * len(members))))
+        if count >= len(members):
+            raise SemlinkError(
+                f"class {pool.class_names[label]!r} of folder {pool.source!r} has {len(members)} image(s); "
+                "a single-pool folder needs at least 2 per class (or give train/ and test/ sub-folders)"
+            )
+        test_idx.append(np.sort(rng.choice(members, size=count, replace=False)))
+    test = np.sort(np.concatenate(test_idx))
+    train = np.setdiff1d(np.arange(len(pool.labels)), test)
+    return pool.subset(train), pool.subset(test)
+
+
 def run_experiment(
     cfg: ExperimentConfig, out: str | os.PathLike[str], resume: bool = False, progress: bool | None = None, log=_log
 ) -> pd.DataFrame:
@@ -220,6 +254,7 @@ def run_experiment(
         top_k=cfg.eval.top_k,
         seed=cfg.seed,
         train=cfg.train.settings(),
+        encoder=feats["encoder"],
         log=log,
     )
     systems = [create_system(spec) for spec in cfg.systems]
@@ -254,6 +289,7 @@ def run_experiment(
         return {
             "noiseless": is_noiseless(point.params["snr_db"]),
             "channel_uses": uses,
+            "channel_uses_with_padding": system.channel_uses_with_padding(ctx, channel) if channel else 0,
             "cbr": uses / ctx.source_values,
             **metrics,
             **extras,

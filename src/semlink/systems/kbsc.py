@@ -55,15 +55,30 @@ class _CodecSystem:
     def _codec_uses(self, ctx: ExperimentContext) -> int:
         raise NotImplementedError
 
+    def _provenance(self, ctx: ExperimentContext, channel) -> dict[str, Any]:
+        """What a checkpoint must have been trained with to be reused for ``channel``."""
+        return {
+            "system": self.name,
+            "channel": channel.model_dump(mode="json"),
+            "link": ctx.link.model_dump(mode="json", exclude={"channel"}),
+            "train": _settings_dict(ctx),
+            "encoder": ctx.encoder,
+            "seed": ctx.seed,
+            "codec_channel_uses": self._codec_uses(ctx),
+        }
+
     def prepare(self, ctx: ExperimentContext, channel) -> None:
         if channel in self.codecs:
             return
         directory = ctx.checkpoint_dir / self._checkpoint_name(channel)
+        provenance = self._provenance(ctx, channel)
         if (directory / "config.json").is_file():
             codec, meta = load_codec(directory)
-            if meta.get("train") != _settings_dict(ctx) or meta.get("feature_dim") != ctx.feature_dim:
+            stale = sorted(k for k, v in provenance.items() if meta.get(k) != v)
+            if stale or meta.get("feature_dim") != ctx.feature_dim:
                 raise SemlinkError(
-                    f"checkpoint {str(directory)!r} was trained with other settings; remove it or use a new --out"
+                    f"checkpoint {str(directory)!r} was trained with other settings ({', '.join(stale) or 'feature_dim'}"
+                    "); remove it or use a new --out folder"
                 )
             ctx.log(f"{self.name} [{channel.name}]: loaded checkpoint {directory}")
         else:
@@ -81,10 +96,7 @@ class _CodecSystem:
                 f"{self.name} [{channel.name}]: best val top-1 {history.best_val_accuracy:.3f} "
                 f"at epoch {history.best_epoch}; collapsed={history.collapsed}"
             )
-            save_codec(
-                codec, directory, system=self.name, channel=channel.model_dump(), train=_settings_dict(ctx),
-                history=history_dict(history), seed=ctx.seed,
-            )
+            save_codec(codec, directory, **provenance, history=history_dict(history))
         self.codecs[channel] = codec.to(ctx.queries.device)
 
 
@@ -112,8 +124,11 @@ class KbscAnalog(_CodecSystem):
     def _codec_uses(self, ctx: ExperimentContext) -> int:
         return int(self.spec.channel_uses)
 
+    def channel_uses_with_padding(self, ctx: ExperimentContext, channel) -> int:
+        return ctx.analog_link(channel).channel_uses(self.channel_uses(ctx))
+
     def _train_channel(self, ctx: ExperimentContext, channel):
-        return analog_channel(ctx.analog_link(channel))
+        return analog_channel(ctx.analog_link(channel, packed=True))
 
     @torch.no_grad()
     def decode_queries(self, ctx: ExperimentContext, channel, snr_db: float) -> tuple[torch.Tensor, dict]:
@@ -151,7 +166,7 @@ class KbscDigital(_CodecSystem):
         self.name = spec.name or f"kbsc-digital-{spec.channel_uses}"
 
     def _modulation(self, ctx: ExperimentContext) -> str:
-        return self.spec.modulation or ctx.link.modulation
+        return (self.spec.modulation or ctx.link.modulation).lower()
 
     def _code(self, ctx: ExperimentContext):
         return self.spec.code if self.spec.code is not None else ctx.link.code
@@ -189,6 +204,10 @@ class KbscDigital(_CodecSystem):
     def _codec_uses(self, ctx: ExperimentContext) -> int:
         return self._layout(ctx)[0] // 2
 
+    def channel_uses_with_padding(self, ctx: ExperimentContext, channel) -> int:
+        link = ctx.digital_link(channel, self._modulation(ctx), self._code(ctx))
+        return link.channel_uses(self._layout(ctx)[1])
+
     def _train_channel(self, ctx: ExperimentContext, channel):
         quantizer = self.quantizer
 
@@ -225,6 +244,9 @@ class RawFeatures:
     def channel_uses(self, ctx: ExperimentContext) -> int:
         return math.ceil(ctx.feature_dim / 2)
 
+    def channel_uses_with_padding(self, ctx: ExperimentContext, channel) -> int:
+        return ctx.analog_link(channel).channel_uses(self.channel_uses(ctx))
+
     def prepare(self, ctx: ExperimentContext, channel) -> None:
         return None
 
@@ -253,6 +275,9 @@ class Noiseless:
         self.name = spec.name or "noiseless"
 
     def channel_uses(self, ctx: ExperimentContext) -> int:
+        return 0
+
+    def channel_uses_with_padding(self, ctx: ExperimentContext, channel) -> int:
         return 0
 
     def prepare(self, ctx: ExperimentContext, channel) -> None:

@@ -60,6 +60,8 @@ class TrainSettings:
         require(self.patience > 0, f"patience = {self.patience}; must be a positive integer")
         require(self.batch_size > 1, f"batch_size = {self.batch_size}; must be at least 2 (BatchNorm)")
         require(len(self.snr_db) > 0, "train snr_db is empty; give at least one training SNR in dB")
+        require(self.lr is None or (math.isfinite(self.lr) and self.lr > 0), f"lr = {self.lr}; must be positive")
+        require(self.hidden_dim > 0, f"hidden_dim = {self.hidden_dim}; must be a positive integer")
         require(all(math.isfinite(s) for s in self.snr_db), f"train snr_db {self.snr_db} must be finite dB values")
 
     @property
@@ -195,8 +197,12 @@ def train_codec(
     require(train_features.ndim == 2, f"train features have shape {tuple(train_features.shape)}; expected [N, D]")
     require(len(train_features) >= settings.batch_size,
             f"{len(train_features)} training features is fewer than batch_size = {settings.batch_size}")
+    from semlink.seeding import seed_everything
+
+    # The channel noise and fading drawn in training come from Sionna's generator: seed it too, so
+    # a codec retrained after a resume is the same codec.
+    seed_everything(seed)
     generator = torch.Generator().manual_seed(int(seed) % (1 << 63))
-    torch.manual_seed(int(seed) % (1 << 63))
     device = train_features.device
     codec = KbscCodec(train_features.shape[1], channel_uses, settings.hidden_dim, settings.recipe).to(device)
     codec.fit_target_statistics(train_features)

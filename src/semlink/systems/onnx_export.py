@@ -1,10 +1,14 @@
 """Export a trained KBSC codec as two ONNX graphs: the transmitter and the receiver.
 
-- ``tx_encoder.onnx``: ``features [B, D] float32`` → ``latent [B, 2·channel_uses] float32``: the
-  channel symbols as reals, paired into complex symbols by :func:`semlink.phy.real_to_complex`
-  (ONNX has no complex tensors, so the pairing stays outside the graph).
-- ``rx_decoder.onnx``: ``latent [B, 2·channel_uses] float32`` (equalised symbols as reals, see
-  :func:`semlink.phy.complex_to_real`) → ``features [B, D] float32`` in feature space.
+- ``tx_encoder.onnx``: ``features [B, D] float32`` →
+  ``symbols [B, 2·channel_uses] float32``: the on-air channel symbols, interleaved re/im (pair
+  them with :func:`semlink.phy.real_to_complex`; ONNX has no complex tensors), scaled to unit
+  average energy per complex symbol, as :class:`semlink.phy.AnalogLink` sends them;
+  ``power_scale [B, 1] float32``: the factor that scaling applied; and
+  ``latent [B, 2·channel_uses] float32``: the compressor output before it.
+- ``rx_decoder.onnx``: ``latent [B, 2·channel_uses] float32`` → ``features [B, D] float32`` in
+  feature space. Its input is the equalised symbols as reals divided by ``power_scale`` (the link
+  returns them in that scale, the receiver knowing each example's scale as side information).
 
 Both graphs have a dynamic batch axis. BatchNorm runs in inference mode (running statistics).
 """
@@ -20,6 +24,18 @@ from torch import nn
 
 from semlink.io import atomic_path
 from semlink.systems.kbsc_model import KbscCodec, load_codec
+
+
+class _Encoder(nn.Module):
+    def __init__(self, codec: KbscCodec) -> None:
+        super().__init__()
+        self.codec = codec
+
+    def forward(self, features: torch.Tensor):
+        latent = self.codec.encode(features)
+        # 2·mean(x²) over the reals = mean |s|² over the complex symbols
+        power_scale = torch.rsqrt((2 * latent.square().mean(dim=-1, keepdim=True)).clamp_min(1e-30))
+        return latent * power_scale, power_scale, latent
 
 
 class _Decoder(nn.Module):
@@ -42,15 +58,17 @@ def export_codec(
     out.mkdir(parents=True, exist_ok=True)
     kwargs = {"opset_version": opset} if opset else {}
     jobs = [
-        ("tx_encoder.onnx", codec.compressor, torch.zeros(2, codec.feature_dim), "features", "latent"),
-        ("rx_decoder.onnx", _Decoder(codec), torch.zeros(2, 2 * codec.channel_uses), "latent", "features"),
+        ("tx_encoder.onnx", _Encoder(codec), torch.randn(2, codec.feature_dim), "features",
+         ["symbols", "power_scale", "latent"]),
+        ("rx_decoder.onnx", _Decoder(codec), torch.randn(2, 2 * codec.channel_uses), "latent", ["features"]),
     ]
     paths = []
-    for filename, module, example, in_name, out_name in jobs:
+    for filename, module, example, in_name, out_names in jobs:
+        axes = {name: {0: "batch"} for name in [in_name, *out_names]}
         with atomic_path(out / filename) as tmp, torch.no_grad():
             torch.onnx.export(
-                module, (example,), str(tmp), input_names=[in_name], output_names=[out_name],
-                dynamic_axes={in_name: {0: "batch"}, out_name: {0: "batch"}}, dynamo=False, **kwargs,
+                module, (example,), str(tmp), input_names=[in_name], output_names=out_names,
+                dynamic_axes=axes, dynamo=False, **kwargs,
             )
         paths.append(out / filename)
     return paths
