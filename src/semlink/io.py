@@ -105,6 +105,6 @@ def build_manifest(config: dict[str, Any], seed: int, **extra: Any) -> dict[str,
         "versions": package_versions(),
         "git_commit": git_commit(),
         "platform": platform.platform(),
-        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         **extra,
     }

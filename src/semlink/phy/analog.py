@@ -50,7 +50,9 @@ class AnalogLink(Block):
     :param pack_examples: on an OFDM grid, put ``floor(slot / N)`` consecutive examples into one
         slot when an example needs at most half a slot and all examples share one SNR (as a
         transmitter sending several images back to back would); they then share that slot's
-        channel realisation. ``False``: one example per slot (zero padding), as in the digital link.
+        channel realisation. Otherwise each example has a slot of its own (zero padding), at one
+        of those ``floor(slot / N)`` places drawn at random, so both modes see the same channel
+        statistics and only the sharing differs.
 
     :input symbols: ``[B, N] complex64``.
     :input snr_db: float or ``[B]`` tensor, Es/N0 per symbol.
@@ -157,6 +159,19 @@ class AnalogLink(Block):
         if slot is None:
             return self._core(x, no)
         batch, num = x.shape
+        positions = slot // num
+        if positions > 1:
+            # Alone in its slot, an example takes one of the places packing would give it, drawn at
+            # random: the same channel statistics as packed examples (time/frequency position
+            # relative to the pilots included), with an independent channel per example.
+            from sionna.phy import config as sionna_config
+
+            place = torch.randint(positions, (batch,), generator=sionna_config.torch_rng(self.device),
+                                  device=self.device)
+            columns = place[:, None] * num + torch.arange(num, device=self.device)
+            rows = torch.zeros(batch, slot, dtype=x.dtype, device=x.device).scatter(1, columns, x)
+            x_hat, no_eff = self._core(rows, no)
+            return x_hat.gather(1, columns), no_eff.gather(1, columns)
         x_slots, num_slots = pad_to_slots(x, slot)
         no_slots = no.repeat_interleave(num_slots) if num_slots > 1 else no
         x_hat, no_eff = self._core(x_slots, no_slots)

@@ -52,7 +52,7 @@ def plot_accuracy(
     """Retrieval accuracy against SNR with its confidence band, one line per (system, channel)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     group_cols = [c for c in ("system", "channel", "channel_uses") if c in frame.columns]
-    for name, part in frame.groupby(group_cols, dropna=False):
+    for _, part in frame.groupby(group_cols, dropna=False):
         part = part.sort_values("snr_db")
         finite = part[part["snr_db"].abs() < 1e9]
         first = part.iloc[0]
