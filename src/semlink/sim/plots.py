@@ -25,9 +25,13 @@ def plot_waterfall(frame: pd.DataFrame, path: str | os.PathLike[str], x: str = "
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
     group_cols = [c for c in ("channel", "modulation", "code_k", "code_n", "csi") if c in frame.columns]
     groups = frame.groupby(group_cols, dropna=False) if group_cols else [((), frame)]
-    for name, part in groups:
+    for _, part in groups:
         part = part.sort_values(x)
-        label = " ".join(str(v) for v in (name if isinstance(name, tuple) else (name,)) if str(v) != "nan")
+        first = part.iloc[0]
+        code = "uncoded" if pd.isna(first.get("code_k")) else f"LDPC ({int(first['code_k'])},{int(first['code_n'])})"
+        label = f"{first.get('channel', '')}, {str(first.get('modulation', '')).upper()}, {code}"
+        if "csi" in part.columns:
+            label += f", CSI {first['csi']}"
         for ax, metric in zip(axes, ("ber", "bler")):
             values = part[metric].where(part[metric] > 0)  # zeros cannot be drawn on a log axis
             ax.semilogy(part[x], values, marker="o", label=label)
