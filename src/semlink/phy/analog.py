@@ -22,7 +22,7 @@ from sionna.phy import Block
 
 from semlink.errors import SemlinkError
 from semlink.phy.config import AnalogLinkConfig
-from semlink.phy.grid import pad_to_slots, slots_needed
+from semlink.phy.grid import slots_needed
 from semlink.phy.snr import noise_var_per_example
 from semlink.phy.symbol_link import make_symbol_link
 
@@ -155,27 +155,7 @@ class AnalogLink(Block):
         return x_hat, no_eff
 
     def _through_channel(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        slot = self._core.symbols_per_slot
-        if slot is None:
-            return self._core(x, no)
-        batch, num = x.shape
-        positions = slot // num
-        if positions > 1:
-            # Alone in its slot, an example takes one of the places packing would give it, drawn at
-            # random: the same channel statistics as packed examples (time/frequency position
-            # relative to the pilots included), with an independent channel per example.
-            from sionna.phy import config as sionna_config
-
-            place = torch.randint(positions, (batch,), generator=sionna_config.torch_rng(self.device),
-                                  device=self.device)
-            columns = place[:, None] * num + torch.arange(num, device=self.device)
-            rows = torch.zeros(batch, slot, dtype=x.dtype, device=x.device).scatter(1, columns, x)
-            x_hat, no_eff = self._core(rows, no)
-            return x_hat.gather(1, columns), no_eff.gather(1, columns)
-        x_slots, num_slots = pad_to_slots(x, slot)
-        no_slots = no.repeat_interleave(num_slots) if num_slots > 1 else no
-        x_hat, no_eff = self._core(x_slots, no_slots)
-        return x_hat.reshape(batch, -1)[:, :num], no_eff.reshape(batch, -1)[:, :num]
+        return self._core.send_rows(x, no)
 
     def _check_symbols(self, symbols: torch.Tensor) -> tuple[torch.Tensor, torch.device]:
         if not isinstance(symbols, torch.Tensor):

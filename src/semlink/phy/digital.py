@@ -2,8 +2,10 @@
 
 Payloads of any length are cut into ``k``-bit code blocks (the last one zero-padded); the coded
 symbols of one example are laid out back to back and zero-padded to whole OFDM slots, each slot an
-independent channel realisation (in flat mode, one coefficient per example). SNR convention: see
-:mod:`semlink.phy.snr`.
+independent channel realisation (in flat mode, one coefficient per example). A payload of at most
+half a slot takes one of the places in its slot that back-to-back packing would give it, at random
+(see :meth:`semlink.phy.symbol_link.OfdmSymbolLink.send_rows`), exactly as the analog link does.
+SNR convention: see :mod:`semlink.phy.snr`.
 
 ``block_ok`` (in :class:`Transmission`) is what the receiver knows: the LDPC syndrome check of each
 decoded block (:mod:`semlink.phy.coding`). Uncoded links have no error detection, so every block
@@ -26,7 +28,7 @@ from sionna.phy.mapping import BinarySource, Constellation, Demapper, Mapper
 from semlink.errors import SemlinkError
 from semlink.phy.coding import LdpcCodec
 from semlink.phy.config import DigitalLinkConfig
-from semlink.phy.grid import pad_to_slots, slots_needed
+from semlink.phy.grid import slots_needed
 from semlink.phy.snr import ebno_db_to_snr_db, noise_var_per_example
 from semlink.phy.symbol_link import make_symbol_link
 
@@ -185,15 +187,8 @@ class DigitalLink(Block):
 
     # -- internals --------------------------------------------------------------------------------
     def _through_channel(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x [B, M]`` -> equalised ``(x_hat, no_eff)`` ``[B, M]`` (slotted when on a grid)."""
-        slot = self._core.symbols_per_slot
-        if slot is None:
-            return self._core(x, no)
-        batch, num = x.shape
-        x_slots, num_slots = pad_to_slots(x, slot)
-        no_slots = no.repeat_interleave(num_slots) if num_slots > 1 else no
-        x_hat, no_eff = self._core(x_slots, no_slots)
-        return x_hat.reshape(batch, -1)[:, :num], no_eff.reshape(batch, -1)[:, :num]
+        """``x [B, M]`` -> equalised ``(x_hat, no_eff)`` ``[B, M]``, each row in slots of its own."""
+        return self._core.send_rows(x, no)
 
     def _check_bits(self, bits: torch.Tensor) -> tuple[torch.Tensor, torch.device]:
         if not isinstance(bits, torch.Tensor):

@@ -13,7 +13,7 @@ from sionna.phy.ofdm import ResourceGridMapper
 
 from semlink.phy.channels import FlatChannel, OfdmChannel
 from semlink.phy.config import ChannelConfig, OfdmConfig
-from semlink.phy.grid import make_resource_grid
+from semlink.phy.grid import make_resource_grid, pad_to_slots
 from semlink.phy.receiver import FlatReceiver, OfdmReceiver
 
 __all__ = ["OfdmSymbolLink", "FlatSymbolLink", "make_symbol_link"]
@@ -50,6 +50,32 @@ class OfdmSymbolLink(Block):
         y, h_freq = self._channel(grid, no)
         return self._receiver(y, h_freq, no)
 
+    def send_rows(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each row ``x [B, M]`` in slots of its own (noise ``no [B]``) → ``(x_hat, no_eff) [B, M]``.
+
+        A row longer than half a slot starts at the slot's first data RE and fills whole slots
+        (zero padding at the end). A shorter row takes one of the ``floor(slot / M)`` places that
+        packing rows back to back would give it, drawn at random from Sionna's generator: its
+        position relative to the pilots (and so its estimation quality) is then distributed as in
+        a packed slot, while every row keeps a channel realisation of its own.
+        """
+        slot = self.symbols_per_slot
+        batch, num = x.shape
+        positions = slot // num
+        if positions > 1:
+            from sionna.phy import config as sionna_config
+
+            place = torch.randint(positions, (batch,), generator=sionna_config.torch_rng(self.device),
+                                  device=self.device)
+            columns = place[:, None] * num + torch.arange(num, device=self.device)
+            rows = torch.zeros(batch, slot, dtype=x.dtype, device=x.device).scatter(1, columns, x)
+            x_hat, no_eff = self(rows, no)
+            return x_hat.gather(1, columns), no_eff.gather(1, columns)
+        x_slots, num_slots = pad_to_slots(x, slot)
+        no_slots = no.repeat_interleave(num_slots) if num_slots > 1 else no
+        x_hat, no_eff = self(x_slots, no_slots)
+        return x_hat.reshape(batch, -1)[:, :num], no_eff.reshape(batch, -1)[:, :num]
+
 
 class FlatSymbolLink(Block):
     """No grid: every row is one example sent through a flat channel (one coefficient per row).
@@ -69,6 +95,10 @@ class FlatSymbolLink(Block):
     def call(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         y, h = self._channel(x, no)
         return self._receiver(y, h, no)
+
+    def send_rows(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flat: every row is one example with its own channel coefficient."""
+        return self(x, no)
 
 
 def make_symbol_link(
