@@ -25,7 +25,7 @@ from semlink.errors import SemlinkError
 from semlink.seeding import seed_everything
 from semlink.sim.config import ChannelSpec, LinkSpec, Strict, _check_finite, load_toml
 from semlink.sim.plots import plot_accuracy
-from semlink.sim.runner import Point, make_points, run_points
+from semlink.sim.runner import Point, RunDirectory, make_points, run_points
 
 REFERENCE_TEST_SNRS = [-7.0, -6.0, -5.0, -4.0, -2.0, 0.0, 2.0, 4.0, 5.0, 6.0, 7.0, 10.0]
 REFERENCE_TRAIN_SNRS = [-7.0, -4.0, 0.0, 4.0, 7.0, 10.0]
@@ -191,7 +191,7 @@ def prepare_features(cfg: ExperimentConfig, device: torch.device, log=_log) -> d
         return x[idx_t], y[idx_t]
 
     shape = train_set.images.shape[1:]
-    source_values = int(np.prod(shape)) * (1 if len(shape) == 2 else 1)
+    source_values = int(np.prod(shape))  # H·W (grayscale) or H·W·3: the values of one source image
     return {
         "encoder": encoder.name,
         "train": part(train_x, train_y, split.train),
@@ -232,6 +232,9 @@ def run_experiment(
     from semlink.systems.base import ExperimentContext, create_system, is_noiseless, retrieval_metrics
 
     out = Path(out)
+    config = cfg.model_dump(mode="json")
+    # Refuse a used folder (or a resume with another config) before anything in it is overwritten.
+    RunDirectory(out).prepare(config, cfg.seed, resume)
     seed_everything(cfg.seed)
     device = _device(cfg.device)
     started = time.perf_counter()
@@ -269,7 +272,7 @@ def run_experiment(
     snrs = list(cfg.eval.snr_db) + ([math.inf] if cfg.eval.noiseless else [])
     grid: list[dict[str, Any]] = []
     for system in systems:
-        if system.name == "noiseless" or cfg_type(cfg, system) == "noiseless":
+        if system.spec.type == "noiseless":
             grid.append({"system": system.name, "channel": "none", "snr_db": math.inf})
             continue
         for ch in channels:
@@ -299,17 +302,12 @@ def run_experiment(
     def refresh(frame: pd.DataFrame) -> None:
         write_plots(frame, out, cfg.name)
 
-    config = cfg.model_dump(mode="json")
     frame = run_points(
         points, evaluate, out, config=config, seed=cfg.seed, resume=resume, progress=progress,
         desc="KBSC points", on_row=refresh,
     )
     log(f"done in {time.perf_counter() - started:.0f} s: {out}/results.csv, accuracy plots")
     return frame
-
-
-def cfg_type(cfg: ExperimentConfig, system) -> str:
-    return system.spec.type
 
 
 def write_plots(frame: pd.DataFrame, out: Path, title: str) -> None:
@@ -320,5 +318,6 @@ def write_plots(frame: pd.DataFrame, out: Path, title: str) -> None:
         part = pd.concat([part, bound])
         plot_accuracy(part, out / f"accuracy_top1_{channel}.png", title=f"{title}: top-1, {channel}")
         if topk:
-            plot_accuracy(part, out / f"accuracy_{topk.split('_')[0]}_{channel}.png", metric=topk, ci=(),
+            ci = (topk.replace("accuracy", "ci_low"), topk.replace("accuracy", "ci_high"))
+            plot_accuracy(part, out / f"accuracy_{topk.split('_')[0]}_{channel}.png", metric=topk, ci=ci,
                           title=f"{title}: {topk.split('_')[0]}, {channel}")
