@@ -107,3 +107,27 @@ def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):
 def test_parse_db_list():
     assert parse_db_list("0:1:0.5", "x") == [0.0, 0.5, 1.0]
     assert parse_db_list("-7,-4, 10", "x") == [-7.0, -4.0, 10.0]
+
+
+def test_features_then_kb_build_and_query(tmp_path, capsys):
+    """The knowledge base from the command line only: extract, build, query (real encoder and data)."""
+    import os
+
+    from semlink.cli import main
+
+    if not os.path.isdir("/usr/share/datasets/fashion-mnist"):
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+
+    def run(*argv):
+        with pytest.raises(SystemExit) as done:
+            main(list(argv))
+        captured = capsys.readouterr()
+        assert done.value.code == 0, captured.err
+        return captured.out
+
+    feats = tmp_path / "feats.safetensors"
+    run("features", "--dataset", "fashion-mnist", "--split", "test", "--per-class", "20", "--out", str(feats))
+    run("kb", "build", "--features", str(feats), "--out", str(tmp_path / "kb"))
+    printed = run("kb", "query", "--kb", str(tmp_path / "kb"), "--features", str(feats), "--k", "5")
+    # Querying the knowledge base with its own items: every item finds itself first.
+    assert "top-1" in printed.lower() and "1.000" in printed, printed

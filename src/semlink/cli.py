@@ -4,6 +4,7 @@ Subcommands::
 
     semlink phy ber      Monte Carlo BER/BLER sweep of a 5G-style link
     semlink run          an experiment from a TOML config (systems x channels x SNRs)
+    semlink features     extract image features into a file (for the kb commands)
     semlink kb build     build a FAISS knowledge base from a features file
     semlink kb query     query a knowledge base
     semlink export-onnx  export a trained KBSC transmitter/receiver as ONNX

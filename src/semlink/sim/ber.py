@@ -58,7 +58,7 @@ def run_ber_sweep(
         "modulation": cfg.link.modulation,
         "code_k": cfg.link.code_k,
         "code_n": cfg.link.code_n,
-        "csi": cfg.link.csi if cfg.link.ofdm is not None or cfg.link.channel.name != "awgn" else "perfect",
+        "csi": cfg.link.csi,
         "ofdm": cfg.link.ofdm is not None,
         "code_rate": link.code_rate,
         "bits_per_symbol": link.bits_per_symbol,

@@ -1,4 +1,4 @@
-"""CLI commands of the systems layer: ``semlink run`` and ``semlink export-onnx``."""
+"""CLI commands of the systems layer: ``semlink run``, ``semlink features`` and ``semlink export-onnx``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,43 @@ def register(app: typer.Typer) -> None:
         cols = [c for c in ("system", "channel", "snr_db", "channel_uses", "top1_accuracy", "top5_accuracy")
                 if c in frame.columns]
         typer.echo(frame[cols].to_string(index=False))
+
+    @app.command("features")
+    def features(
+        out: Path = typer.Option(..., "--out", help="safetensors file: 'features' [N,D], 'labels' [N], 'ids' [N]."),
+        dataset: str = typer.Option("fashion-mnist", "--dataset", help="fashion-mnist | cifar100 | cifar10 | folder"),
+        root: Path | None = typer.Option(None, "--root", help="Dataset folder (default: the dataset's own)."),
+        split: str = typer.Option("test", "--split", help="train | test"),
+        per_class: int | None = typer.Option(None, "--per-class", help="First N images of each class."),
+        encoder: str = typer.Option("efficientnet-lite0", "--encoder", help="efficientnet-lite0 | clip:MODEL[@TAG|@PATH]"),
+        image_size: int | None = typer.Option(None, "--image-size"),
+        batch_size: int = typer.Option(256, "--batch-size"),
+    ) -> None:
+        """Extract L2-normalised image features into a file for `semlink kb build` / `kb query`."""
+        import torch
+        from safetensors.torch import save_file
+
+        from semlink.data import load_dataset, subset_per_class
+        from semlink.errors import SemlinkError
+        from semlink.io import atomic_path
+        from semlink.tx import create_encoder, extract_features
+
+        if per_class is not None and per_class < 1:
+            raise SemlinkError(f"--per-class {per_class}; must be a positive integer")
+        images = load_dataset(dataset, root=root, split=split)
+        if per_class is not None:
+            images = images.subset(subset_per_class(images.labels, per_class, seed=None))
+        enc = create_encoder(encoder, image_size=image_size)
+        feats = extract_features(enc, images, batch_size=batch_size).cpu().contiguous()
+        ids = images.indices if images.indices is not None else range(len(images))
+        tensors = {
+            "features": feats,
+            "labels": torch.as_tensor(images.labels, dtype=torch.int64),
+            "ids": torch.as_tensor(list(ids), dtype=torch.int64),
+        }
+        with atomic_path(out) as tmp:
+            save_file(tensors, str(tmp), metadata={"encoder": enc.name, "dataset": dataset, "split": split})
+        typer.echo(f"wrote {out}: {tuple(feats.shape)} features by {enc.name}")
 
     @app.command("export-onnx")
     def export_onnx(
