@@ -157,7 +157,7 @@ def analog_section(num_examples: int, num_symbols: int, snrs: list[float]) -> No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
-    parser.add_argument("--reps", type=int, default=3, help="alternating timing repetitions per batch")
+    parser.add_argument("--reps", type=int, default=5, help="alternating timing repetitions per batch")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64, 256])
     parser.add_argument("--snr-db", type=float, default=10.0)
     parser.add_argument("--skip-digital", action="store_true")
