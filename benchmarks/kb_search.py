@@ -115,20 +115,19 @@ def run_size(n: int, args: argparse.Namespace, faiss) -> list[dict]:
         flush=True,
     )
 
-    if "ivf" in args.methods:
-        factory, n_train = ivf_config(n)
+    def sweep(method: str, build, knob: str, values: tuple[int, ...]) -> None:
+        """Build once, then raise the search knob until recall@1 clears the target with margin."""
         t0 = time.perf_counter()
-        kb = KnowledgeBase.build(data, labels, factory=factory, train_features=data[:n_train], seed=args.seed)
+        kb = build()
         build_s = time.perf_counter() - t0
-        for nprobe in (1, 2, 4, 8, 16, 32, 64, 128):
-            kb.set_search_params(nprobe=nprobe)
+        label = {"nprobe": "nprobe", "ef_search": "efSearch"}[knob]
+        for value in values:
+            kb.set_search_params(**{knob: value})
             found, qps = timed_search(kb, queries)
             rec = recall_at_1(found, exact)
-            rows.append(
-                dict(n=n, method=factory, param=f"nprobe={nprobe}", build_s=build_s, qps=qps, recall=rec)
-            )
+            rows.append(dict(n=n, method=method, param=f"{label}={value}", build_s=build_s, qps=qps, recall=rec))
             print(
-                f"  {factory:18s} build {build_s:7.1f}s   {qps:9.0f} q/s   recall@1 {rec:.3f}   nprobe={nprobe}",
+                f"  {method:18s} build {build_s:7.1f}s   {qps:9.0f} q/s   recall@1 {rec:.3f}   {label}={value}",
                 flush=True,
             )
             if rec >= args.target_recall + 0.02:
@@ -136,29 +135,22 @@ def run_size(n: int, args: argparse.Namespace, faiss) -> list[dict]:
         del kb
         gc.collect()
 
+    if "ivf" in args.methods:
+        factory, n_train = ivf_config(n)
+        sweep(
+            factory,
+            lambda: KnowledgeBase.build(data, labels, factory=factory, train_features=data[:n_train], seed=args.seed),
+            "nprobe",
+            (1, 2, 4, 8, 16, 32, 64, 128),
+        )
+
     if "hnsw" in args.methods and n > args.hnsw_max_items:
         print(
             f"  HNSW32             skipped: n > --hnsw-max-items {args.hnsw_max_items:,} (1M takes ~10 min to build on 2 cores)"
         )
     elif "hnsw" in args.methods:
-        t0 = time.perf_counter()
-        kb = KnowledgeBase.build(data, labels, factory="HNSW32")
-        build_s = time.perf_counter() - t0
-        for ef in (16, 32, 64, 128, 256, 512):
-            kb.set_search_params(ef_search=ef)
-            found, qps = timed_search(kb, queries)
-            rec = recall_at_1(found, exact)
-            rows.append(
-                dict(n=n, method="HNSW32", param=f"efSearch={ef}", build_s=build_s, qps=qps, recall=rec)
-            )
-            print(
-                f"  {'HNSW32':18s} build {build_s:7.1f}s   {qps:9.0f} q/s   recall@1 {rec:.3f}   efSearch={ef}",
-                flush=True,
-            )
-            if rec >= args.target_recall + 0.02:
-                break
-        del kb
-        gc.collect()
+        sweep("HNSW32", lambda: KnowledgeBase.build(data, labels, factory="HNSW32"), "ef_search",
+              (16, 32, 64, 128, 256, 512))
     return rows
 
 

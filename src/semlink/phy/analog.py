@@ -108,20 +108,25 @@ class AnalogLink(Block):
         energy = (x.real.square() + x.imag.square()).mean(dim=-1, keepdim=True)
         scale = torch.rsqrt(energy.clamp_min(_TINY))  # [B, 1]
         xn = x * scale
+        per_slot = self._examples_per_slot(num, no)
+        rows, row_no = xn, no
+        if per_slot > 1:
+            # Consecutive examples back to back, one row (one slot, tail zero-padded) per group.
+            num_rows = -(-batch // per_slot)
+            rows = torch.nn.functional.pad(xn, (0, 0, 0, num_rows * per_slot - batch))
+            rows, row_no = rows.reshape(num_rows, per_slot * num), no[:1].expand(num_rows)
         slot = self._core.symbols_per_slot
-        packed = self._examples_per_slot(num, no)
-        if packed > 1:
-            x_hat, no_eff = self._through_packed_slots(xn, no, packed)
-            return AnalogOutput((x_hat / scale).to(home), (no_eff / scale.square()).to(home))
-        per_example = 1 if slot is None else slots_needed(num, slot)
-        chunk = max(1, self._max_slots // per_example)
+        per_row = 1 if slot is None else slots_needed(rows.shape[1], slot)
+        chunk = max(1, self._max_slots // per_row)
         outs_x, outs_n = [], []
-        for start in range(0, batch, chunk):
-            xs, ns = self._through_channel(xn[start : start + chunk], no[start : start + chunk])
+        for start in range(0, rows.shape[0], chunk):
+            xs, ns = self._core.send_rows(rows[start : start + chunk], row_no[start : start + chunk])
             outs_x.append(xs)
             outs_n.append(ns)
         x_hat = outs_x[0] if len(outs_x) == 1 else torch.cat(outs_x)
         no_eff = outs_n[0] if len(outs_n) == 1 else torch.cat(outs_n)
+        if per_slot > 1:
+            x_hat, no_eff = x_hat.reshape(-1, num)[:batch], no_eff.reshape(-1, num)[:batch]
         symbols_hat = x_hat / scale
         noise_var = no_eff / scale.square()
         return AnalogOutput(symbols_hat.to(home), noise_var.to(home))
@@ -134,28 +139,6 @@ class AnalogLink(Block):
         if not self.pack_examples or slot is None or num > slot // 2 or no.numel() < 2:
             return 1
         return slot // num if bool((no == no[0]).all()) else 1
-
-    def _through_packed_slots(
-        self, xn: torch.Tensor, no: torch.Tensor, per_slot: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Consecutive examples back to back in each slot; the slot's tail is zero padding."""
-        batch, num = xn.shape
-        slot = self._core.symbols_per_slot
-        num_slots = -(-batch // per_slot)
-        rows = torch.nn.functional.pad(xn, (0, 0, 0, num_slots * per_slot - batch))
-        stream = torch.nn.functional.pad(rows.reshape(num_slots, per_slot * num), (0, slot - per_slot * num))
-        no_slots = no[:1].expand(num_slots)
-        outs_x, outs_n = [], []
-        for start in range(0, num_slots, self._max_slots):
-            xs, ns = self._core(stream[start : start + self._max_slots], no_slots[start : start + self._max_slots])
-            outs_x.append(xs)
-            outs_n.append(ns)
-        x_hat = torch.cat(outs_x)[:, : per_slot * num].reshape(-1, num)[:batch]
-        no_eff = torch.cat(outs_n)[:, : per_slot * num].reshape(-1, num)[:batch]
-        return x_hat, no_eff
-
-    def _through_channel(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._core.send_rows(x, no)
 
     def _check_symbols(self, symbols: torch.Tensor) -> tuple[torch.Tensor, torch.device]:
         if not isinstance(symbols, torch.Tensor):

@@ -11,9 +11,9 @@ import math
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from semlink.errors import SemlinkError
 
@@ -72,68 +72,52 @@ class LinkSpec(Strict):
     def code_n(self) -> int | None:
         return None if self.code == "uncoded" else int(self.code[1])
 
-    def digital(self, **overrides: Any):
-        from semlink.phy import DigitalLinkConfig
-
+    def _shared(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """What both links take: channel, grid and channel estimation, with ``overrides`` applied."""
         kwargs = dict(
-            modulation=self.modulation,
-            code_k=self.code_k,
-            code_n=self.code_n,
             channel=self.channel.build(),
             ofdm=self.ofdm.build() if self.ofdm is not None else None,
             csi=self.csi,
             interpolation=self.interpolation,
-            bp_iterations=self.bp_iterations,
         )
-        kwargs.update(overrides)
-        return DigitalLinkConfig(**kwargs)
+        return {**kwargs, **overrides}
+
+    def digital(self, **overrides: Any):
+        from semlink.phy import DigitalLinkConfig
+
+        coding = dict(modulation=self.modulation, code_k=self.code_k, code_n=self.code_n,
+                      bp_iterations=self.bp_iterations)
+        return DigitalLinkConfig(**self._shared({**coding, **overrides}))
 
     def analog(self, **overrides: Any):
         from semlink.phy import AnalogLinkConfig
 
-        kwargs = dict(
-            channel=self.channel.build(),
-            ofdm=self.ofdm.build() if self.ofdm is not None else None,
-            csi=self.csi,
-            interpolation=self.interpolation,
-        )
-        kwargs.update(overrides)
-        return AnalogLinkConfig(**kwargs)
+        return AnalogLinkConfig(**self._shared(overrides))
 
 
-def _check_finite(values: list[float] | None, name: str) -> list[float] | None:
-    if values is None:
-        return None
+def _finite_db_list(values: list[float]) -> list[float]:
     if len(values) == 0:
-        raise ValueError(f"{name} is empty; give at least one value in dB")
+        raise ValueError("is empty; give at least one value in dB")
     bad = [v for v in values if not math.isfinite(v)]
     if bad:
-        raise ValueError(f"{name} contains non-finite values {bad}; every value must be a finite number of dB")
+        raise ValueError(f"contains non-finite values {bad}; every value must be a finite number of dB")
     return values
+
+
+DbList = Annotated[list[float], AfterValidator(_finite_db_list)]
+"""A non-empty list of finite dB values (SNR points)."""
 
 
 class BerSweepConfig(Strict):
     """``semlink phy ber``: Monte Carlo BER/BLER over a list of SNR (or Eb/N0) points."""
 
     seed: int = Field(42, ge=0, lt=2**63)
-    snr_db: list[float] | None = None
-    ebno_db: list[float] | None = None
-    batch_size: int = 1000
-    target_block_errors: int = 100
-    max_iter: int = 100
+    snr_db: DbList | None = None
+    ebno_db: DbList | None = None
+    batch_size: int = Field(1000, gt=0)
+    target_block_errors: int = Field(100, gt=0)
+    max_iter: int = Field(100, gt=0)
     link: LinkSpec = LinkSpec()
-
-    @field_validator("snr_db", "ebno_db")
-    @classmethod
-    def _finite(cls, v, info):
-        return _check_finite(v, info.field_name)
-
-    @field_validator("batch_size", "target_block_errors", "max_iter")
-    @classmethod
-    def _positive(cls, v, info):
-        if v <= 0:
-            raise ValueError(f"{info.field_name} = {v}; must be a positive integer")
-        return v
 
     @model_validator(mode="after")
     def _one_axis(self):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,12 +166,14 @@ def run_points(
     progress: bool | None = None,
     desc: str = "points",
     on_row: Callable[[pd.DataFrame], None] | None = None,
+    refresh_seconds: float = 15.0,
 ) -> pd.DataFrame:
     """Evaluate every point not yet done; return the full results table.
 
     ``evaluate(point)`` returns the metrics row for one point; the runner adds ``point_index``,
-    ``seed`` and the point's parameters. ``on_row`` is called with the table after every point
-    (used to refresh plots). The manifest is written first with ``status="running"`` and
+    ``seed`` and the point's parameters. The tables are rewritten after every point; ``on_row``
+    (used to refresh plots) is called with the table at most every ``refresh_seconds`` while points
+    run, and always once at the end. The manifest is written first with ``status="running"`` and
     rewritten with ``status="complete"`` at the end.
     """
     run_dir = RunDirectory(out)
@@ -179,15 +182,19 @@ def run_points(
     rows = [row for key, row in done.items() if key in known]
     run_dir.write_manifest(config, seed, status="running", n_points=len(points))
     todo = [p for p in points if p.key not in done]
+    last_refresh = time.monotonic()
     with _progress(len(todo), desc, progress) as bar:
         for point in todo:
             row = {"point_index": point.index, **point.params, **evaluate(point), "seed": point.seed}
             run_dir.append(point.key, row)
             rows.append(row)
             frame = run_dir.write_tables(rows)
-            if on_row is not None:
+            if on_row is not None and time.monotonic() - last_refresh >= refresh_seconds:
                 on_row(frame)
+                last_refresh = time.monotonic()
             bar.update(1)
     frame = run_dir.write_tables(rows)
+    if on_row is not None:
+        on_row(frame)
     run_dir.write_manifest(config, seed, status="complete", n_points=len(points))
     return frame

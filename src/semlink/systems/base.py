@@ -99,7 +99,6 @@ def retrieval_metrics(
     ``decoded`` is L2-normalised before the search (the KB holds normalised features), so the
     exact L2 search ranks by cosine similarity.
     """
-    from semlink.kb import SearchResult  # noqa: F401  (import check: kb is installed)
     from semlink.metrics import binomial_ci
 
     decoded = F.normalize(decoded.float(), dim=-1)

@@ -19,11 +19,11 @@ from typing import Any, Literal
 
 import pandas as pd
 import torch
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from semlink.errors import SemlinkError
 from semlink.seeding import seed_everything
-from semlink.sim.config import ChannelSpec, LinkSpec, Strict, _check_finite, load_toml
+from semlink.sim.config import ChannelSpec, DbList, LinkSpec, Strict, load_toml
 from semlink.sim.plots import plot_accuracy
 from semlink.sim.runner import Point, RunDirectory, make_points, run_points
 
@@ -58,13 +58,8 @@ class TrainSpec(Strict):
     patience: int = Field(20, gt=0)
     batch_size: int = Field(128, gt=1)
     lr: float | None = Field(None, gt=0)
-    snr_db: list[float] = REFERENCE_TRAIN_SNRS
+    snr_db: DbList = REFERENCE_TRAIN_SNRS
     hidden_dim: int = Field(384, gt=0)
-
-    @field_validator("snr_db")
-    @classmethod
-    def _finite(cls, v, info):
-        return _check_finite(v, "train.snr_db")
 
     def settings(self):
         from semlink.systems.kbsc_model import TrainSettings
@@ -85,15 +80,10 @@ class SystemSpec(Strict):
 
 
 class EvalSpec(Strict):
-    snr_db: list[float] = REFERENCE_TEST_SNRS
+    snr_db: DbList = REFERENCE_TEST_SNRS
     noiseless: bool = True
     batch_size: int = Field(1000, gt=0)
     top_k: int = Field(5, ge=1)
-
-    @field_validator("snr_db")
-    @classmethod
-    def _finite(cls, v, info):
-        return _check_finite(v, "eval.snr_db")
 
 
 class ExperimentConfig(Strict):

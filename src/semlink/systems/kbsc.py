@@ -18,7 +18,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from semlink.errors import SemlinkError, require
+from semlink.errors import SemlinkError, choice_error, require
+from semlink.phy import MODULATIONS
 from semlink.systems.base import ExperimentContext, is_noiseless, register_system
 from semlink.systems.kbsc_model import (
     KbscCodec,
@@ -29,8 +30,6 @@ from semlink.systems.kbsc_model import (
     train_codec,
 )
 from semlink.tx.quantize import UniformQuantizer
-
-BITS_PER_SYMBOL = {"qpsk": 2, "16qam": 4, "64qam": 6, "256qam": 8}
 
 
 def _batches(ctx: ExperimentContext):
@@ -138,16 +137,6 @@ class KbscAnalog(_CodecSystem):
         return torch.cat(parts), {}
 
 
-class _StraightThroughQuantizer(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, latent, quantizer):  # noqa: D401 - autograd signature
-        return quantizer.dequantize(quantizer.quantize(latent))
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad, None
-
-
 @register_system("kbsc-digital")
 class KbscDigital(_CodecSystem):
     """Compressor → b-bit quantiser → LDPC + QAM on the digital link → dequantiser → decompressor.
@@ -175,9 +164,9 @@ class KbscDigital(_CodecSystem):
         """(latent values, payload bits, channel uses) per image: the largest even latent whose
         code blocks (padding included) fit in the budget of ``channel_uses`` symbols."""
         modulation = self._modulation(ctx)
-        if modulation not in BITS_PER_SYMBOL:
-            raise SemlinkError(f"unknown modulation {modulation!r}; accepted: {', '.join(BITS_PER_SYMBOL)}")
-        bps = BITS_PER_SYMBOL[modulation]
+        if modulation not in MODULATIONS:
+            raise choice_error("modulation", modulation, MODULATIONS)
+        bps = MODULATIONS[modulation]
         code = self._code(ctx)
         q = self.quantizer.bits_per_value
         budget = int(self.spec.channel_uses)
@@ -212,7 +201,9 @@ class KbscDigital(_CodecSystem):
         quantizer = self.quantizer
 
         def through_quantizer(latent: torch.Tensor, snr_db: float) -> torch.Tensor:
-            return _StraightThroughQuantizer.apply(latent, quantizer)
+            # Straight-through: the forward pass is quantised, the gradient passes unchanged.
+            quantised = quantizer.dequantize(quantizer.quantize(latent))
+            return latent + (quantised - latent).detach()
 
         return through_quantizer
 

@@ -144,9 +144,10 @@ Channel = Callable[[torch.Tensor, float], torch.Tensor]
 def analog_channel(link) -> Channel:
     """Wrap :class:`semlink.phy.AnalogLink` as a latent-to-latent channel (k reals = k/2 symbols)."""
     from semlink.phy import complex_to_real, real_to_complex
+    from semlink.systems.base import is_noiseless
 
     def channel(latent: torch.Tensor, snr_db: float) -> torch.Tensor:
-        if math.isinf(snr_db) and snr_db > 0:
+        if is_noiseless(snr_db):
             return latent
         out = link(real_to_complex(latent), snr_db)
         return complex_to_real(out.symbols_hat)
