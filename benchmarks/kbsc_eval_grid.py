@@ -56,10 +56,11 @@ def main() -> None:
     from semlink.kb import KnowledgeBase
     from semlink.seeding import seed_everything
     from semlink.sim.config import ChannelSpec, LinkSpec, OfdmSpec
-    from semlink.systems import ExperimentContext, retrieval_metrics
-    from semlink.systems.experiment import SystemSpec
+    from semlink.metrics import retrieval_metrics
+    from semlink.systems import ExperimentContext
     from semlink.systems.kbsc import KbscAnalog
     from semlink.systems.kbsc_model import KbscCodec
+    from semlink.systems.specs import KbscSpec
 
     seed_everything(0)
     g = torch.Generator().manual_seed(0)
@@ -71,10 +72,10 @@ def main() -> None:
     with TemporaryDirectory() as tmp:
         ctx = ExperimentContext(
             train_features=kb_x, val_sender=(kb_x, kb_y), val_receiver=(kb_x, kb_y), queries=queries,
-            query_labels=query_labels, kb=kb, link=link, source_values=32 * 32 * 3,
+            query_labels=query_labels, kb=kb, link=link, source_shape=(32, 32, 3),
             checkpoint_dir=Path(tmp), eval_batch_size=1000,
         )
-        system = KbscAnalog(SystemSpec(type="kbsc", channel_uses=args.channel_uses))
+        system = KbscAnalog(KbscSpec(type="kbsc"), args.channel_uses)
         codec = KbscCodec(args.dim, args.channel_uses).eval()  # untrained: timing only
         system.codecs[channel] = codec
 
@@ -82,8 +83,8 @@ def main() -> None:
             tic = time.perf_counter()
             accuracy = 0.0
             for snr in REFERENCE_TEST_SNRS:
-                decoded, _ = system.decode_queries(ctx, channel, snr)
-                accuracy += retrieval_metrics(decoded, queries, query_labels, kb)["top1_accuracy"]
+                decoded = system.transmit(ctx, channel, snr).features
+                accuracy += retrieval_metrics(decoded, queries, query_labels, kb)[0]["top1_accuracy"]
             return time.perf_counter() - tic, accuracy / len(REFERENCE_TEST_SNRS)
 
         # Evaluation sends one image per OFDM slot (independent fading per query), as `semlink run` does.

@@ -12,7 +12,8 @@ import torch
 
 import semlink.kb._base
 from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError
-from semlink.kb import KnowledgeBase, SearchResult, top_k_accuracy
+from semlink.kb import KnowledgeBase, SearchResult
+from semlink.metrics import top_k_accuracy
 
 FACTORIES = ["Flat", "IVF16,PQ8x4", "HNSW32", "IVF16,SQ8"]
 

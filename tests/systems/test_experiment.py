@@ -10,7 +10,7 @@ import pytest
 
 from semlink.errors import SemlinkError
 from semlink.sim.config import validate
-from semlink.systems.experiment import ExperimentConfig, load_experiment, run_experiment
+from semlink.sim.experiment import ExperimentConfig, load_experiment, run_experiment
 
 SMALL = {
     "name": "small",
@@ -44,15 +44,15 @@ def test_small_experiment_end_to_end_and_resume(tmp_path, small_config):
     required = {"system", "channel", "snr_db", "channel_uses", "cbr", "top1_accuracy", "top1_ci_low",
                 "top1_ci_high", "top5_accuracy", "n_queries", "seed", "feature_mse", "feature_cosine"}
     assert required <= set(frame.columns)
-    assert set(frame["system"]) == {"kbsc-analog-32", "kbsc-digital-64", "raw", "noiseless"}
+    assert set(frame["system"]) == {"kbsc", "kbsc-digital", "raw", "noiseless"}
     assert (frame["n_queries"] == 200).all()
     rows = frame.set_index(["system", "snr_db"])
-    assert rows.loc[("kbsc-analog-32", 5.0), "channel_uses"] == 32
-    assert rows.loc[("kbsc-digital-64", 5.0), "channel_uses"] == 64
+    assert rows.loc[("kbsc", 5.0), "channel_uses"] == 32
+    assert rows.loc[("kbsc-digital", 5.0), "channel_uses"] == 64
     assert rows.loc[("raw", 5.0), "channel_uses"] == 640
     # Evaluated one image per OFDM slot of 864 data REs: independent fading per query.
     assert (frame[frame["system"] != "noiseless"]["channel_uses_with_padding"] == 864).all()
-    assert rows.loc[("kbsc-analog-32", 5.0), "cbr"] == pytest.approx(32 / 784)
+    assert rows.loc[("kbsc", 5.0), "cbr"] == pytest.approx(32 / 784)
     bound = rows.loc[("noiseless", math.inf)]
     assert bound["top1_accuracy"] > 0.5  # chance is 0.1
     assert (frame["top1_ci_low"] <= frame["top1_accuracy"]).all()
@@ -60,7 +60,13 @@ def test_small_experiment_end_to_end_and_resume(tmp_path, small_config):
     assert (frame["top5_accuracy"] >= frame["top1_accuracy"]).all()
     for name in ("results.csv", "results.parquet", "manifest.json", "accuracy_top1_tdl-a.png", "kb/kb.json"):
         assert (out / name).exists(), name
-    assert (out / "checkpoints" / "kbsc-analog-32__tdl-a" / "model.safetensors").exists()
+    assert (out / "checkpoints" / "kbsc__32cu__tdl-a" / "model.safetensors").exists()
+    # Rows describe their link and training (self-describing: tables of several runs concatenate).
+    assert (frame[frame["system"] != "noiseless"]["csi"] == "ls").all()
+    digital = rows.loc[("kbsc-digital", 5.0)]
+    assert (digital["modulation"], digital["code_k"], digital["code_n"]) == ("qpsk", 64, 128)
+    assert digital["ebno_db"] == pytest.approx(5.0 - 10 * math.log10(2 * 0.5 * 864 / (1008 * (1 + 6 / 72))))
+    assert rows.loc[("kbsc", 5.0), "best_epoch"] >= 0 and rows.loc[("kbsc", 5.0), "train_seed"] == 5
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 5 and manifest["status"] == "complete"
     assert manifest["config"]["systems"][0]["channel_uses"] == 32
@@ -86,7 +92,7 @@ def test_single_pool_folder_holds_out_test_images(tmp_path):
     from PIL import Image
 
     from semlink.data import load_dataset
-    from semlink.systems.experiment import _hold_out
+    from semlink.systems.context import _hold_out
 
     for c in ("cat", "dog"):
         (tmp_path / c).mkdir()
@@ -101,18 +107,27 @@ def test_single_pool_folder_holds_out_test_images(tmp_path):
 
 
 def test_bad_experiment_configs_are_refused(tmp_path):
-    with pytest.raises(SemlinkError, match="unknown system type 'jscc'"):
+    raw = [{"type": "raw"}]
+    with pytest.raises(SemlinkError, match="unknown system type 'jscc'; accepted: .*kbsc"):
         validate(ExperimentConfig, {"systems": [{"type": "jscc"}]})
+    with pytest.raises(SemlinkError, match="at least one \\[\\[systems\\]\\] entry"):
+        validate(ExperimentConfig, {})
+    with pytest.raises(SemlinkError, match="type 'kbsc'.*unknown key 'bits_per_value'"):
+        validate(ExperimentConfig, {"systems": [{"type": "kbsc", "channel_uses": 8, "bits_per_value": 2}]})
+    with pytest.raises(SemlinkError, match="needs a channel-use budget"):
+        validate(ExperimentConfig, {"systems": [{"type": "kbsc"}]})
+    with pytest.raises(SemlinkError, match="name 'raw' repeats"):
+        validate(ExperimentConfig, {"systems": raw + raw})
     with pytest.raises(SemlinkError, match="eval.snr_db"):
-        validate(ExperimentConfig, {"eval": {"snr_db": []}})
+        validate(ExperimentConfig, {"systems": raw, "eval": {"snr_db": []}})
     with pytest.raises(SemlinkError, match="seed"):
-        validate(ExperimentConfig, {"seed": -1})
+        validate(ExperimentConfig, {"systems": raw, "seed": -1})
     with pytest.raises(SemlinkError, match="batch_size"):
-        validate(ExperimentConfig, {"eval": {"batch_size": 0}})
+        validate(ExperimentConfig, {"systems": raw, "eval": {"batch_size": 0}})
     with pytest.raises(SemlinkError, match="pilot"):  # the PHY is checked at load time, not hours later
-        validate(ExperimentConfig, {"link": {"ofdm": {"num_ofdm_symbols": 2}}})
+        validate(ExperimentConfig, {"systems": raw, "link": {"ofdm": {"num_ofdm_symbols": 2}}})
     with pytest.raises(SemlinkError, match="unknown key 'trian'"):
-        validate(ExperimentConfig, {"trian": {}})
+        validate(ExperimentConfig, {"systems": raw, "trian": {}})
     bad = tmp_path / "bad.toml"
     bad.write_text("seed = [")
     with pytest.raises(SemlinkError, match="not valid TOML"):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from semlink.sim.config import validate
-from semlink.systems.experiment import ExperimentConfig, load_experiment, run_experiment
+from semlink.sim.experiment import ExperimentConfig, load_experiment, run_experiment
 
 CONFIG = Path(__file__).parents[2] / "configs" / "kbsc_offline.toml"
 

@@ -94,6 +94,41 @@ class LinkSpec(Strict):
 
         return AnalogLinkConfig(**self._shared(overrides))
 
+    def describe(self, channel: ChannelSpec | None = None, *, digital: bool = False,
+                 modulation: str | None = None, code: tuple[int, int] | str | None = None) -> dict[str, Any]:
+        """Flat results-row columns naming this link on ``channel`` (default: the link's own).
+
+        Analog links leave the coding columns empty; a digital link reports the modulation and code
+        it actually uses (``modulation``/``code`` override the link's defaults, as a system may).
+        """
+        channel = channel if channel is not None else self.channel
+        grid = self.ofdm.build() if self.ofdm is not None else None
+        row: dict[str, Any] = {
+            "link": "digital" if digital else "analog",
+            "delay_spread_ns": channel.delay_spread_ns,
+            "speed_mps": channel.speed_mps,
+            "carrier_frequency_hz": channel.carrier_frequency_hz,
+            "csi": self.csi,
+            "interpolation": self.interpolation,
+            "ofdm": grid is not None,
+            "fft_size": grid.fft_size if grid else None,
+            "subcarrier_spacing_hz": grid.subcarrier_spacing_hz if grid else None,
+            "num_ofdm_symbols": grid.num_ofdm_symbols if grid else None,
+            "cyclic_prefix_length": grid.cyclic_prefix_length if grid else None,
+            "pilot_ofdm_symbols": ",".join(str(i) for i in grid.pilot_ofdm_symbol_indices) if grid else None,
+            "modulation": None,
+            "code_k": None,
+            "code_n": None,
+            "code_rate": None,
+            "bp_iterations": None,
+        }
+        if digital:
+            code = self.code if code is None else code
+            k, n = (None, None) if code == "uncoded" else (int(code[0]), int(code[1]))
+            row.update(modulation=(modulation or self.modulation).lower(), code_k=k, code_n=n,
+                       code_rate=(k / n if k else 1.0), bp_iterations=self.bp_iterations if k else None)
+        return row
+
 
 def _finite_db_list(values: list[float]) -> list[float]:
     if len(values) == 0:
@@ -134,8 +169,14 @@ def format_validation_error(err: ValidationError, source: str = "config") -> str
         if e["type"] == "extra_forbidden":
             parts.append(f"unknown key {loc!r} (not an accepted setting; check its spelling and section)")
             continue
+        if e["type"] == "missing":
+            parts.append(f"missing required setting {loc!r}")
+            continue
+        if e["type"] == "value_error":  # our own validators: the message already names the value
+            parts.append(f"{loc}: {e['msg'].removeprefix('Value error, ')}")
+            continue
         value = e.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
         parts.append(f"{loc}: {e['msg']}{shown}")
     return f"invalid {source}: " + "; ".join(parts)
 

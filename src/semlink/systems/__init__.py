@@ -1,11 +1,11 @@
-"""End-to-end systems (transmitter + link + receiver), known to the runner by name.
+"""End-to-end systems (transmitter + link + receiver), known to the runner by their config ``type``.
 
->>> from semlink.systems import SYSTEMS
->>> sorted(SYSTEMS)
+>>> from semlink.systems.specs import SYSTEM_SPECS
+>>> sorted(SYSTEM_SPECS)
 ['kbsc', 'kbsc-digital', 'noiseless', 'raw']
 """
 
-from semlink.systems import kbsc as _kbsc  # noqa: F401  (registers the KBSC systems)
-from semlink.systems.base import SYSTEMS, ExperimentContext, create_system, register_system, retrieval_metrics
+from semlink.systems.base import SYSTEMS, Received, System, TextOutcome, create_systems, register_system
+from semlink.systems.context import ExperimentContext
 
-__all__ = ["SYSTEMS", "ExperimentContext", "create_system", "register_system", "retrieval_metrics"]
+__all__ = ["SYSTEMS", "ExperimentContext", "Received", "System", "TextOutcome", "create_systems", "register_system"]

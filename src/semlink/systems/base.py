@@ -1,145 +1,126 @@
-"""What every end-to-end system shares: the experiment context, retrieval metrics, the registry.
+"""The contract between systems and the run: :class:`System`, :class:`Received`, the registry.
 
 A *system* bundles a transmitter, a link and a receiver and answers one question: given the
-sender's query features and an SNR, what are the metrics? The runner knows systems only through
-:class:`System` and by name in :data:`SYSTEMS`, so a new scheme is one module plus one entry.
+query items (their images and features) and an SNR, what does the receiver get, and what did it
+cost in channel uses? It returns a :class:`Received` — decoded features, reconstructed images
+and/or texts — and the run scores whatever is present with one set of metric functions
+(:mod:`semlink.metrics.score`). The runner knows systems only through :class:`System` and by their
+config ``type`` (:func:`create_systems`), so a new scheme is one module plus one registry entry.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 
 from semlink.errors import choice_error
 
+__all__ = [
+    "Received", "System", "TextOutcome", "SYSTEMS", "create_systems", "is_noiseless", "register_system",
+]
+
 
 @dataclass
-class ExperimentContext:
-    """Everything a system needs, prepared once per run.
+class TextOutcome:
+    """Texts across the channel, one entry per query: as sent, as received, and as corrected (or None)."""
 
-    Feature tensors are ``[N, D] float32`` L2-normalised; label tensors ``[N] int64``.
+    sent: list[str]
+    received: list[str]
+    corrected: list[str] | None = None
+
+
+@dataclass
+class Received:
+    """What the receiver decoded for every query, and what it cost.
+
+    - ``features``: ``[Q, D] float32`` decoded features (feature schemes), or None;
+    - ``images``: ``[Q, H, W] / [Q, H, W, 3] uint8`` reconstructions (image schemes), or None;
+    - ``texts``: :class:`TextOutcome` for schemes that send text, or None;
+    - ``channel_uses_sent``: ``[Q]`` complex channel symbols actually sent per query (a scheme that
+      sends less than its budget, e.g. fewer code blocks); None means the system's ``channel_uses``;
+    - ``extras``: scheme-specific scalars for the results row (e.g. ``code_block_failure_rate``).
     """
 
-    train_features: torch.Tensor
-    val_sender: tuple[torch.Tensor, torch.Tensor]
-    val_receiver: tuple[torch.Tensor, torch.Tensor]
-    queries: torch.Tensor
-    query_labels: torch.Tensor
-    kb: Any  # semlink.kb.KnowledgeBase of the receiver's test half
-    link: Any  # semlink.sim.config.LinkSpec: modulation, code, grid, CSI shared by all systems
-    source_values: int  # H·W·C of one source image, for CBR
-    checkpoint_dir: Path
-    eval_batch_size: int = 1000
-    top_k: int = 5
-    seed: int = 0
-    train: Any = None  # semlink.systems.kbsc_model.TrainSettings
-    encoder: str = "unknown"  # the image encoder's canonical name (checkpoint provenance)
-    log: Callable[[str], None] = print
-    _links: dict[tuple, Any] = field(default_factory=dict)
-
-    @property
-    def feature_dim(self) -> int:
-        return int(self.queries.shape[1])
-
-    def analog_link(self, channel, packed: bool = False):
-        """The :class:`semlink.phy.AnalogLink` for ``channel`` (a ChannelSpec), built once.
-
-        Evaluation sends every image in its own OFDM slot (``packed=False``), so images see
-        independent channel realisations and the binomial confidence intervals hold. Training
-        packs several images per slot (``packed=True``): the same channel statistics, fewer REs.
-        """
-        from semlink.phy import AnalogLink
-
-        key = ("analog", channel, packed)
-        if key not in self._links:
-            self._links[key] = AnalogLink(self.link.analog(channel=channel.build()), pack_examples=packed)
-        return self._links[key]
-
-    def digital_link(self, channel, modulation: str, code: tuple[int, int] | str):
-        from semlink.phy import DigitalLink
-
-        key = ("digital", channel, modulation, tuple(code) if code != "uncoded" else code)
-        if key not in self._links:
-            k, n = (None, None) if code == "uncoded" else code
-            self._links[key] = DigitalLink(
-                self.link.digital(channel=channel.build(), modulation=modulation, code_k=k, code_n=n)
-            )
-        return self._links[key]
+    features: torch.Tensor | None = None
+    images: np.ndarray | None = None
+    texts: TextOutcome | None = None
+    channel_uses_sent: np.ndarray | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class System(Protocol):
-    """One scheme under test."""
+    """One scheme under test at one channel-use budget (see the module docstring).
+
+    ``name`` is the results' ``system`` column, ``budget`` its channel-use budget (None for schemes
+    without one) and ``variant`` a short label that tells apart several systems one config entry
+    expands into (e.g. the MCS of an envelope), "" otherwise.
+    """
 
     name: str
+    spec: Any
+    budget: int | None
+    variant: str
 
-    def channel_uses(self, ctx: ExperimentContext) -> int:
-        """Complex channel symbols that carry one image's payload (the channel-use budget)."""
+    def channel_uses(self, ctx) -> int:
+        """Complex channel symbols allotted to one image (the CBR numerator)."""
 
-    def channel_uses_with_padding(self, ctx: ExperimentContext, channel) -> int:
+    def channel_uses_with_padding(self, ctx, channel) -> int:
         """Data REs one image occupies on the link as evaluated: whole OFDM slots, padding included."""
 
-    def prepare(self, ctx: ExperimentContext, channel) -> None:
+    def prepare(self, ctx, channel) -> None:
         """Train or load what the system needs for ``channel`` (idempotent)."""
 
-    def decode_queries(self, ctx: ExperimentContext, channel, snr_db: float) -> torch.Tensor:
-        """Send every query across the channel; return the receiver's features ``[Q, D]``."""
+    def transmit(self, ctx, channel, snr_db: float) -> Received:
+        """Send every query across ``channel`` at ``snr_db``; return what the receiver decoded."""
+
+    def describe(self, ctx, channel) -> dict[str, Any]:
+        """Row columns that say what this system is on ``channel`` (link, code, training)."""
 
 
-def retrieval_metrics(
-    decoded: torch.Tensor, sent: torch.Tensor, labels: torch.Tensor, kb, top_k: int = 5
-) -> dict[str, float | int]:
-    """Top-1/top-k semantic matching (with a 95 % Wilson interval), feature MSE and cosine.
+SYSTEMS: dict[str, Any] = {}
+"""Config ``type`` → system class, for classes registered at run time (:func:`register_system`)."""
 
-    ``decoded`` is L2-normalised before the search (the KB holds normalised features), so the
-    exact L2 search ranks by cosine similarity.
+
+def register_system(type_name: str, spec_class=None):
+    """Class decorator: make a system constructible by its config ``type`` name.
+
+    Built-in systems are listed in :data:`semlink.systems.specs.SYSTEM_CLASSES` (imported lazily);
+    a plug-in registers its class here and, if it has keys of its own, its spec class too.
     """
-    from semlink.metrics import binomial_ci
-
-    decoded = F.normalize(decoded.float(), dim=-1)
-    result = kb.search(decoded.contiguous(), k=top_k)
-    found = result.labels.to(labels.device)
-    top1_hits = int((found[:, 0] == labels).sum())
-    topk_hits = int((found == labels[:, None]).any(dim=1).sum())
-    n = int(labels.numel())
-    low, high = binomial_ci(top1_hits, n, confidence=0.95)
-    k_low, k_high = binomial_ci(topk_hits, n, confidence=0.95)
-    return {
-        "top1_accuracy": top1_hits / n,
-        "top1_ci_low": float(low),
-        "top1_ci_high": float(high),
-        f"top{top_k}_accuracy": topk_hits / n,
-        f"top{top_k}_ci_low": float(k_low),
-        f"top{top_k}_ci_high": float(k_high),
-        "n_queries": n,
-        "feature_mse": float(((decoded - sent) ** 2).mean()),
-        "feature_cosine": float(F.cosine_similarity(decoded, sent, dim=-1).mean()),
-    }
-
-
-SYSTEMS: dict[str, Callable[..., System]] = {}
-
-
-def register_system(type_name: str):
-    """Class decorator: make a system constructible by its config ``type`` name."""
+    from semlink.systems.specs import SYSTEM_SPECS, SystemSpec
 
     def wrap(cls):
         SYSTEMS[type_name] = cls
+        SYSTEM_SPECS.setdefault(type_name, spec_class or SystemSpec)
         return cls
 
     return wrap
 
 
-def create_system(spec) -> System:
-    """Build the system a :class:`SystemSpec` describes."""
-    if spec.type not in SYSTEMS:
-        raise choice_error("system type", spec.type, sorted(SYSTEMS))
-    return SYSTEMS[spec.type](spec)
+def system_class(type_name: str):
+    from semlink.systems.specs import SYSTEM_CLASSES
+
+    if type_name in SYSTEMS:
+        return SYSTEMS[type_name]
+    if type_name not in SYSTEM_CLASSES:
+        raise choice_error("system type", type_name, sorted(set(SYSTEM_CLASSES) | set(SYSTEMS)))
+    module, _, cls = SYSTEM_CLASSES[type_name].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def create_systems(spec, run_budgets: list[int] | None = None) -> list[System]:
+    """The systems one ``[[systems]]`` entry stands for: one per budget (and per variant, if any)."""
+    cls = system_class(spec.type)
+    systems: list[System] = []
+    for budget in spec.budgets(run_budgets):
+        expand = getattr(cls, "expand", None)
+        systems.extend(expand(spec, budget) if expand is not None else [cls(spec, budget)])
+    return systems
 
 
 def is_noiseless(snr_db: float) -> bool:

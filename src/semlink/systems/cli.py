@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
         resume: bool = typer.Option(False, "--resume", help="Continue a killed run in --out."),
     ) -> None:
         """Run an experiment: systems × channels × SNRs → results tables, manifest, plots."""
-        from semlink.systems.experiment import load_experiment, run_experiment
+        from semlink.sim.experiment import load_experiment, run_experiment
 
         cfg = load_experiment(config)
         frame = run_experiment(cfg, out, resume=resume)

@@ -1,13 +1,15 @@
-"""KBSC systems: analog and digital semantic transmission, raw features, and the noiseless bound.
+"""KBSC systems: the learned feature codec over the analog link, and its digital variant.
 
 ==================  =============================================================================
 type                what crosses the channel
 ==================  =============================================================================
 ``kbsc``            the learned compressor's 2·B reals as B complex symbols on :class:`AnalogLink`
 ``kbsc-digital``    the compressed feature quantised to bits → 5G LDPC + QAM on :class:`DigitalLink`
-``raw``             the uncompressed D-dim feature as D/2 complex symbols on :class:`AnalogLink`
-``noiseless``       nothing: the receiver gets the sent feature (the retrieval upper bound)
 ==================  =============================================================================
+
+The receiver decodes a feature and the run retrieves the nearest item of its knowledge base;
+success = the retrieved item has the sent image's class. The references ``raw`` and
+``noiseless`` live in :mod:`semlink.systems.reference`.
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from semlink.errors import SemlinkError, choice_error, require
+from semlink.errors import SemlinkError, choice_error
 from semlink.phy import MODULATIONS
-from semlink.systems.base import ExperimentContext, is_noiseless, register_system
+from semlink.systems.base import Received, is_noiseless
 from semlink.systems.kbsc_model import (
     KbscCodec,
     analog_channel,
@@ -32,32 +33,31 @@ from semlink.systems.kbsc_model import (
 from semlink.tx.quantize import UniformQuantizer
 
 
-def _batches(ctx: ExperimentContext):
-    n = len(ctx.queries)
-    for start in range(0, n, ctx.eval_batch_size):
-        yield slice(start, min(start + ctx.eval_batch_size, n))
-
-
 class _CodecSystem:
     """Shared by the systems that train a codec per channel and cache it as a checkpoint."""
 
-    def __init__(self, spec) -> None:
+    def __init__(self, spec, budget: int) -> None:
         self.spec = spec
+        self.budget = int(budget)
+        self.name = spec.display_name
+        self.variant = ""
         self.codecs: dict[Any, KbscCodec] = {}
+        self.training: dict[Any, dict[str, Any]] = {}
 
     def _checkpoint_name(self, channel) -> str:
-        return f"{self.name}__{channel.name}"
+        return f"{self.name}__{self.budget}cu__{channel.name}"
 
-    def _train_channel(self, ctx: ExperimentContext, channel):
+    def _train_channel(self, ctx, channel):
         raise NotImplementedError
 
-    def _codec_uses(self, ctx: ExperimentContext) -> int:
+    def _codec_uses(self, ctx) -> int:
         raise NotImplementedError
 
-    def _provenance(self, ctx: ExperimentContext, channel) -> dict[str, Any]:
+    def _provenance(self, ctx, channel) -> dict[str, Any]:
         """What a checkpoint must have been trained with to be reused for ``channel``."""
         return {
             "system": self.name,
+            "budget": self.budget,
             "channel": channel.model_dump(mode="json"),
             "link": ctx.link.model_dump(mode="json", exclude={"channel"}),
             "train": _settings_dict(ctx),
@@ -66,7 +66,7 @@ class _CodecSystem:
             "codec_channel_uses": self._codec_uses(ctx),
         }
 
-    def prepare(self, ctx: ExperimentContext, channel) -> None:
+    def prepare(self, ctx, channel) -> None:
         if channel in self.codecs:
             return
         directory = ctx.checkpoint_dir / self._checkpoint_name(channel)
@@ -79,10 +79,11 @@ class _CodecSystem:
                     f"checkpoint {str(directory)!r} was trained with other settings ({', '.join(stale) or 'feature_dim'}"
                     "); remove it or use a new --out folder"
                 )
-            ctx.log(f"{self.name} [{channel.name}]: loaded checkpoint {directory}")
+            history = meta.get("history", {})
+            ctx.log(f"{self.name} @ {self.budget} [{channel.name}]: loaded checkpoint {directory}")
         else:
-            ctx.log(f"{self.name} [{channel.name}]: training ({ctx.train.recipe} recipe)")
-            codec, history = train_codec(
+            ctx.log(f"{self.name} @ {self.budget} [{channel.name}]: training ({ctx.train.recipe} recipe)")
+            codec, trained = train_codec(
                 ctx.train_features,
                 ctx.val_sender,
                 ctx.val_receiver,
@@ -92,14 +93,22 @@ class _CodecSystem:
                 seed=ctx.seed,
             )
             ctx.log(
-                f"{self.name} [{channel.name}]: best val top-1 {history.best_val_accuracy:.3f} "
-                f"at epoch {history.best_epoch}; collapsed={history.collapsed}"
+                f"{self.name} @ {self.budget} [{channel.name}]: best val top-1 {trained.best_val_accuracy:.3f} "
+                f"at epoch {trained.best_epoch}; collapsed={trained.collapsed}"
             )
-            save_codec(codec, directory, **provenance, history=history_dict(history))
+            history = history_dict(trained)
+            save_codec(codec, directory, **provenance, history=history)
         self.codecs[channel] = codec.to(ctx.queries.device)
+        self.training[channel] = {
+            "train_recipe": ctx.train.recipe,
+            "train_seed": ctx.seed,
+            "best_epoch": history.get("best_epoch"),
+            "best_val_accuracy": history.get("best_val_accuracy"),
+            "collapsed": history.get("collapsed"),
+        }
 
 
-def _settings_dict(ctx: ExperimentContext) -> dict[str, Any]:
+def _settings_dict(ctx) -> dict[str, Any]:
     from dataclasses import asdict
 
     settings = asdict(ctx.train)
@@ -107,37 +116,32 @@ def _settings_dict(ctx: ExperimentContext) -> dict[str, Any]:
     return settings
 
 
-@register_system("kbsc")
 class KbscAnalog(_CodecSystem):
-    """Learned compressor → ``channel_uses`` complex symbols on the analog link → decompressor."""
+    """Learned compressor → ``budget`` complex symbols on the analog link → decompressor."""
 
-    def __init__(self, spec) -> None:
-        super().__init__(spec)
-        require(spec.channel_uses is not None and spec.channel_uses > 0,
-                f"system 'kbsc' needs channel_uses > 0 (got {spec.channel_uses}); the reference uses 128 and 64")
-        self.name = spec.name or f"kbsc-analog-{spec.channel_uses}"
+    def channel_uses(self, ctx) -> int:
+        return self.budget
 
-    def channel_uses(self, ctx: ExperimentContext) -> int:
-        return int(self.spec.channel_uses)
+    def _codec_uses(self, ctx) -> int:
+        return self.budget
 
-    def _codec_uses(self, ctx: ExperimentContext) -> int:
-        return int(self.spec.channel_uses)
-
-    def channel_uses_with_padding(self, ctx: ExperimentContext, channel) -> int:
+    def channel_uses_with_padding(self, ctx, channel) -> int:
         return ctx.analog_link(channel).channel_uses(self.channel_uses(ctx))
 
-    def _train_channel(self, ctx: ExperimentContext, channel):
+    def _train_channel(self, ctx, channel):
         return analog_channel(ctx.analog_link(channel, packed=True))
 
+    def describe(self, ctx, channel) -> dict[str, Any]:
+        return {**ctx.link.describe(channel), **self.training.get(channel, {})}
+
     @torch.no_grad()
-    def decode_queries(self, ctx: ExperimentContext, channel, snr_db: float) -> tuple[torch.Tensor, dict]:
+    def transmit(self, ctx, channel, snr_db: float) -> Received:
         codec = self.codecs[channel]
         send = analog_channel(ctx.analog_link(channel))
-        parts = [codec.decode(send(codec.encode(ctx.queries[s]), snr_db)) for s in _batches(ctx)]
-        return torch.cat(parts), {}
+        parts = [codec.decode(send(codec.encode(ctx.queries[s]), snr_db)) for s in ctx.batches()]
+        return Received(features=torch.cat(parts))
 
 
-@register_system("kbsc-digital")
 class KbscDigital(_CodecSystem):
     """Compressor → b-bit quantiser → LDPC + QAM on the digital link → dequantiser → decompressor.
 
@@ -147,20 +151,17 @@ class KbscDigital(_CodecSystem):
     trained through the quantiser (straight-through gradient); channel errors are not trained for.
     """
 
-    def __init__(self, spec) -> None:
-        super().__init__(spec)
-        require(spec.channel_uses is not None and spec.channel_uses > 0,
-                f"system 'kbsc-digital' needs channel_uses > 0 (got {spec.channel_uses})")
+    def __init__(self, spec, budget: int) -> None:
+        super().__init__(spec, budget)
         self.quantizer = UniformQuantizer(spec.bits_per_value)
-        self.name = spec.name or f"kbsc-digital-{spec.channel_uses}"
 
-    def _modulation(self, ctx: ExperimentContext) -> str:
+    def _modulation(self, ctx) -> str:
         return (self.spec.modulation or ctx.link.modulation).lower()
 
-    def _code(self, ctx: ExperimentContext):
+    def _code(self, ctx):
         return self.spec.code if self.spec.code is not None else ctx.link.code
 
-    def _layout(self, ctx: ExperimentContext) -> tuple[int, int, int]:
+    def _layout(self, ctx) -> tuple[int, int, int]:
         """(latent values, payload bits, channel uses) per image: the largest even latent whose
         code blocks (padding included) fit in the budget of ``channel_uses`` symbols."""
         modulation = self._modulation(ctx)
@@ -169,7 +170,7 @@ class KbscDigital(_CodecSystem):
         bps = MODULATIONS[modulation]
         code = self._code(ctx)
         q = self.quantizer.bits_per_value
-        budget = int(self.spec.channel_uses)
+        budget = self.budget
 
         def uses(latent: int) -> int:
             bits = latent * q
@@ -187,17 +188,24 @@ class KbscDigital(_CodecSystem):
             )
         return latent, latent * q, uses(latent)
 
-    def channel_uses(self, ctx: ExperimentContext) -> int:
+    def channel_uses(self, ctx) -> int:
         return self._layout(ctx)[2]
 
-    def _codec_uses(self, ctx: ExperimentContext) -> int:
+    def _codec_uses(self, ctx) -> int:
         return self._layout(ctx)[0] // 2
 
-    def channel_uses_with_padding(self, ctx: ExperimentContext, channel) -> int:
-        link = ctx.digital_link(channel, self._modulation(ctx), self._code(ctx))
-        return link.channel_uses(self._layout(ctx)[1])
+    def _link(self, ctx, channel):
+        return ctx.digital_link(channel, self._modulation(ctx), self._code(ctx))
 
-    def _train_channel(self, ctx: ExperimentContext, channel):
+    def channel_uses_with_padding(self, ctx, channel) -> int:
+        return self._link(ctx, channel).channel_uses(self._layout(ctx)[1])
+
+    def describe(self, ctx, channel) -> dict[str, Any]:
+        link = ctx.link.describe(channel, digital=True, modulation=self._modulation(ctx), code=self._code(ctx))
+        return {**link, "ebno_offset_db": self._link(ctx, channel).ebno_to_snr_db(0.0),
+                **self.training.get(channel, {})}
+
+    def _train_channel(self, ctx, channel):
         quantizer = self.quantizer
 
         def through_quantizer(latent: torch.Tensor, snr_db: float) -> torch.Tensor:
@@ -208,11 +216,11 @@ class KbscDigital(_CodecSystem):
         return through_quantizer
 
     @torch.no_grad()
-    def decode_queries(self, ctx: ExperimentContext, channel, snr_db: float) -> tuple[torch.Tensor, dict]:
+    def transmit(self, ctx, channel, snr_db: float) -> Received:
         codec = self.codecs[channel]
-        link = None if is_noiseless(snr_db) else ctx.digital_link(channel, self._modulation(ctx), self._code(ctx))
+        link = None if is_noiseless(snr_db) else self._link(ctx, channel)
         parts, blocks, failed = [], 0, 0
-        for s in _batches(ctx):
+        for s in ctx.batches():
             bits = self.quantizer.quantize(codec.encode(ctx.queries[s]))
             if link is not None:
                 sent = link.transmit(bits, snr_db)
@@ -221,58 +229,4 @@ class KbscDigital(_CodecSystem):
                 failed += int((~sent.block_ok).sum())
             parts.append(codec.decode(self.quantizer.dequantize(bits)))
         extras = {"code_block_failure_rate": failed / blocks if blocks else 0.0}
-        return torch.cat(parts), extras
-
-
-@register_system("raw")
-class RawFeatures:
-    """The uncompressed feature as D/2 complex symbols on the analog link (the reference's baseline)."""
-
-    def __init__(self, spec) -> None:
-        self.spec = spec
-        self.name = spec.name or "raw"
-
-    def channel_uses(self, ctx: ExperimentContext) -> int:
-        return math.ceil(ctx.feature_dim / 2)
-
-    def channel_uses_with_padding(self, ctx: ExperimentContext, channel) -> int:
-        return ctx.analog_link(channel).channel_uses(self.channel_uses(ctx))
-
-    def prepare(self, ctx: ExperimentContext, channel) -> None:
-        return None
-
-    @torch.no_grad()
-    def decode_queries(self, ctx: ExperimentContext, channel, snr_db: float) -> tuple[torch.Tensor, dict]:
-        if is_noiseless(snr_db):
-            return ctx.queries.clone(), {}
-        from semlink.phy import complex_to_real, real_to_complex
-
-        link = ctx.analog_link(channel)
-        parts = []
-        for s in _batches(ctx):
-            x = ctx.queries[s]
-            if x.shape[1] % 2:
-                x = F.pad(x, (0, 1))
-            parts.append(complex_to_real(link(real_to_complex(x), snr_db).symbols_hat)[:, : ctx.feature_dim])
-        return torch.cat(parts), {}
-
-
-@register_system("noiseless")
-class Noiseless:
-    """The receiver gets the sender's feature unchanged: the upper bound on retrieval accuracy."""
-
-    def __init__(self, spec) -> None:
-        self.spec = spec
-        self.name = spec.name or "noiseless"
-
-    def channel_uses(self, ctx: ExperimentContext) -> int:
-        return 0
-
-    def channel_uses_with_padding(self, ctx: ExperimentContext, channel) -> int:
-        return 0
-
-    def prepare(self, ctx: ExperimentContext, channel) -> None:
-        return None
-
-    def decode_queries(self, ctx: ExperimentContext, channel, snr_db: float) -> tuple[torch.Tensor, dict]:
-        return ctx.queries.clone(), {}
+        return Received(features=torch.cat(parts), extras=extras)

@@ -32,6 +32,7 @@ from torch import nn
 
 from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError, choice_error, require
 from semlink.io import atomic_path, write_json_atomic
+from semlink.metrics.retrieval import nearest_labels, top_k_hits
 from semlink.rx.decompressor import FeatureDecompressor
 from semlink.tx.compressor import FeatureCompressor
 
@@ -155,14 +156,6 @@ def analog_channel(link) -> Channel:
     return channel
 
 
-def top1_match_accuracy(
-    decoded: torch.Tensor, kb_features: torch.Tensor, kb_labels: torch.Tensor, labels: torch.Tensor
-) -> float:
-    """Fraction of decoded features whose nearest (cosine) KB item has the right label."""
-    sims = F.normalize(decoded, dim=-1) @ F.normalize(kb_features, dim=-1).T
-    return float((kb_labels[sims.argmax(-1)] == labels).float().mean())
-
-
 def _loss(codec: KbscCodec, decoded_target: torch.Tensor, features: torch.Tensor, settings: TrainSettings):
     if codec.recipe == "reference":
         return F.mse_loss(decoded_target, features)
@@ -261,7 +254,7 @@ def _validate(codec, channel, val_x, val_y, kb_x, kb_y, snrs: Sequence[float]) -
         if len(idx) == 0:
             continue
         decoded = codec.decode(channel(codec.encode(val_x[idx]), snr))
-        correct += top1_match_accuracy(decoded, kb_x, kb_y, val_y[idx]) * len(idx)
+        correct += int(top_k_hits(nearest_labels(decoded, kb_x, kb_y, k=1), val_y[idx], 1).sum())
         target_std = val_x[idx].std(0).mean().clamp_min(1e-12)
         spreads.append(float(decoded.std(0).mean() / target_std))
     return correct / len(val_x), sum(spreads) / max(len(spreads), 1)
@@ -320,6 +313,5 @@ __all__ = [
     "train_codec",
     "save_codec",
     "load_codec",
-    "top1_match_accuracy",
     "SemlinkError",
 ]

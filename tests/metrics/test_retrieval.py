@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-import semlink.kb.metrics
-import semlink.metrics
+import semlink.metrics.intervals
+import semlink.metrics.retrieval
 from semlink.errors import SemlinkError
-from semlink.kb import binomial_ci, top_k_accuracy, top_k_hits
+from semlink.metrics import binomial_ci, top_k_accuracy, top_k_hits
 
 
 def test_top_k_accuracy_by_hand() -> None:
@@ -104,7 +104,7 @@ def test_binomial_ci_refusals(args, match) -> None:
         binomial_ci(*args)
 
 
-@pytest.mark.parametrize("module", [semlink.kb.metrics, semlink.metrics])
+@pytest.mark.parametrize("module", [semlink.metrics.retrieval, semlink.metrics.intervals])
 def test_docstring_examples_run(module) -> None:
     result = doctest.testmod(module)
     assert result.failed == 0 and result.attempted > 0

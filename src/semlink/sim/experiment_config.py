@@ -1,0 +1,131 @@
+"""The ``semlink run`` configuration: one TOML file, validated whole before any work starts (no torch).
+
+>>> cfg = validate(ExperimentConfig, {"systems": [{"type": "kbsc", "channel_uses": [64, 128]}, {"type": "raw"}]})
+>>> [(s.display_name, s.budgets(cfg.budgets)) for s in cfg.systems]
+[('kbsc', [64, 128]), ('raw', [None])]
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+from pydantic import Field, SerializeAsAny, field_validator, model_validator
+
+from semlink.sim.config import ChannelSpec, DbList, LinkSpec, Strict, load_toml, validate
+from semlink.systems.specs import KbscDigitalSpec, SystemSpec, parse_system_spec
+
+__all__ = [
+    "DataSpec", "EncoderSpec", "EvalSpec", "ExperimentConfig", "KbSpec", "REFERENCE_TEST_SNRS",
+    "REFERENCE_TRAIN_SNRS", "TrainSpec", "load_experiment", "validate",
+]
+
+REFERENCE_TEST_SNRS = [-7.0, -6.0, -5.0, -4.0, -2.0, 0.0, 2.0, 4.0, 5.0, 6.0, 7.0, 10.0]
+REFERENCE_TRAIN_SNRS = [-7.0, -4.0, 0.0, 4.0, 7.0, 10.0]
+
+
+class DataSpec(Strict):
+    dataset: str = "fashion-mnist"
+    root: str | None = None
+    download: bool = False
+    train_per_class: int | None = None  # None: the whole training split
+    test_per_class: int | None = None  # None: the whole test split (halves: queries | knowledge base)
+    train_fraction: float = Field(0.8, gt=0, lt=1)  # of the training split; the rest: validation sender/receiver
+    test_fraction: float = Field(0.2, gt=0, lt=1)  # only for a folder without train/ and test/: held out per class
+
+
+class EncoderSpec(Strict):
+    spec: str = "efficientnet-lite0"
+    image_size: int | None = Field(None, gt=0)  # None: the encoder's own (EfficientNet-Lite0 64, CLIP its transform)
+    batch_size: int = Field(256, gt=0)
+    cache_dir: str | None = None  # default: $SEMLINK_CACHE or ~/.cache/semlink
+
+
+class KbSpec(Strict):
+    factory: str = "Flat"
+
+
+class TrainSpec(Strict):
+    recipe: Literal["robust", "reference"] = "robust"
+    epochs: int = Field(100, gt=0)
+    patience: int = Field(20, gt=0)
+    batch_size: int = Field(128, gt=1)
+    lr: float | None = Field(None, gt=0)
+    snr_db: DbList = REFERENCE_TRAIN_SNRS
+    hidden_dim: int = Field(384, gt=0)
+
+    def settings(self):
+        from semlink.systems.kbsc_model import TrainSettings
+
+        return TrainSettings(
+            recipe=self.recipe, epochs=self.epochs, patience=self.patience, batch_size=self.batch_size,
+            lr=self.lr, snr_db=tuple(self.snr_db), hidden_dim=self.hidden_dim,
+        )
+
+
+class EvalSpec(Strict):
+    snr_db: DbList = REFERENCE_TEST_SNRS
+    noiseless: bool = True
+    batch_size: int = Field(1000, gt=0)
+    top_k: int = Field(5, ge=1)
+    lpips: bool = True  # computed only where its AlexNet weights are on disk; results say when skipped
+
+
+class ExperimentConfig(Strict):
+    name: str = "experiment"
+    seed: int = Field(42, ge=0, lt=2**63)
+    device: str = "cpu"
+    data: DataSpec = DataSpec()
+    encoder: EncoderSpec = EncoderSpec()
+    kb: KbSpec = KbSpec()
+    link: LinkSpec = LinkSpec()
+    channels: list[ChannelSpec] | None = None  # default: [link.channel]
+    budgets: list[int] | None = None  # channel uses per image, for systems without their own channel_uses
+    systems: list[SerializeAsAny[SystemSpec]] = Field(default_factory=list, validate_default=True)
+    train: TrainSpec = TrainSpec()
+    eval: EvalSpec = EvalSpec()
+
+    @field_validator("systems", mode="before")
+    @classmethod
+    def _system_specs(cls, value: Any) -> list[SystemSpec]:
+        if not isinstance(value, list) or not value:
+            raise ValueError("a run needs at least one [[systems]] entry (e.g. type = \"kbsc\")")
+        return [parse_system_spec(entry, f"[[systems]] entry {i + 1}") for i, entry in enumerate(value)]
+
+    @field_validator("budgets")
+    @classmethod
+    def _budgets(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (not value or any(b <= 0 for b in value) or len(set(value)) != len(value)):
+            raise ValueError(f"budgets {value} must be distinct positive numbers of channel uses")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
+            raise ValueError(f"device {self.device!r}; accepted: cpu, cuda, cuda:N, auto")
+        names = [s.display_name for s in self.systems]
+        for spec in self.systems:
+            spec.budgets(self.budgets)  # raises when a budgeted scheme has none
+            if names.count(spec.display_name) > 1:
+                raise ValueError(f"system name {spec.display_name!r} repeats; give each [[systems]] entry a distinct name")
+        channel_names = [ch.name for ch in self.channel_list]
+        if len(set(channel_names)) != len(channel_names):
+            raise ValueError(f"channels {channel_names} repeat a name; list each channel once")
+        # Build every link's PHY config now, so a bad grid, channel or code fails before hours of work.
+        for channel in self.channel_list:
+            self.link.analog(channel=channel.build())
+            for spec in self.systems:
+                if isinstance(spec, KbscDigitalSpec):
+                    code = spec.code if spec.code is not None else self.link.code
+                    k, n = (None, None) if code == "uncoded" else code
+                    self.link.digital(channel=channel.build(), modulation=(spec.modulation or self.link.modulation),
+                                      code_k=k, code_n=n)
+        return self
+
+    @property
+    def channel_list(self) -> list[ChannelSpec]:
+        return list(self.channels) if self.channels else [self.link.channel]
+
+
+def load_experiment(path: str | os.PathLike[str]) -> ExperimentConfig:
+    return load_toml(ExperimentConfig, path)

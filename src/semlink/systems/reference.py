@@ -1,0 +1,83 @@
+"""Reference systems: the uncompressed feature over the analog link, and no channel at all.
+
+==================  =============================================================================
+type                what crosses the channel
+==================  =============================================================================
+``raw``             the uncompressed D-dim feature as D/2 complex symbols on :class:`AnalogLink`
+``noiseless``       nothing: the receiver gets the sent feature (the retrieval upper bound)
+==================  =============================================================================
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from semlink.systems.base import Received, is_noiseless
+
+
+class RawFeatures:
+    """The uncompressed feature as D/2 complex symbols on the analog link (the reference's baseline)."""
+
+    def __init__(self, spec, budget: int | None = None) -> None:
+        self.spec = spec
+        self.name = spec.display_name
+        self.budget = None
+        self.variant = ""
+
+    def channel_uses(self, ctx) -> int:
+        return math.ceil(ctx.feature_dim / 2)
+
+    def channel_uses_with_padding(self, ctx, channel) -> int:
+        return ctx.analog_link(channel).channel_uses(self.channel_uses(ctx))
+
+    def prepare(self, ctx, channel) -> None:
+        return None
+
+    def describe(self, ctx, channel) -> dict[str, Any]:
+        return ctx.link.describe(channel)
+
+    @torch.no_grad()
+    def transmit(self, ctx, channel, snr_db: float) -> Received:
+        if is_noiseless(snr_db):
+            return Received(features=ctx.queries.clone())
+        from semlink.phy import complex_to_real, real_to_complex
+
+        link = ctx.analog_link(channel)
+        parts = []
+        for s in ctx.batches():
+            x = ctx.queries[s]
+            if x.shape[1] % 2:
+                x = F.pad(x, (0, 1))
+            parts.append(complex_to_real(link(real_to_complex(x), snr_db).symbols_hat)[:, : ctx.feature_dim])
+        return Received(features=torch.cat(parts))
+
+
+class Noiseless:
+    """The receiver gets the sender's feature unchanged: the upper bound on retrieval accuracy."""
+
+    channel_free = True  # evaluated once, without a channel or SNR
+
+    def __init__(self, spec, budget: int | None = None) -> None:
+        self.spec = spec
+        self.name = spec.display_name
+        self.budget = None
+        self.variant = ""
+
+    def channel_uses(self, ctx) -> int:
+        return 0
+
+    def channel_uses_with_padding(self, ctx, channel) -> int:
+        return 0
+
+    def prepare(self, ctx, channel) -> None:
+        return None
+
+    def describe(self, ctx, channel) -> dict[str, Any]:
+        return {"link": "none"}
+
+    def transmit(self, ctx, channel, snr_db: float) -> Received:
+        return Received(features=ctx.queries.clone())

@@ -1,0 +1,133 @@
+"""What a ``[[systems]]`` entry of a run config may say, per system type (pydantic, no torch).
+
+Each type has its own spec class, so a key that belongs to another type is refused by name.
+:data:`SYSTEM_SPECS` maps the config ``type`` to its spec class; :data:`SYSTEM_CLASSES` maps it to
+the implementing class as ``"module:Class"``, imported only when a run builds the system (so
+validating a config stays fast). A new scheme adds one spec class and one entry in each table (or
+calls :func:`semlink.systems.register_system`).
+
+A spec that takes a channel-use *budget* (``channel_uses``: one value or a list) is expanded into
+one system per budget; without ``channel_uses`` it takes the run's ``budgets``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from semlink.sim.config import Strict
+
+__all__ = ["SYSTEM_CLASSES", "SYSTEM_SPECS", "SystemSpec", "BudgetSpec", "parse_system_spec"]
+
+
+class SystemSpec(Strict):
+    """Fields every system entry has."""
+
+    type: str
+    name: str | None = None  # the results' `system` column; default: the type
+
+    takes_budget: ClassVar[bool] = False
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.type
+
+    def budgets(self, run_budgets: list[int] | None) -> list[int | None]:
+        """The channel-use budgets this entry is evaluated at (``[None]`` for schemes without one)."""
+        return [None]
+
+
+class BudgetSpec(SystemSpec):
+    """A scheme held to a channel-use budget: complex channel symbols per image."""
+
+    channel_uses: int | list[int] | None = None
+
+    takes_budget: ClassVar[bool] = True
+
+    @field_validator("channel_uses")
+    @classmethod
+    def _positive(cls, value):
+        values = value if isinstance(value, list) else [value] if value is not None else []
+        if isinstance(value, list) and not value:
+            raise ValueError("is an empty list; give at least one budget in channel uses")
+        bad = [v for v in values if v <= 0]
+        if bad:
+            raise ValueError(f"budgets must be positive numbers of channel uses, got {bad}")
+        if len(set(values)) != len(values):
+            raise ValueError(f"repeats a budget: {values}")
+        return value
+
+    def budgets(self, run_budgets: list[int] | None) -> list[int | None]:
+        if self.channel_uses is not None:
+            return list(self.channel_uses) if isinstance(self.channel_uses, list) else [self.channel_uses]
+        if run_budgets:
+            return list(run_budgets)
+        raise ValueError(
+            f"system {self.display_name!r} (type {self.type!r}) needs a channel-use budget: give channel_uses "
+            "in its [[systems]] entry or a run-level budgets list"
+        )
+
+
+class KbscSpec(BudgetSpec):
+    """Learned feature compressor → ``channel_uses`` complex symbols on the analog link."""
+
+    type: Literal["kbsc"]
+
+
+class KbscDigitalSpec(BudgetSpec):
+    """Compressed feature → quantiser → 5G LDPC + QAM on the digital link, within the budget."""
+
+    type: Literal["kbsc-digital"]
+    bits_per_value: int = Field(1, ge=1, le=16)
+    modulation: str | None = None  # default: the run's [link] modulation
+    code: tuple[int, int] | Literal["uncoded"] | None = None  # default: the run's [link] code
+
+
+class RawSpec(SystemSpec):
+    """The uncompressed feature as D/2 complex symbols on the analog link."""
+
+    type: Literal["raw"]
+
+
+class NoiselessSpec(SystemSpec):
+    """No channel: the receiver gets the sent feature (the retrieval upper bound)."""
+
+    type: Literal["noiseless"]
+
+
+SYSTEM_SPECS: dict[str, type[SystemSpec]] = {
+    "kbsc": KbscSpec,
+    "kbsc-digital": KbscDigitalSpec,
+    "raw": RawSpec,
+    "noiseless": NoiselessSpec,
+}
+
+SYSTEM_CLASSES: dict[str, str] = {
+    "kbsc": "semlink.systems.kbsc:KbscAnalog",
+    "kbsc-digital": "semlink.systems.kbsc:KbscDigital",
+    "raw": "semlink.systems.reference:RawFeatures",
+    "noiseless": "semlink.systems.reference:Noiseless",
+}
+
+
+def parse_system_spec(data: Any, where: str = "[[systems]] entry") -> SystemSpec:
+    """Validate one ``[[systems]]`` entry against its type's spec class.
+
+    Raises ``ValueError`` with one line naming the entry, the bad key or value and what is accepted.
+    """
+    from pydantic import ValidationError
+
+    from semlink.sim.config import format_validation_error
+
+    if isinstance(data, SystemSpec):
+        return data
+    if not isinstance(data, dict) or "type" not in data:
+        raise ValueError(f"{where} needs a type; accepted: {', '.join(sorted(SYSTEM_SPECS))}")
+    kind = data["type"]
+    if kind not in SYSTEM_SPECS:
+        raise ValueError(f"{where}: unknown system type {kind!r}; accepted: {', '.join(sorted(SYSTEM_SPECS))}")
+    try:
+        return SYSTEM_SPECS[kind].model_validate(data)
+    except ValidationError as err:
+        raise ValueError(format_validation_error(err, f"{where} (type {kind!r})")) from None
