@@ -58,6 +58,7 @@ def main() -> None:
     from semlink.sim.config import ChannelSpec, LinkSpec, OfdmSpec
     from semlink.metrics import retrieval_metrics
     from semlink.systems import ExperimentContext
+    from semlink.systems.checkpoints import CheckpointStore
     from semlink.systems.kbsc import KbscAnalog
     from semlink.systems.kbsc_model import KbscCodec
     from semlink.systems.specs import KbscSpec
@@ -73,7 +74,7 @@ def main() -> None:
         ctx = ExperimentContext(
             train_features=kb_x, val_sender=(kb_x, kb_y), val_receiver=(kb_x, kb_y), queries=queries,
             query_labels=query_labels, kb=kb, link=link, source_shape=(32, 32, 3),
-            checkpoint_dir=Path(tmp), eval_batch_size=1000,
+            checkpoints=CheckpointStore(Path(tmp)), eval_batch_size=1000,
         )
         system = KbscAnalog(KbscSpec(type="kbsc"), args.channel_uses)
         codec = KbscCodec(args.dim, args.channel_uses).eval()  # untrained: timing only

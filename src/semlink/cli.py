@@ -28,6 +28,9 @@ phy_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Physical
 app.add_typer(phy_app, name="phy")
 
 
+EXECUTOR_HELP = "Where points run: local (this process) | process (a local pool) | ray (a Ray cluster)."
+
+
 def parse_db_list(text: str, name: str) -> list[float]:
     """``"0,2,4"`` or ``"0:10:2"`` (start:stop:step, stop included) → list of floats.
 
@@ -98,10 +101,16 @@ def phy_ber(
     max_iter: int | None = typer.Option(None, "--max-iter", help="Maximum batches per SNR point."),
     seed: int | None = typer.Option(None, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed sweep in --out."),
+    executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes (process) or actors (ray)."),
+    address: str | None = typer.Option(None, "--address", help="Address of an existing Ray cluster (ray)."),
 ) -> None:
     """Monte Carlo BER/BLER sweep: bits → LDPC → QAM → (OFDM) → channel → estimation → decoding."""
     from semlink.sim.ber import run_ber_sweep
     from semlink.sim.config import BerSweepConfig, read_toml, validate
+    from semlink.sim.executors import create_executor
+
+    runner = create_executor(executor, workers, address)
 
     tree: dict[str, Any] = read_toml(config) if config else {}
     if snr_db is not None and ebno_db is not None:
@@ -151,7 +160,7 @@ def phy_ber(
     ):
         _set(tree, key, value)
     cfg = validate(BerSweepConfig, tree, source="phy ber settings")
-    frame = run_ber_sweep(cfg, out, resume=resume)
+    frame = run_ber_sweep(cfg, out, resume=resume, executor=runner)
     cols = [c for c in ("snr_db", "ebno_db", "ber", "bler", "n_bits", "n_block_errors") if c in frame.columns]
     typer.echo(frame[cols].to_string(index=False))
     typer.echo(f"wrote {out}/results.csv, results.parquet, manifest.json, ber_bler.png")

@@ -1,27 +1,53 @@
-"""One seed drives torch, NumPy and Sionna.
+"""One seed drives torch, NumPy and Sionna; every point's seed derives from its identity.
 
-A run has one integer seed. Each simulation point (system x channel x SNR) gets its own seed
-derived from it with :class:`numpy.random.SeedSequence`, keyed by the point's position in the
-run grid, so points can run anywhere, in any order, and still give identical results.
+A run has one integer seed. Each simulation point gets its own seed derived from the run seed and
+the point's *identity* (e.g. system, budget, channel and SNR) with
+:class:`numpy.random.SeedSequence`, never from its position in the grid: adding a system or an SNR
+to a run changes no other row, and points can run anywhere, in any order.
 
->>> point_seed(7, 0) == point_seed(7, 0)
+For *common random numbers*, the channel (fading, noise, placement on the grid) is driven by
+:func:`channel_seed`, which depends on the channel and SNR only: at one (channel, SNR) every
+system sees the same channel realisations and noise where the shapes allow (the same number of
+OFDM slots per image and the same evaluation batches), so paired comparisons are tighter.
+
+>>> point_seed(7, {"snr_db": 0.0}) == point_seed(7, "snr_db=0.0")
 True
->>> point_seed(7, 0) != point_seed(7, 1)
+>>> point_seed(7, {"snr_db": 0.0}) != point_seed(7, {"snr_db": 1.0})
 True
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
-import torch
+
+__all__ = ["channel_seed", "identity_key", "point_seed", "seed_everything", "seed_channel"]
 
 
-def point_seed(run_seed: int, *key: int) -> int:
-    """A 63-bit seed for the point with integer ``key`` (e.g. its index) under ``run_seed``."""
-    seq = np.random.SeedSequence(entropy=int(run_seed), spawn_key=tuple(int(k) for k in key))
+def identity_key(params: Mapping[str, Any]) -> str:
+    """Canonical text of a point's identity: ``key=value`` pairs in key order, joined by commas.
+
+    >>> identity_key({"system": "kbsc", "snr_db": 4.0, "budget": None})
+    'budget=None,snr_db=4.0,system=kbsc'
+    """
+    return ",".join(f"{k}={params[k]}" for k in sorted(params))
+
+
+def point_seed(run_seed: int, identity: str | Mapping[str, Any]) -> int:
+    """A 63-bit seed for the point named by ``identity`` (its :func:`identity_key` or parameters)."""
+    text = identity if isinstance(identity, str) else identity_key(identity)
+    words = np.frombuffer(hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest(), dtype="<u4")
+    seq = np.random.SeedSequence(entropy=int(run_seed), spawn_key=tuple(int(w) for w in words))
     return int(seq.generate_state(1, dtype=np.uint64)[0]) & ((1 << 63) - 1)
+
+
+def channel_seed(run_seed: int, channel: str, snr_db: float) -> int:
+    """The seed of the channel's randomness at (``channel``, ``snr_db``), shared by every system."""
+    return point_seed(run_seed, {"stream": "channel", "channel": channel, "snr_db": float(snr_db)})
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -30,14 +56,18 @@ def seed_everything(seed: int) -> np.random.Generator:
     Sionna 2 keeps its own torch generator (``sionna.phy.config``); it is seeded here too so that
     channel realisations and noise depend on ``seed`` alone.
     """
+    import torch
+
     seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % (1 << 32))
     torch.manual_seed(seed)
-    try:
-        from sionna.phy import config as sionna_config
-
-        sionna_config.seed = seed
-    except ImportError:  # pragma: no cover - sionna is a hard dependency; kept for partial installs
-        pass
+    seed_channel(seed)
     return np.random.default_rng(seed)
+
+
+def seed_channel(seed: int) -> None:
+    """Seed only Sionna's generator: the channel's fading, noise and grid placement."""
+    from sionna.phy import config as sionna_config
+
+    sionna_config.seed = int(seed)

@@ -94,7 +94,11 @@ def retrieval_metrics(
     top1_hits, topk_hits = int(top1.sum()), int(topk.sum())
     low, high = binomial_ci(top1_hits, n, confidence=0.95)
     k_low, k_high = binomial_ci(topk_hits, n, confidence=0.95)
-    cosine = F.cosine_similarity(decoded, sent.to(decoded.device).float(), dim=-1)
+    sent = sent.to(decoded.device).float()
+    # Per-query values first, averaged in float64 by NumPy: the same numbers whatever torch's
+    # thread count (a parallel float32 reduction over the whole batch is not).
+    cosine = F.cosine_similarity(decoded, sent, dim=-1).cpu()
+    mse = (decoded - sent).square().mean(dim=1).cpu()
     metrics = {
         "top1_accuracy": top1_hits / n,
         "top1_ci_low": float(low),
@@ -103,7 +107,7 @@ def retrieval_metrics(
         f"top{top_k}_ci_low": float(k_low),
         f"top{top_k}_ci_high": float(k_high),
         "n_queries": n,
-        "feature_mse": float(((decoded - sent.to(decoded.device)) ** 2).mean()),
-        "feature_cosine": float(cosine.mean()),
+        "feature_mse": float(mse.numpy().astype("float64").mean()),
+        "feature_cosine": float(cosine.numpy().astype("float64").mean()),
     }
-    return metrics, {"top1_hit": top1.cpu(), "feature_cosine": cosine.float().cpu()}
+    return metrics, {"top1_hit": top1.cpu(), "feature_cosine": cosine}

@@ -1,14 +1,16 @@
 """Monte Carlo BER/BLER sweeps of :class:`semlink.phy.DigitalLink`.
 
-Each SNR point is an independent task seeded from the run seed; blocks are simulated in batches
-until ``target_block_errors`` block errors or ``max_iter`` batches, whichever comes first. Errors
-are counted against the transmitted bits (the simulator knows the truth), so a block error is any
-wrong information bit in the block, whether or not the receiver's check noticed it.
+Each SNR point is an independent task seeded from the run seed and its SNR; blocks are simulated in
+batches until ``target_block_errors`` block errors or ``max_iter`` batches, whichever comes first.
+Errors are counted against the transmitted bits (the simulator knows the truth), so a block error
+is any wrong information bit in the block, whether or not the receiver's check noticed it. Points
+run on any executor (:mod:`semlink.sim.executors`) with identical results.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import pandas as pd
@@ -16,8 +18,7 @@ import torch
 
 from semlink.seeding import seed_everything
 from semlink.sim.config import BerSweepConfig
-from semlink.sim.plots import plot_waterfall
-from semlink.sim.runner import Point, make_points, run_points
+from semlink.sim.runner import SECONDS, Point, make_points, run_points
 
 
 def ber_point(link, snr_db: float, batch_size: int, target_block_errors: int, max_iter: int) -> dict[str, Any]:
@@ -43,46 +44,64 @@ def ber_point(link, snr_db: float, batch_size: int, target_block_errors: int, ma
     }
 
 
-def run_ber_sweep(
-    cfg: BerSweepConfig, out: str | os.PathLike[str], resume: bool = False, progress: bool | None = None
-) -> pd.DataFrame:
-    """Run the sweep described by ``cfg`` into ``out`` (CSV, Parquet, manifest, waterfall PNG)."""
-    from semlink.phy import DigitalLink
+class BerEvaluator:
+    """``evaluate(point) -> row`` for a sweep (picklable: rebuilt from the config in each worker)."""
 
-    link = DigitalLink(cfg.link.digital())
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+    def build(self):
+        from semlink.phy import DigitalLink
+        from semlink.sim.config import validate
+
+        cfg = validate(BerSweepConfig, self.config)
+        link = DigitalLink(cfg.link.digital())
+        describe = {
+            "channel": cfg.link.channel.name,
+            **cfg.link.describe(digital=True),
+            "bits_per_symbol": link.bits_per_symbol,
+        }
+
+        def evaluate(point: Point) -> dict[str, Any]:
+            seed_everything(point.seed)
+            if "snr_db" in point.params:
+                snr_db = point.params["snr_db"]
+                ebno_db = snr_db - link.ebno_to_snr_db(0.0)
+            else:
+                ebno_db = point.params["ebno_db"]
+                snr_db = link.ebno_to_snr_db(ebno_db)
+            tic = time.perf_counter()
+            metrics = ber_point(link, snr_db, cfg.batch_size, cfg.target_block_errors, cfg.max_iter)
+            seconds = time.perf_counter() - tic
+            return {**describe, "snr_db": float(snr_db), "ebno_db": float(ebno_db), **metrics, SECONDS: seconds}
+
+        return evaluate
+
+
+def run_ber_sweep(
+    cfg: BerSweepConfig, out: str | os.PathLike[str], resume: bool = False, progress: bool | None = None,
+    executor=None,
+) -> pd.DataFrame:
+    """Run the sweep described by ``cfg`` into ``out`` (CSV, Parquet, manifest, waterfall PNG/PDF/SVG)."""
+    from semlink.sim.executors import LocalExecutor
+    from semlink.sim.plots import plot_waterfall
+
     axis = "snr_db" if cfg.snr_db is not None else "ebno_db"
     values = cfg.snr_db if cfg.snr_db is not None else cfg.ebno_db
     points = make_points(cfg.seed, ({axis: float(v)} for v in values))
-    describe = {
-        "channel": cfg.link.channel.name,
-        "modulation": cfg.link.modulation,
-        "code_k": cfg.link.code_k,
-        "code_n": cfg.link.code_n,
-        "csi": cfg.link.csi,
-        "ofdm": cfg.link.ofdm is not None,
-        "code_rate": link.code_rate,
-        "bits_per_symbol": link.bits_per_symbol,
-    }
-
-    def evaluate(point: Point) -> dict[str, Any]:
-        seed_everything(point.seed)
-        if axis == "snr_db":
-            snr_db = point.params["snr_db"]
-            ebno_db = snr_db - (link.ebno_to_snr_db(0.0))
-        else:
-            ebno_db = point.params["ebno_db"]
-            snr_db = link.ebno_to_snr_db(ebno_db)
-        metrics = ber_point(link, snr_db, cfg.batch_size, cfg.target_block_errors, cfg.max_iter)
-        return {**describe, "snr_db": float(snr_db), "ebno_db": float(ebno_db), **metrics}
-
-    def refresh(frame: pd.DataFrame) -> None:
-        plot_waterfall(frame, os.path.join(out, "ber_bler.png"), x=axis, title=_title(cfg))
-
     config = cfg.model_dump(mode="json")
-    return run_points(
-        points, evaluate, out, config=config, seed=cfg.seed, resume=resume, progress=progress,
-        desc="SNR points", on_row=refresh,
+    evaluator = BerEvaluator(config)
+    executor = executor or LocalExecutor()
+
+    def refresh(frame: pd.DataFrame, formats=("png",)) -> None:
+        plot_waterfall(frame, os.path.join(out, "ber_bler.png"), x=axis, title=_title(cfg), formats=formats)
+
+    frame = run_points(
+        points, evaluator, out, config=config, seed=cfg.seed, resume=resume, progress=progress,
+        executor=executor, desc="SNR points", on_row=refresh,
     )
+    refresh(frame, formats=("png", "pdf", "svg"))
+    return frame
 
 
 def _title(cfg: BerSweepConfig) -> str:

@@ -1,9 +1,16 @@
-"""Matplotlib plots of results tables (written atomically as PNG)."""
+"""Matplotlib figures of results tables (PNG for a glance; PDF and SVG for papers; written atomically).
+
+Experiment figures have one file per channel and one panel per channel-use budget: one line per
+system with its 95 % band, systems without a budget (``raw``) drawn dashed in every panel, the
+no-channel bound as a grey line.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib
 
@@ -13,17 +20,22 @@ import pandas as pd  # noqa: E402
 
 from semlink.io import atomic_path  # noqa: E402
 
+__all__ = ["plot_accuracy", "plot_metric_panels", "plot_waterfall", "write_run_plots"]
 
-def _save(fig, path: str | os.PathLike[str]) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
+
+def _save(fig, path: str | os.PathLike[str], formats: Sequence[str] = ("png",)) -> None:
+    path = Path(path)
+    for fmt in formats:
+        with atomic_path(path.with_suffix(f".{fmt}")) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=130, bbox_inches="tight")
     plt.close(fig)
 
 
-def plot_waterfall(frame: pd.DataFrame, path: str | os.PathLike[str], x: str = "snr_db", title: str = "") -> None:
-    """BER and BLER against ``x`` on a log y axis, one line per (channel, modulation, code)."""
+def plot_waterfall(frame: pd.DataFrame, path: str | os.PathLike[str], x: str = "snr_db", title: str = "",
+                   formats: Sequence[str] = ("png",)) -> None:
+    """BER and BLER against ``x`` on a log y axis, one line per (channel, modulation, code, decoder)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
-    group_cols = [c for c in ("channel", "modulation", "code_k", "code_n", "csi") if c in frame.columns]
+    group_cols = [c for c in ("channel", "modulation", "code_k", "code_n", "csi", "decoder") if c in frame.columns]
     groups = frame.groupby(group_cols, dropna=False) if group_cols else [((), frame)]
     for _, part in groups:
         part = part.sort_values(x)
@@ -32,6 +44,8 @@ def plot_waterfall(frame: pd.DataFrame, path: str | os.PathLike[str], x: str = "
         label = f"{first.get('channel', '')}, {str(first.get('modulation', '')).upper()}, {code}"
         if "csi" in part.columns:
             label += f", CSI {first['csi']}"
+        if "decoder" in part.columns and isinstance(first.get("decoder"), str):
+            label += f", {first['decoder']}"
         for ax, metric in zip(axes, ("ber", "bler")):
             values = part[metric].where(part[metric] > 0)  # zeros cannot be drawn on a log axis
             ax.semilogy(part[x], values, marker="o", label=label)
@@ -43,37 +57,139 @@ def plot_waterfall(frame: pd.DataFrame, path: str | os.PathLike[str], x: str = "
     axes[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    _save(fig, path)
+    _save(fig, path, formats)
 
 
-def plot_accuracy(
+def _line_label(first: pd.Series) -> str:
+    label = str(first.get("system", ""))
+    variant = first.get("variant")
+    if isinstance(variant, str) and variant:
+        label += f" [{variant}]"
+    budget = first.get("budget")
+    if (budget is None or (isinstance(budget, float) and math.isnan(budget))) and first.get("channel_uses", 0) > 0:
+        label += f" ({int(first['channel_uses'])} uses)"
+    return label
+
+
+def _is_budgetless(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def plot_metric_panels(
     frame: pd.DataFrame,
     path: str | os.PathLike[str],
-    metric: str = "top1_accuracy",
-    ci: Sequence[str] = ("top1_ci_low", "top1_ci_high"),
+    metric: str,
+    ci: Sequence[str] = (),
+    ylabel: str | None = None,
     title: str = "",
+    ylim: tuple[float, float] | None = None,
+    formats: Sequence[str] = ("png",),
 ) -> None:
-    """Retrieval accuracy against SNR with its confidence band, one line per (system, channel)."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    group_cols = [c for c in ("system", "channel", "channel_uses") if c in frame.columns]
-    for _, part in frame.groupby(group_cols, dropna=False):
-        part = part.sort_values("snr_db")
-        finite = part[part["snr_db"].abs() < 1e9]
-        first = part.iloc[0]
-        label = str(first.get("system", ""))
-        if "channel_uses" in part.columns and first["channel_uses"] > 0:
-            label += f" ({int(first['channel_uses'])} channel uses)"
-        if len(finite) == 0:  # no channel at all: the noiseless upper bound, a horizontal line
-            ax.axhline(part[metric].iloc[0], linestyle="--", color="gray", label=f"{label} bound")
-            continue
-        (line,) = ax.plot(finite["snr_db"], finite[metric], marker="o", label=label)
-        if len(ci) == 2 and all(c in finite.columns for c in ci):
-            ax.fill_between(finite["snr_db"], finite[ci[0]], finite[ci[1]], alpha=0.15, color=line.get_color())
-    ax.set_xlabel("SNR (Es/N0 per channel use) [dB]")
-    ax.set_ylabel(metric.replace("_", " "))
-    ax.set_ylim(0, 1.02)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    """``metric`` against SNR, one panel per budget, one line per (system, variant); see the module docstring."""
+    frame = frame[frame[metric].notna()] if metric in frame.columns else frame.iloc[0:0]
+    if frame.empty:
+        return
+    bound = frame[frame["channel"] == "none"]
+    rows = frame[frame["channel"] != "none"]
+    budgets = sorted({b for b in rows["budget"] if not _is_budgetless(b)}) or [None]
+    fig, axes = plt.subplots(1, len(budgets), figsize=(5.2 * len(budgets), 4.2), squeeze=False, sharey=True)
+    colours: dict[str, str] = {}
+    for ax, budget in zip(axes[0], budgets):
+        in_panel = rows[rows["budget"].map(_is_budgetless) | (rows["budget"] == budget)] if budget is not None else rows
+        for (_, _, budgetless), part in in_panel.groupby(
+            [in_panel["system"], in_panel["variant"].fillna(""), in_panel["budget"].map(_is_budgetless)], sort=False
+        ):
+            part = part.sort_values("snr_db")
+            finite = part[part["snr_db"].abs() < 1e9]
+            if finite.empty:
+                continue
+            label = _line_label(part.iloc[0])
+            style = {"linestyle": "--"} if budgetless and budget is not None else {}
+            (line,) = ax.plot(finite["snr_db"], finite[metric], marker="o", markersize=3, label=label,
+                              color=colours.get(label), **style)
+            colours.setdefault(label, line.get_color())
+            if len(ci) == 2 and all(c in finite.columns for c in ci) and finite[ci[0]].notna().all():
+                ax.fill_between(finite["snr_db"], finite[ci[0]], finite[ci[1]], alpha=0.15, color=line.get_color())
+        for _, b in bound.iterrows():
+            ax.axhline(b[metric], linestyle=":", color="gray", label=f"{b['system']} (no channel)")
+        ax.set_title(f"{budget} channel uses per image" if budget is not None else "")
+        ax.set_xlabel("SNR (Es/N0 per channel use) [dB]")
+        ax.grid(True, alpha=0.3)
+        if ylim:
+            ax.set_ylim(*ylim)
+    axes[0][0].set_ylabel(ylabel or metric.replace("_", " "))
+    handles, labels = {}, []
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in handles:
+                handles[lab] = h
+                labels.append(lab)
+    fig.legend([handles[lab] for lab in labels], labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8,
+               bbox_to_anchor=(0.5, -0.02 - 0.035 * math.ceil(len(labels) / 4)))
     if title:
-        ax.set_title(title)
-    _save(fig, path)
+        fig.suptitle(title)
+    _save(fig, path, formats)
+
+
+def plot_versus_channel_uses(frame: pd.DataFrame, path: str | os.PathLike[str], metric: str, snrs: Sequence[float],
+                             ylabel: str, title: str = "", formats: Sequence[str] = ("png",)) -> None:
+    """``metric`` against the channel-use budget at a few fixed SNRs (one panel each), one line per system."""
+    rows = frame[(frame["channel"] != "none") & frame[metric].notna()] if metric in frame.columns else frame.iloc[0:0]
+    if rows.empty or not snrs:
+        return
+    fig, axes = plt.subplots(1, len(snrs), figsize=(4.6 * len(snrs), 4.0), squeeze=False, sharey=True)
+    for ax, snr in zip(axes[0], snrs):
+        at = rows[rows["snr_db"] == snr]
+        for (system, variant), part in at.groupby([at["system"], at["variant"].fillna("")], sort=False):
+            part = part.sort_values("channel_uses")
+            label = system + (f" [{variant}]" if variant else "")
+            ax.plot(part["channel_uses"], part[metric], marker="o", markersize=3,
+                    linestyle="--" if part["budget"].map(_is_budgetless).all() else "-", label=label)
+        ax.set_xscale("log")
+        ax.set_title(f"SNR {snr:g} dB")
+        ax.set_xlabel("channel uses per image")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    _save(fig, path, formats)
+
+
+def plot_accuracy(frame: pd.DataFrame, path: str | os.PathLike[str], metric: str = "top1_accuracy",
+                  ci: Sequence[str] = ("top1_ci_low", "top1_ci_high"), title: str = "") -> None:
+    """Retrieval accuracy against SNR with its confidence band (:func:`plot_metric_panels`)."""
+    plot_metric_panels(frame, path, metric, ci=ci, ylabel=metric.replace("_", " "), title=title, ylim=(0, 1.02))
+
+
+def _fixed_snrs(frame: pd.DataFrame, count: int = 3) -> list[float]:
+    finite = sorted({float(s) for s in frame["snr_db"] if math.isfinite(s)})
+    if len(finite) <= count:
+        return finite
+    picks = [finite[round(i * (len(finite) - 1) / (count - 1))] for i in range(count)]
+    return sorted(set(picks))
+
+
+def write_run_plots(frame: pd.DataFrame, out: Path, title: str, formats: Sequence[str] = ("png",)) -> None:
+    """Every figure of an experiment: per channel, accuracy (top-1, top-k) and PSNR vs SNR, and
+    accuracy vs channel uses at fixed SNRs when the run has several budgets."""
+    if frame.empty:
+        return
+    topk = next((c for c in frame.columns if c.startswith("top") and c.endswith("_accuracy") and c != "top1_accuracy"), None)
+    bound = frame[frame["channel"] == "none"]
+    multi_budget = frame["budget"].dropna().nunique() > 1 if "budget" in frame.columns else False
+    for channel, part in frame[frame["channel"] != "none"].groupby("channel"):
+        part = pd.concat([part, bound])
+        plot_metric_panels(part, out / f"accuracy_top1_{channel}.png", "top1_accuracy", ("top1_ci_low", "top1_ci_high"),
+                           "top-1 semantic matching accuracy", f"{title}: top-1 accuracy, {channel}", (0, 1.02), formats)
+        if topk:
+            k = topk.split("_")[0]
+            plot_metric_panels(part, out / f"accuracy_{k}_{channel}.png", topk,
+                               (topk.replace("accuracy", "ci_low"), topk.replace("accuracy", "ci_high")),
+                               f"{k} accuracy", f"{title}: {k} accuracy, {channel}", (0, 1.02), formats)
+        if "psnr_db" in part.columns and part["psnr_db"].notna().any():
+            plot_metric_panels(part, out / f"psnr_{channel}.png", "psnr_db", (), "PSNR [dB]",
+                               f"{title}: PSNR, {channel}", None, formats)
+        if multi_budget:
+            plot_versus_channel_uses(part, out / f"accuracy_vs_channel_uses_{channel}.png", "top1_accuracy",
+                                     _fixed_snrs(part), "top-1 accuracy", f"{title}: {channel}", formats)

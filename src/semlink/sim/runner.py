@@ -1,21 +1,27 @@
 """Run independent simulation points and write tidy, resumable results.
 
-A *run* is a list of :class:`Point` s (system x channel x SNR x ...), each with its own seed derived
-from the run seed. Points are independent: an executor may evaluate them anywhere and in any
-order and get identical rows. :func:`run_points` evaluates them in-process, appending every
-finished row to a journal (``points.jsonl``, one fsynced JSON line per point) and rewriting the
-tables atomically, so a killed run leaves valid partial results and ``resume=True`` skips exactly
-the points already in the journal (a half-written last line is ignored and its point redone).
+A *run* is a list of :class:`Point` s (system × channel × SNR × ...), each seeded from the run seed
+and its identity (:func:`semlink.seeding.point_seed`). Points are independent: an executor
+(:mod:`semlink.sim.executors`: in-process, a process pool or Ray) may evaluate them anywhere and in
+any order and the files are identical. :func:`run_points` appends every finished row to a journal
+(``points.jsonl``, one fsynced JSON line per point) and rewrites the tables atomically, so a killed
+run leaves valid partial results and ``resume=True`` skips exactly the points already in the
+journal (a half-written last line is ignored and its point redone).
 
 Files in the run directory:
 
-- ``results.csv`` / ``results.parquet``: one row per point, sorted by point index;
+- ``results.csv`` / ``results.parquet``: one row per point, in the run's grid order;
 - ``manifest.json``: resolved config, package versions, seed, git commit, run status;
-- ``points.jsonl``: the journal used for ``--resume``.
+- ``points.jsonl``: the journal used for ``--resume``;
+- ``timings.csv``: wall-clock seconds of each point (kept apart: results are identical across runs);
+- ``per_query/<point>.npz``: per-query outcomes of a point (e.g. ``top1_hit``, ``psnr_db``) where the
+  evaluator returns them, for paired comparisons between systems (plain arrays, no pickle).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import sys
@@ -29,18 +35,25 @@ import pandas as pd
 
 from semlink.errors import SemlinkError
 from semlink.io import atomic_path, build_manifest, write_json_atomic
-from semlink.seeding import point_seed
+from semlink.seeding import identity_key, point_seed
 
 JOURNAL = "points.jsonl"
 MANIFEST = "manifest.json"
+PER_QUERY_DIR = "per_query"
+PER_QUERY = "_per_query"
+"""Key of the per-query arrays in an evaluator's row (stored beside the tables, not in them)."""
+SECONDS = "_seconds"
+"""Key of a point's evaluation time in an evaluator's row: journalled and written to ``timings.csv``,
+kept out of ``results.csv`` so equal runs give equal result files."""
 
 
 @dataclass(frozen=True)
 class Point:
     """One independent unit of work.
 
-    ``key`` names the point uniquely within the run (used for resume); ``params`` are passed to
-    the evaluator; ``seed`` is derived from the run seed and the point's index.
+    ``key`` names the point uniquely (its identity, used for resume); ``params`` are passed to the
+    evaluator and become the row's first columns; ``seed`` is derived from the run seed and ``key``;
+    ``index`` is the point's position in the run's grid (the tables' row order).
     """
 
     index: int
@@ -50,7 +63,7 @@ class Point:
 
 
 def make_points(run_seed: int, grid: Iterable[dict[str, Any]]) -> list[Point]:
-    """Number the parameter dicts of ``grid`` and give each its derived seed.
+    """Give each parameter dict of ``grid`` its identity key and derived seed.
 
     >>> pts = make_points(1, [{"snr_db": 0.0}, {"snr_db": 2.0}])
     >>> [p.key for p in pts]
@@ -59,11 +72,11 @@ def make_points(run_seed: int, grid: Iterable[dict[str, Any]]) -> list[Point]:
     points = []
     seen: set[str] = set()
     for i, params in enumerate(grid):
-        key = ",".join(f"{k}={params[k]}" for k in sorted(params))
+        key = identity_key(params)
         if key in seen:
             raise SemlinkError(f"duplicate point {key!r} in the run grid; every point must be unique")
         seen.add(key)
-        points.append(Point(index=i, key=key, seed=point_seed(run_seed, i), params=dict(params)))
+        points.append(Point(index=i, key=key, seed=point_seed(run_seed, key), params=dict(params)))
     return points
 
 
@@ -72,6 +85,14 @@ def _json_safe(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item):
         return value.item()
     return value
+
+
+ConfigCheck = Callable[[dict[str, Any], dict[str, Any]], list[str]]
+"""``(old_config, new_config) -> problems``: what forbids resuming a run under a changed config."""
+
+
+def _same_config(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return [] if old == new else ["the config differs"]
 
 
 class RunDirectory:
@@ -84,16 +105,25 @@ class RunDirectory:
     def journal(self) -> Path:
         return self.path / JOURNAL
 
-    def prepare(self, config: dict[str, Any], seed: int, resume: bool) -> dict[str, dict[str, Any]]:
-        """Create or reopen the folder; return the rows already done (empty unless resuming)."""
+    def prepare(
+        self, config: dict[str, Any], seed: int, resume: bool, check: ConfigCheck | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Create or reopen the folder; return the rows already done (empty unless resuming).
+
+        On resume the stored config must pass ``check`` against ``config`` (default: equal). A run
+        may allow additions (more SNRs or systems): rows of points it no longer has are ignored.
+        """
         manifest_path = self.path / MANIFEST
         if resume:
             if not manifest_path.exists():
                 raise SemlinkError(f"--resume given but {manifest_path} does not exist; run without --resume")
             old = json.loads(manifest_path.read_text())
-            if old.get("config") != json.loads(json.dumps(config, default=str)) or old.get("seed") != seed:
+            problems = (check or _same_config)(old.get("config"), json.loads(json.dumps(config, default=str)))
+            if old.get("seed") != seed:
+                problems.append(f"the seed differs ({old.get('seed')} there, {seed} now)")
+            if problems:
                 raise SemlinkError(
-                    f"--resume refused: the config or seed differs from the one in {manifest_path}; "
+                    f"--resume refused: {'; '.join(problems)} against {manifest_path}; "
                     "use a new --out folder or the same config"
                 )
             return self.read_journal()
@@ -106,6 +136,13 @@ class RunDirectory:
         return {}
 
     def read_journal(self) -> dict[str, dict[str, Any]]:
+        """Finished points' rows by key (a half-written last line is skipped: its point is redone)."""
+        return {key: entry["row"] for key, entry in self._entries().items()}
+
+    def read_timings(self) -> dict[str, float]:
+        return {key: entry["seconds"] for key, entry in self._entries().items() if "seconds" in entry}
+
+    def _entries(self) -> dict[str, dict[str, Any]]:
         done: dict[str, dict[str, Any]] = {}
         if not self.journal.exists():
             return done
@@ -118,11 +155,14 @@ class RunDirectory:
                     entry = json.loads(line)
                 except json.JSONDecodeError:
                     continue  # a line cut by a kill: its point is redone
-                done[entry["key"]] = entry["row"]
+                done[entry["key"]] = entry
         return done
 
-    def append(self, key: str, row: dict[str, Any]) -> None:
-        line = json.dumps({"key": key, "row": {k: _json_safe(v) for k, v in row.items()}})
+    def append(self, key: str, row: dict[str, Any], seconds: float | None = None) -> None:
+        entry: dict[str, Any] = {"key": key, "row": {k: _json_safe(v) for k, v in row.items()}}
+        if seconds is not None:
+            entry["seconds"] = float(seconds)
+        line = json.dumps(entry)
         # A kill can cut the last line short; start on a fresh line so the next entry stays whole.
         with open(self.journal, "a+b") as fh:
             fh.seek(0, os.SEEK_END)
@@ -134,14 +174,34 @@ class RunDirectory:
             fh.flush()
             os.fsync(fh.fileno())
 
-    def write_tables(self, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    def per_query_path(self, key: str) -> Path:
+        return self.path / PER_QUERY_DIR / f"{hashlib.blake2b(key.encode(), digest_size=12).hexdigest()}.npz"
+
+    def write_per_query(self, key: str, arrays: dict[str, Any]) -> None:
+        import numpy as np
+
+        buffer = io.BytesIO()
+        np.savez(buffer, **{name: np.asarray(value) for name, value in arrays.items()})
+        with atomic_path(self.per_query_path(key)) as tmp:
+            tmp.write_bytes(buffer.getvalue())
+
+    def read_per_query(self, key: str) -> dict[str, Any] | None:
+        """The per-query arrays of a point, or None (plain arrays only: ``allow_pickle=False``)."""
+        import numpy as np
+
+        path = self.per_query_path(key)
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+
+    def write_tables(self, rows: Sequence[dict[str, Any]], name: str = "results", parquet: bool = True) -> pd.DataFrame:
         frame = pd.DataFrame(list(rows))
-        if "point_index" in frame.columns:
-            frame = frame.sort_values("point_index", kind="stable").reset_index(drop=True)
-        with atomic_path(self.path / "results.csv") as tmp:
+        with atomic_path(self.path / f"{name}.csv") as tmp:
             frame.to_csv(tmp, index=False)
-        with atomic_path(self.path / "results.parquet") as tmp:
-            frame.to_parquet(tmp, index=False)
+        if parquet:
+            with atomic_path(self.path / f"{name}.parquet") as tmp:
+                frame.to_parquet(tmp, index=False)
         return frame
 
     def write_manifest(self, config: dict[str, Any], seed: int, **extra: Any) -> None:
@@ -157,44 +217,61 @@ def _progress(total: int, desc: str, enabled: bool | None):
 
 def run_points(
     points: Sequence[Point],
-    evaluate: Callable[[Point], dict[str, Any]],
+    evaluate: Any,
     out: str | os.PathLike[str],
     *,
     config: dict[str, Any],
     seed: int,
     resume: bool = False,
+    executor: Any = None,
+    check: ConfigCheck | None = None,
     progress: bool | None = None,
     desc: str = "points",
     on_row: Callable[[pd.DataFrame], None] | None = None,
     refresh_seconds: float = 15.0,
 ) -> pd.DataFrame:
-    """Evaluate every point not yet done; return the full results table.
+    """Evaluate every point not yet done; return the full results table (in grid order).
 
-    ``evaluate(point)`` returns the metrics row for one point; the runner adds ``point_index``,
-    ``seed`` and the point's parameters. The tables are rewritten after every point; ``on_row``
-    (used to refresh plots) is called with the table at most every ``refresh_seconds`` while points
-    run, and always once at the end. The manifest is written first with ``status="running"`` and
-    rewritten with ``status="complete"`` at the end.
+    ``evaluate`` is ``evaluate(point) -> row`` or, for executors that run points in other
+    processes, an :class:`~semlink.sim.executors.Evaluator` (picklable, built once per worker). A
+    row may carry per-query arrays under :data:`PER_QUERY`; they are stored in ``per_query/``. The
+    runner adds the point's parameters and ``seed``. Tables are rewritten after every point;
+    ``on_row`` (plots) is called at most every ``refresh_seconds`` and once at the end. The manifest
+    is written first with ``status="running"`` and at the end with ``status="complete"``.
     """
+    from semlink.sim.executors import LocalExecutor
+
+    executor = executor or LocalExecutor()
     run_dir = RunDirectory(out)
-    done = run_dir.prepare(config, seed, resume)
-    known = {p.key for p in points}
-    rows = [row for key, row in done.items() if key in known]
-    run_dir.write_manifest(config, seed, status="running", n_points=len(points))
+    done = run_dir.prepare(config, seed, resume, check)
+    rows = {p.key: done[p.key] for p in points if p.key in done}
+    run_dir.write_manifest(config, seed, status="running", n_points=len(points), executor=executor.describe())
     todo = [p for p in points if p.key not in done]
+
+    def table() -> pd.DataFrame:
+        return run_dir.write_tables([rows[p.key] for p in points if p.key in rows])
+
     last_refresh = time.monotonic()
     with _progress(len(todo), desc, progress) as bar:
-        for point in todo:
-            row = {"point_index": point.index, **point.params, **evaluate(point), "seed": point.seed}
-            run_dir.append(point.key, row)
-            rows.append(row)
-            frame = run_dir.write_tables(rows)
+        for point, metrics in executor.imap(evaluate, todo):
+            per_query = metrics.pop(PER_QUERY, None)
+            seconds = metrics.pop(SECONDS, None)
+            if per_query:
+                run_dir.write_per_query(point.key, per_query)
+            row = {**point.params, **metrics, "seed": point.seed}
+            run_dir.append(point.key, row, seconds)
+            rows[point.key] = json.loads(json.dumps({k: _json_safe(v) for k, v in row.items()}))
+            frame = table()
             if on_row is not None and time.monotonic() - last_refresh >= refresh_seconds:
                 on_row(frame)
                 last_refresh = time.monotonic()
             bar.update(1)
-    frame = run_dir.write_tables(rows)
+    frame = table()
+    timings = run_dir.read_timings()
+    if timings:
+        run_dir.write_tables([{**p.params, "seconds": timings[p.key]} for p in points if p.key in timings],
+                             name="timings", parquet=False)
     if on_row is not None:
         on_row(frame)
-    run_dir.write_manifest(config, seed, status="complete", n_points=len(points))
+    run_dir.write_manifest(config, seed, status="complete", n_points=len(points), executor=executor.describe())
     return frame

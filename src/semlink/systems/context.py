@@ -19,7 +19,10 @@ import torch
 
 from semlink.errors import SemlinkError
 
-__all__ = ["ExperimentContext", "build_context", "default_cache_dir", "resolve_device"]
+__all__ = [
+    "ExperimentContext", "build_context", "context_from_payload", "context_payload", "data_fingerprint",
+    "default_cache_dir", "resolve_device",
+]
 
 
 @dataclass
@@ -38,17 +41,19 @@ class ExperimentContext:
     kb: Any  # semlink.kb.KnowledgeBase of the receiver's test half
     link: Any  # semlink.sim.config.LinkSpec: modulation, code, grid, CSI shared by all systems
     source_shape: tuple[int, ...]  # (H, W) or (H, W, 3) of one source image
-    checkpoint_dir: Path
+    checkpoints: Any  # semlink.systems.checkpoints.CheckpointStore: the run's codecs and the shared cache
     query_images: np.ndarray | None = None
     train_images: np.ndarray | None = None
     val_images: np.ndarray | None = None  # the sender half of the validation split
     image_encoder: Any = None  # semlink.tx.ImageEncoder: re-encodes reconstructed images for scoring
+    kb_directory: Path | None = None  # where the knowledge base's files are (shipped to remote workers)
     eval_batch_size: int = 1000
     top_k: int = 5
     lpips: bool = True
     seed: int = 0
     train: Any = None  # semlink.systems.kbsc_model.TrainSettings
     encoder: str = "unknown"  # the image encoder's canonical name (checkpoint provenance)
+    data_fingerprint: str = "unknown"  # hash of the training and validation data (checkpoint provenance)
     log: Callable[[str], None] = print
     _links: dict[tuple, Any] = field(default_factory=dict)
 
@@ -64,9 +69,9 @@ class ExperimentContext:
     @property
     def fallback_image(self) -> np.ndarray:
         """The receiver's image when nothing decodes: the training set's mean image (uint8)."""
-        if self.train_images is None:
-            raise SemlinkError("this run holds no training images, so no fallback image is defined")
         if "fallback" not in self._links:
+            if self.train_images is None:
+                raise SemlinkError("this run holds no training images, so no fallback image is defined")
             self._links["fallback"] = np.rint(self.train_images.mean(axis=0)).astype(np.uint8)
         return self._links["fallback"]
 
@@ -114,10 +119,16 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("SEMLINK_CACHE", Path.home() / ".cache" / "semlink"))
 
 
-def build_context(cfg, out: Path, device: torch.device, log: Callable[[str], None]) -> ExperimentContext:
-    """Data → features → splits → knowledge base (saved to ``out/kb``) → :class:`ExperimentContext`."""
+def build_context(
+    cfg, out: Path, device: torch.device, log: Callable[[str], None], cache_dir: str | os.PathLike[str] | None = None
+) -> ExperimentContext:
+    """Data → features → splits → knowledge base (saved to ``out/kb``) → :class:`ExperimentContext`.
+
+    ``cache_dir``: the shared cache of trained codecs (None: none; see :mod:`semlink.systems.checkpoints`).
+    """
     from semlink.data import kbsc_split, load_dataset, subset_per_class
     from semlink.kb import KnowledgeBase
+    from semlink.systems.checkpoints import CheckpointStore
     from semlink.tx import create_encoder, extract_features
 
     data = cfg.data
@@ -150,19 +161,25 @@ def build_context(cfg, out: Path, device: torch.device, log: Callable[[str], Non
     kb.save(out / "kb")
     queries, query_labels = part(test_x, test_y, split.test_sender)
     log(f"knowledge base: {len(kb_x)} items ({cfg.kb.factory}); {len(queries)} queries")
+    train_features = part(train_x, train_y, split.train)[0]
+    val_sender = part(train_x, train_y, split.val_sender)
+    val_receiver = part(train_x, train_y, split.val_receiver)
+    train_images = train_set.images[np.asarray(split.train)]
+    val_images = train_set.images[np.asarray(split.val_sender)]
     return ExperimentContext(
-        train_features=part(train_x, train_y, split.train)[0],
-        val_sender=part(train_x, train_y, split.val_sender),
-        val_receiver=part(train_x, train_y, split.val_receiver),
+        train_features=train_features,
+        val_sender=val_sender,
+        val_receiver=val_receiver,
         queries=queries,
         query_labels=query_labels,
         kb=kb,
         link=cfg.link,
         source_shape=tuple(int(s) for s in train_set.images.shape[1:]),
-        checkpoint_dir=out / "checkpoints",
+        checkpoints=CheckpointStore(out / "checkpoints", cache_dir),
+        kb_directory=out / "kb",
         query_images=test_set.images[np.asarray(split.test_sender)],
-        train_images=train_set.images[np.asarray(split.train)],
-        val_images=train_set.images[np.asarray(split.val_sender)],
+        train_images=train_images,
+        val_images=val_images,
         image_encoder=encoder,
         eval_batch_size=cfg.eval.batch_size,
         top_k=cfg.eval.top_k,
@@ -170,8 +187,21 @@ def build_context(cfg, out: Path, device: torch.device, log: Callable[[str], Non
         seed=cfg.seed,
         train=cfg.train.settings(),
         encoder=encoder.name,
+        data_fingerprint=data_fingerprint(train_features, *val_sender, *val_receiver, train_images, val_images),
         log=log,
     )
+
+
+def data_fingerprint(*arrays: torch.Tensor | np.ndarray) -> str:
+    """Hex digest of the bytes of ``arrays`` (what a codec is trained and validated on)."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
 
 
 def _hold_out(pool, test_fraction: float, seed: int):
@@ -190,3 +220,58 @@ def _hold_out(pool, test_fraction: float, seed: int):
     test = np.sort(np.concatenate(test_idx))
     train = np.setdiff1d(np.arange(len(pool.labels)), test)
     return pool.subset(train), pool.subset(test)
+
+
+def context_payload(ctx: ExperimentContext) -> dict[str, Any]:
+    """What a worker in another process (or on another machine) needs to *evaluate* points: the
+    queries, the knowledge base's files and the trained codecs' files, as plain arrays and bytes.
+
+    Training data stays behind: every codec is trained by the driver before points fan out.
+    """
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+                if p.is_file() and not p.name.startswith(".")} if root.is_dir() else {}
+
+    return {
+        "queries": ctx.queries.cpu().numpy(),
+        "query_labels": ctx.query_labels.cpu().numpy(),
+        "query_images": ctx.query_images,
+        "fallback_image": ctx.fallback_image if ctx.train_images is not None and len(ctx.train_images) else None,
+        "source_shape": tuple(ctx.source_shape),
+        "kb_files": files(Path(ctx.kb_directory)),
+        "checkpoint_files": files(ctx.checkpoints.run_dir),
+        "encoder": ctx.encoder,
+        "data_fingerprint": ctx.data_fingerprint,
+    }
+
+
+def context_from_payload(cfg, payload: dict[str, Any], workdir: Path, device: torch.device,
+                         log: Callable[[str], None]) -> ExperimentContext:
+    """The worker's :class:`ExperimentContext` from :func:`context_payload` (files written under ``workdir``)."""
+    from semlink.kb import KnowledgeBase
+    from semlink.systems.checkpoints import CheckpointStore
+    from semlink.tx import create_encoder
+
+    for folder, key in (("kb", "kb_files"), ("checkpoints", "checkpoint_files")):
+        for rel, data in payload[key].items():
+            target = workdir / folder / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+    kb = KnowledgeBase.load(workdir / "kb", expect_encoder=payload["encoder"])
+    queries = torch.as_tensor(payload["queries"], device=device)
+    empty = queries[:0]
+    no_labels = torch.zeros(0, dtype=torch.long, device=device)
+    ctx = ExperimentContext(
+        train_features=empty, val_sender=(empty, no_labels), val_receiver=(empty, no_labels),
+        queries=queries, query_labels=torch.as_tensor(payload["query_labels"], device=device), kb=kb,
+        link=cfg.link, source_shape=tuple(payload["source_shape"]),
+        checkpoints=CheckpointStore(workdir / "checkpoints"), query_images=payload["query_images"],
+        image_encoder=create_encoder(cfg.encoder.spec, image_size=cfg.encoder.image_size, device=str(device)),
+        eval_batch_size=cfg.eval.batch_size, top_k=cfg.eval.top_k, lpips=cfg.eval.lpips, seed=cfg.seed,
+        train=cfg.train.settings(), encoder=payload["encoder"], data_fingerprint=payload["data_fingerprint"],
+        kb_directory=workdir / "kb", log=log,
+    )
+    if payload["fallback_image"] is not None:
+        ctx._links["fallback"] = payload["fallback_image"]
+    return ctx

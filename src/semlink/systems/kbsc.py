@@ -62,22 +62,24 @@ class _CodecSystem:
             "link": ctx.link.model_dump(mode="json", exclude={"channel"}),
             "train": _settings_dict(ctx),
             "encoder": ctx.encoder,
+            "data": ctx.data_fingerprint,
             "seed": ctx.seed,
+            "codec_class": type(self).__name__,
             "codec_channel_uses": self._codec_uses(ctx),
         }
 
     def prepare(self, ctx, channel) -> None:
         if channel in self.codecs:
             return
-        directory = ctx.checkpoint_dir / self._checkpoint_name(channel)
+        name = self._checkpoint_name(channel)
         provenance = self._provenance(ctx, channel)
-        if (directory / "config.json").is_file():
+        directory = ctx.checkpoints.locate(name, provenance, log=ctx.log)
+        if directory is not None:
             codec, meta = load_codec(directory)
-            stale = sorted(k for k, v in provenance.items() if meta.get(k) != v)
-            if stale or meta.get("feature_dim") != ctx.feature_dim:
+            if meta.get("feature_dim") != ctx.feature_dim:
                 raise SemlinkError(
-                    f"checkpoint {str(directory)!r} was trained with other settings ({', '.join(stale) or 'feature_dim'}"
-                    "); remove it or use a new --out folder"
+                    f"checkpoint {str(directory)!r} decodes {meta.get('feature_dim')}-d features, the run has "
+                    f"{ctx.feature_dim}-d ones; remove it or use a new --out folder"
                 )
             history = meta.get("history", {})
             ctx.log(f"{self.name} @ {self.budget} [{channel.name}]: loaded checkpoint {directory}")
@@ -97,7 +99,8 @@ class _CodecSystem:
                 f"at epoch {trained.best_epoch}; collapsed={trained.collapsed}"
             )
             history = history_dict(trained)
-            save_codec(codec, directory, **provenance, history=history)
+            save_codec(codec, ctx.checkpoints.run_dir / name, **provenance, history=history)
+            ctx.checkpoints.publish(name, provenance)
         self.codecs[channel] = codec.to(ctx.queries.device)
         self.training[channel] = {
             "train_recipe": ctx.train.recipe,

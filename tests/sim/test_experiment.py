@@ -76,7 +76,7 @@ def test_small_experiment_end_to_end_and_resume(tmp_path, small_config):
     (out / "points.jsonl").write_text("\n".join(journal[:-3]) + "\n")
     logs: list[str] = []
     resumed = run_experiment(small_config, out, resume=True, log=logs.append)
-    pd.testing.assert_frame_equal(resumed.drop(columns="eval_seconds"), frame.drop(columns="eval_seconds"))
+    pd.testing.assert_frame_equal(resumed, frame)
     assert len((out / "points.jsonl").read_text().splitlines()) == len(frame)
     assert not any("training" in line for line in logs), logs  # codecs came from the checkpoints
 
@@ -144,3 +144,87 @@ def test_paper_config_validates_and_stops_at_the_missing_data(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)  # data root "data" is relative: an empty folder here
     with pytest.raises(SemlinkError, match="(?i)cifar"):
         run_experiment(cfg, tmp_path / "out", log=lambda m: None)
+
+
+TINY = {
+    "name": "tiny",
+    "seed": 11,
+    "data": {"dataset": "fashion-mnist", "train_per_class": 40, "test_per_class": 20},
+    "encoder": {"spec": "efficientnet-lite0", "image_size": 64},
+    "link": {"csi": "ls", "interpolation": "lin", "channel": {"name": "tdl-a"}, "ofdm": {}},
+    "systems": [{"type": "kbsc", "channel_uses": 16}, {"type": "raw"}, {"type": "raw", "name": "raw-again"}],
+    "train": {"epochs": 2, "patience": 2, "batch_size": 32},
+    "eval": {"snr_db": [0.0, 10.0], "noiseless": False},
+}
+
+
+def _tiny(tmp_path, **changes):
+    tree = json.loads(json.dumps(TINY))
+    tree["encoder"]["cache_dir"] = str(tmp_path / "features")
+    for key, value in changes.items():
+        tree[key] = value
+    return validate(ExperimentConfig, tree)
+
+
+def test_same_run_on_every_executor_gives_identical_results(tmp_path, fashion_features):
+    """In-process, a process pool and a local Ray instance: byte-identical results.csv.
+
+    The codec is trained once, in the driver; the workers get it as files with the queries and the
+    knowledge base (ExperimentWorkload).
+    """
+    pytest.importorskip("ray", reason="Ray is the 'dist' extra (scripts/setup.sh installs it)")
+    from semlink.sim.executors import create_executor
+
+    cfg = _tiny(tmp_path)
+    cache = tmp_path / "codecs"
+    run_experiment(cfg, tmp_path / "local", log=lambda m: None, cache_dir=cache)
+    expected = (tmp_path / "local" / "results.csv").read_bytes()
+    for name in ("process", "ray"):
+        logs: list[str] = []
+        run_experiment(cfg, tmp_path / name, log=logs.append, cache_dir=cache,
+                       executor=create_executor(name, workers=2))
+        assert (tmp_path / name / "results.csv").read_bytes() == expected, name
+        assert not any("training" in line for line in logs)  # the shared cache held the codec
+    assert (tmp_path / "local" / "comparisons.csv").read_bytes() == (tmp_path / "ray" / "comparisons.csv").read_bytes()
+
+
+def test_common_random_numbers_additions_and_the_codec_cache(tmp_path, fashion_features):
+    cache = tmp_path / "codecs"
+    cfg = _tiny(tmp_path)
+    frame = run_experiment(cfg, tmp_path / "run", log=lambda m: None, cache_dir=cache)
+    # Common random numbers: two systems sending the same symbols at one (channel, SNR) see the same
+    # channel realisations and noise, so their rows agree exactly.
+    raw = frame[frame["system"] == "raw"].drop(columns=["system", "seed"]).reset_index(drop=True)
+    again = frame[frame["system"] == "raw-again"].drop(columns=["system", "seed"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(raw, again)
+    comparisons = pd.read_csv(tmp_path / "run" / "comparisons.csv")
+    same = comparisons[(comparisons["system_a"] == "raw") & (comparisons["system_b"] == "raw-again")]
+    assert len(same) == 2 and (same["top1_diff"] == 0).all()
+    assert (comparisons["top1_diff_ci_low"] <= comparisons["top1_diff"]).all()
+
+    # Adding an SNR and a system changes no other row; --resume runs only the new points.
+    grown = _tiny(tmp_path, systems=TINY["systems"] + [{"type": "noiseless"}],
+                  eval={**TINY["eval"], "snr_db": [0.0, 5.0, 10.0]})
+    logs: list[str] = []
+    more = run_experiment(grown, tmp_path / "run", resume=True, log=logs.append, cache_dir=cache)
+    assert len(more) == 3 * 3 + 1 and not any("training" in line for line in logs)
+    key = ["system", "channel", "snr_db"]
+    old = frame.set_index(key)
+
+    def tidy(df):  # missing values as None, whatever pandas made of them
+        return df.astype(object).where(df.notna(), None)
+
+    pd.testing.assert_frame_equal(tidy(more.set_index(key).loc[old.index]), tidy(old))
+    timings = pd.read_csv(tmp_path / "run" / "timings.csv")
+    assert len(timings) == len(more) and (timings["seconds"] > 0).all()
+
+    # A changed setting is not an addition: refused, naming what changed.
+    other = _tiny(tmp_path, train={**TINY["train"], "epochs": 3})
+    with pytest.raises(SemlinkError, match=r"\[train\] changed"):
+        run_experiment(other, tmp_path / "run", resume=True, log=lambda m: None, cache_dir=cache)
+
+    # A new run folder with the same training settings reuses the cached codec instead of retraining.
+    logs = []
+    again_frame = run_experiment(cfg, tmp_path / "fresh", log=logs.append, cache_dir=cache)
+    assert any("reused a codec" in line for line in logs) and not any("training" in line for line in logs)
+    pd.testing.assert_frame_equal(again_frame, frame)

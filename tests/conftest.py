@@ -1,4 +1,4 @@
-"""Real features for the systems tests: EfficientNet-Lite0 (shipped weights) on Fashion-MNIST."""
+"""Shared fixtures: real features (EfficientNet-Lite0, shipped weights) on Fashion-MNIST."""
 
 from __future__ import annotations
 
