@@ -156,3 +156,19 @@ def test_bad_constructor_and_sizes() -> None:
         AnalogLink(AnalogLinkConfig(ofdm=None), max_slots_per_chunk=0)
     with pytest.raises(SemlinkError, match="num_symbols must be an integer >= 1, got 0"):
         AnalogLink(AnalogLinkConfig(ofdm=None)).channel_uses(0)
+
+
+@pytest.mark.parametrize("name, num, speed, ofdm", [
+    ("tdl-a", 128, 0.0, True), ("tdl-a", 1000, 30.0, True), ("rayleigh", 100, 0.0, True),
+    ("rayleigh", 64, 0.0, False), ("awgn", 64, 0.0, False), ("awgn", 64, 0.0, True),
+])
+def test_channel_gains_are_the_realisations_the_link_applies(name, num, speed, ofdm):
+    """Same seed: |h|² from channel_gains equals no / no_eff of a unit-energy transmission (perfect CSI)."""
+    cfg = AnalogLinkConfig(channel=ChannelConfig(name=name, speed_mps=speed), ofdm=OfdmConfig() if ofdm else None)
+    link = AnalogLink(cfg, pack_examples=False)
+    seed_everything(3)
+    gains = link.channel_gains(50, num)
+    seed_everything(3)
+    out = link(torch.ones(50, num, dtype=torch.complex64), 10.0)
+    assert gains.shape == (50, num) and gains.dtype == torch.float32
+    torch.testing.assert_close(gains, 0.1 / out.noise_var, rtol=1e-4, atol=1e-6)

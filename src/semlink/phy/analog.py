@@ -100,6 +100,15 @@ class AnalogLink(Block):
             return -(-slot // (slot // num_symbols))
         return slots_needed(num_symbols, slot) * slot
 
+    def channel_gains(self, batch_size: int, num_symbols: int) -> torch.Tensor:
+        """``[batch_size, num_symbols] float32`` ``|h|²`` of fresh channel realisations at the REs that
+        examples of ``num_symbols`` symbols occupy when sent one per slot (for capacity bounds)."""
+        if isinstance(num_symbols, bool) or not isinstance(num_symbols, int) or num_symbols < 1:
+            raise SemlinkError(f"num_symbols must be an integer >= 1, got {num_symbols!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise SemlinkError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        return self._core.channel_gains(batch_size, num_symbols)
+
     def forward(self, symbols: torch.Tensor, snr_db: float | torch.Tensor) -> AnalogOutput:
         """``symbols [B, N] complex64``, ``snr_db`` float or ``[B]`` -> :class:`AnalogOutput`."""
         x, home = self._check_symbols(symbols)

@@ -136,6 +136,11 @@ class OfdmChannel(Block):
         self._path_cache = (tau.clone(), resp)
         return resp
 
+    @property
+    def has_fading(self) -> bool:
+        """False for AWGN (h = 1 everywhere)."""
+        return self._model is not None
+
     def call(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self._model is None:
             return self._awgn(x, no), None
@@ -166,8 +171,14 @@ class FlatChannel(Block):
             else None
         )
 
-    def call(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def coefficients(self, batch_size: int) -> torch.Tensor | None:
+        """``[batch_size, 1] complex64`` Rayleigh coefficients, or None for AWGN (h = 1)."""
         if self._gen_channel is None:
+            return None
+        return self._gen_channel(batch_size).reshape(-1, 1)
+
+    def call(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        h = self.coefficients(x.shape[0])
+        if h is None:
             return self._awgn(x, no), None
-        h = self._gen_channel(x.shape[0]).reshape(-1, 1)
         return self._awgn(h * x, no), h

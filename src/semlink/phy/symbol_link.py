@@ -13,7 +13,7 @@ from sionna.phy.ofdm import ResourceGridMapper
 
 from semlink.phy.channels import FlatChannel, OfdmChannel
 from semlink.phy.config import ChannelConfig, OfdmConfig
-from semlink.phy.grid import make_resource_grid, pad_to_slots
+from semlink.phy.grid import make_resource_grid, pad_to_slots, slots_needed
 from semlink.phy.receiver import FlatReceiver, OfdmReceiver
 
 __all__ = ["OfdmSymbolLink", "FlatSymbolLink", "make_symbol_link"]
@@ -76,6 +76,34 @@ class OfdmSymbolLink(Block):
         x_hat, no_eff = self(x_slots, no_slots)
         return x_hat.reshape(batch, -1)[:, :num], no_eff.reshape(batch, -1)[:, :num]
 
+    def channel_gains(self, batch: int, num: int) -> torch.Tensor:
+        """``[batch, num] float32``: ``|h|²`` at the data REs that rows of ``num`` symbols occupy.
+
+        Fresh channel realisations placed on the grid exactly as :meth:`send_rows` places rows (the
+        same random draws in the same order: with equal seeds, the gains ``send_rows`` applies), for
+        capacity bounds.
+        """
+        slot = self.symbols_per_slot
+        positions = slot // num
+        place = None
+        if positions > 1:
+            from sionna.phy import config as sionna_config
+
+            place = torch.randint(positions, (batch,), generator=sionna_config.torch_rng(self.device),
+                                  device=self.device)
+        num_slots = slots_needed(num, slot)
+        if not self._channel.has_fading:
+            return torch.ones(batch, num, device=self.device)
+        h = self._channel.generate(batch * num_slots)
+        fft = self.resource_grid.fft_size
+        data = self._mapper._data_ind_flat
+        h = h.reshape(batch * num_slots, -1, fft)  # [rows, T, F], T = 1 when static
+        times = (data // fft) if h.shape[1] > 1 else torch.zeros_like(data)
+        gains = (h[:, times, data % fft].abs() ** 2).float().reshape(batch, num_slots * slot)
+        if place is not None:
+            return gains.gather(1, place[:, None] * num + torch.arange(num, device=self.device))
+        return gains[:, :num]
+
 
 class FlatSymbolLink(Block):
     """No grid: every row is one example sent through a flat channel (one coefficient per row).
@@ -99,6 +127,13 @@ class FlatSymbolLink(Block):
     def send_rows(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Flat: every row is one example with its own channel coefficient."""
         return self(x, no)
+
+    def channel_gains(self, batch: int, num: int) -> torch.Tensor:
+        """``[batch, num] float32``: ``|h|²`` of fresh realisations (one coefficient per row; 1 for AWGN)."""
+        h = self._channel.coefficients(batch)
+        if h is None:
+            return torch.ones(batch, num, device=self.device)
+        return (h.abs() ** 2).float().reshape(batch, 1).expand(batch, num)
 
 
 def make_symbol_link(
