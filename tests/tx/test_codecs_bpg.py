@@ -151,3 +151,19 @@ def test_missing_x265_or_ffmpeg_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(only_x265))
     with pytest.raises(MissingResourceError, match="'ffmpeg' was not found"):
         create_codec("bpg")
+
+
+def test_an_ffmpeg_that_cannot_decode_is_reported_not_silent(monkeypatch, tmp_path, gray28):
+    x265 = shutil.which("x265")
+    if x265 is None:
+        pytest.skip("x265 is not installed")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    os.symlink(x265, bin_dir / "x265")
+    broken = bin_dir / "ffmpeg"
+    broken.write_text("#!/bin/sh\necho 'Unrecognized option' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    codec = create_codec("bpg")
+    with pytest.raises(SemlinkError, match="cannot decode x265's 32x32 400 stream"):
+        codec.encode(gray28[:2], 30)

@@ -20,9 +20,10 @@ Payload and side information
 ----------------------------
 See :mod:`semlink.tx.codecs.bpg_format`: a 4..8-byte BPG-style header (``Encoded.header_bytes``)
 and the slice RBSP. The VPS, SPS and PPS are receiver-known side information: x265 writes them
-from the padded picture size, the pixel format and the encoder settings only (checked: they do not
-depend on the QP or the content), so the receiver rebuilds them from the header by coding a flat
-picture of that size with the same settings. ``Encoded.side_info_bytes`` reports their size as
+from the padded picture size, the pixel format and the encoder settings only (checked on every
+encode: they do not depend on the QP or the content; x265 does flag one-picture sequences in them,
+so a single image is coded together with a copy of itself), so the receiver rebuilds them from the
+header by coding a flat picture of that size with the same settings. ``Encoded.side_info_bytes`` reports their size as
 they would be sent (each ``ue7(size)`` + 2-byte NAL header + RBSP): VPS 21, SPS 33 and PPS 6
 bytes, 63 in all, for 28 x 28 gray and 32 x 32 RGB (4:2:0 or 4:4:4); 65 (gray, 4:2:0) or 66 (4:4:4)
 at 512 x 512. ``count_parameter_sets=True`` sends them in the payload instead (then
@@ -230,7 +231,11 @@ class BpgCodec(ImageCodec):
         return tuple(parameter_sets[k] for k in _PARAMETER_SET_TYPES), slices
 
     def _reference(self, fmt: str, height: int, width: int) -> _Reference:
-        """Parameter sets for a padded size, derived as a receiver would: code a flat picture."""
+        """Parameter sets for a padded size, derived as a receiver would: code a flat picture.
+
+        The flat picture's slice is the decoding sentinel; decoding it once checks that this
+        ffmpeg decodes the stream at all (else every decode would silently give ``None``).
+        """
         key = (fmt, height, width)
         if key not in self._references:
             flat = np.full((2, height, width) + (() if fmt == "400" else (3,)), 128, np.uint8)
@@ -238,6 +243,11 @@ class BpgCodec(ImageCodec):
             parameter_sets, (sentinel, _) = self._split_stream(units, 2, f"reference {width}x{height} {fmt}")
             pps = parse_pps(parameter_sets[2][2:])
             sentinel = normalise_slice_header(sentinel, pps, True, fmt != "400")
+            if self._run_ffmpeg(fmt, height, width, parameter_sets, sentinel, [sentinel]) in (None, [None]):
+                raise SemlinkError(
+                    f"ffmpeg at {self._ffmpeg} cannot decode x265's {width}x{height} {fmt} stream; "
+                    "Debian's ffmpeg (5.1 or later, with the HEVC decoder) is needed"
+                )
             self._references[key] = _Reference(parameter_sets, pps, sentinel)  # type: ignore[arg-type]
         return self._references[key]
 
