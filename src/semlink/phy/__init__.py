@@ -22,6 +22,8 @@ Blocks
 - Configs (:mod:`~semlink.phy.config`): :class:`ChannelConfig`, :class:`OfdmConfig`,
   :class:`DigitalLinkConfig`, :class:`AnalogLinkConfig`; accepted names in :data:`MODULATIONS`,
   :data:`CHANNELS`.
+- :func:`payload_bits_for_budget` / :func:`payload_bits_for_link` (:mod:`~semlink.phy.budget`): the
+  largest payload whose channel uses fit a budget (the inverse of ``DigitalLink.channel_uses``).
 - :func:`real_to_complex` / :func:`complex_to_real` (:mod:`~semlink.phy.convert`): interleaved
   ``[re0, im0, re1, im1, ...]`` packing.
 
@@ -30,6 +32,7 @@ Channel uses are complex symbols on data REs (pilots and cyclic prefix excluded;
 """
 
 from semlink.phy.analog import AnalogLink, AnalogOutput
+from semlink.phy.budget import payload_bits_for_budget, payload_bits_for_link
 from semlink.phy.config import (
     CHANNELS,
     CSI_MODES,
@@ -60,6 +63,8 @@ __all__ = [
     "Transmission",
     "complex_to_real",
     "ebno_db_to_snr_db",
+    "payload_bits_for_budget",
+    "payload_bits_for_link",
     "real_to_complex",
     "snr_db_to_noise_var",
 ]

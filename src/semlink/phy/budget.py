@@ -1,0 +1,80 @@
+"""Channel-use budget -> the largest payload a :class:`~semlink.phy.DigitalLink` carries within it.
+
+The exact inverse of :meth:`DigitalLink.channel_uses`: a coded payload of ``L`` bits takes
+``ceil(L / k)`` code blocks of ``n / bits_per_symbol`` symbols each; an uncoded one
+``ceil(L / bits_per_symbol)`` symbols. The budget counts either
+
+- the symbols that carry the payload (``symbols_per_slot=None``, the default): flat links, and on
+  an OFDM grid the ``channel_uses`` a run reports per image (README "SNR convention"); the rest of
+  the last slot is padding, reported beside it as ``channel_uses_with_padding``; or
+- whole OFDM slots (``symbols_per_slot`` = data REs per slot): the budget is data REs including
+  the padding of the last slot, as :meth:`DigitalLink.channel_uses` counts on a grid.
+
+Example (5G LDPC (1024, 2048), 16-QAM: a code block is 512 symbols)::
+
+    >>> payload_bits_for_budget(1500, 4, 1024, 2048)
+    2048
+    >>> payload_bits_for_budget(1500, 4, 1024, 2048, symbols_per_slot=864)   # one whole slot
+    1024
+    >>> payload_bits_for_budget(100, 2, None, None)                          # uncoded QPSK
+    200
+"""
+
+from __future__ import annotations
+
+from semlink.errors import SemlinkError
+
+__all__ = ["payload_bits_for_budget", "payload_bits_for_link"]
+
+
+def _count(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SemlinkError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def payload_bits_for_budget(
+    channel_uses: int,
+    bits_per_symbol: int,
+    code_k: int | None,
+    code_n: int | None,
+    symbols_per_slot: int | None = None,
+) -> int:
+    """Largest payload (bits) whose channel uses do not exceed ``channel_uses``; 0 if none fits.
+
+    :param channel_uses: the budget in complex symbols (see the module docstring for what it counts).
+    :param bits_per_symbol: 2, 4, 6 or 8 (QPSK ... 256-QAM).
+    :param code_k: information bits per LDPC code block; ``None`` (with ``code_n``) for uncoded.
+    :param code_n: coded bits per block (a multiple of ``bits_per_symbol``).
+    :param symbols_per_slot: data REs per OFDM slot to budget whole slots; ``None`` to budget the
+        symbols that carry the payload.
+    """
+    budget = _count(channel_uses, "channel_uses", 0)
+    bps = _count(bits_per_symbol, "bits_per_symbol", 1)
+    if symbols_per_slot is not None:
+        budget = budget // _count(symbols_per_slot, "symbols_per_slot", 1) * symbols_per_slot
+    if code_k is None and code_n is None:
+        return budget * bps
+    k, n = _count(code_k, "code_k", 1), _count(code_n, "code_n", 2)
+    if k >= n or n % bps:
+        raise SemlinkError(
+            f"need code_k < code_n and code_n a multiple of bits_per_symbol, got k={k}, n={n}, "
+            f"bits_per_symbol={bps}"
+        )
+    return budget // (n // bps) * k
+
+
+def payload_bits_for_link(link, channel_uses: int, *, whole_slots: bool = False) -> int:  # noqa: ANN001
+    """:func:`payload_bits_for_budget` with the code, modulation and grid of a ``DigitalLink``.
+
+    ``whole_slots=True`` budgets whole OFDM slots (padding included); ignored for flat links.
+    """
+    coded = link.cfg.coded
+    slot = link.resource_grid.num_data_symbols if whole_slots and link.resource_grid is not None else None
+    return payload_bits_for_budget(
+        channel_uses,
+        link.bits_per_symbol,
+        link.k if coded else None,
+        link.n if coded else None,
+        None if slot is None else int(slot),
+    )
