@@ -32,7 +32,7 @@ Channel uses are complex symbols on data REs (pilots and cyclic prefix excluded;
 """
 
 from semlink.phy.analog import AnalogLink, AnalogOutput
-from semlink.phy.budget import payload_bits_for_budget, payload_bits_for_link
+from semlink.phy.budget import code_for_budget, payload_bits_for_budget, payload_bits_for_link
 from semlink.phy.config import (
     CHANNELS,
     CSI_MODES,
@@ -61,6 +61,7 @@ __all__ = [
     "MODULATIONS",
     "OfdmConfig",
     "Transmission",
+    "code_for_budget",
     "complex_to_real",
     "ebno_db_to_snr_db",
     "payload_bits_for_budget",

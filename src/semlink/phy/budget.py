@@ -24,7 +24,10 @@ from __future__ import annotations
 
 from semlink.errors import SemlinkError
 
-__all__ = ["payload_bits_for_budget", "payload_bits_for_link"]
+__all__ = ["code_for_budget", "payload_bits_for_budget", "payload_bits_for_link"]
+
+#: Largest information block of one 5G LDPC code block (TS 38.212: 8448 for base graph 1, 3840 below rate 1/3).
+MAX_BLOCK_BITS, MAX_BLOCK_BITS_LOW_RATE = 8448, 3840
 
 
 def _count(value: object, name: str, minimum: int) -> int:
@@ -78,3 +81,41 @@ def payload_bits_for_link(link, channel_uses: int, *, whole_slots: bool = False)
         link.n if coded else None,
         None if slot is None else int(slot),
     )
+
+
+def code_for_budget(channel_uses: int, bits_per_symbol: int, rate: float) -> tuple[int, int]:
+    """The 5G LDPC code ``(k, n)`` whose whole code blocks fill a budget of ``channel_uses`` symbols.
+
+    As few equal blocks as the 5G limits allow (``k`` at most 8448, or 3840 below rate 1/3), each of
+    ``n`` coded bits (a multiple of ``bits_per_symbol``) and ``k = floor(rate · n)`` information bits;
+    ``payload_bits_for_budget(channel_uses, bits_per_symbol, k, n)`` then carries the most payload.
+    Raises :class:`SemlinkError` when the budget is too small for a code block of that rate.
+
+    >>> code_for_budget(128, 4, 0.5)            # 512 coded bits in one block
+    (256, 512)
+    >>> code_for_budget(4000, 6, 0.75)          # 24000 coded bits: 3 blocks of 7998 (a multiple of 6)
+    (5998, 7998)
+    """
+    from semlink.phy.coding import check_code_params
+
+    budget = _count(channel_uses, "channel_uses", 1)
+    bps = _count(bits_per_symbol, "bits_per_symbol", 1)
+    if not 0.0 < rate < 1.0:
+        raise SemlinkError(f"code rate must lie in (0, 1), got {rate!r}")
+    max_k = MAX_BLOCK_BITS if rate > 1 / 3 + 1e-9 else MAX_BLOCK_BITS_LOW_RATE  # floor(rate·n)/n < 1/3 at 1/3
+    coded = budget * bps
+    blocks = max(1, -(-int(coded * rate) // max_k))
+    n = coded // blocks // bps * bps
+    k = int(n * rate)
+    while blocks < coded and k > max_k:  # rounding pushed k over the limit: one more block
+        blocks += 1
+        n = coded // blocks // bps * bps
+        k = int(n * rate)
+    try:
+        check_code_params(k, n, bps)
+    except SemlinkError as err:
+        raise SemlinkError(
+            f"a budget of {budget} channel uses at {bps} bits per symbol and rate {rate:.3g} gives no valid 5G LDPC "
+            f"code block (k={k}, n={n}): {err}"
+        ) from None
+    return k, n

@@ -111,12 +111,27 @@ def run_experiment(
         check=extension_problems, progress=progress, desc="points",
         on_row=lambda f: write_run_plots(f, out, cfg.name),
     )
+    frame = _with_derived_rows(frame, cfg, run_dir)
     write_run_plots(frame, out, cfg.name, formats=("png", "pdf", "svg"))
     comparisons = paired_comparisons(frame, points, run_dir)
     if len(comparisons):
         run_dir.write_tables(comparisons.to_dict("records"), name="comparisons")
     log(f"done in {time.perf_counter() - started:.0f} s: {out}/results.csv, comparisons.csv, plots")
     return frame
+
+
+def _with_derived_rows(frame: pd.DataFrame, cfg: ExperimentConfig, run_dir: RunDirectory) -> pd.DataFrame:
+    """Append rows a system derives from its points (e.g. an MCS envelope) and rewrite the tables."""
+    from semlink.systems.base import system_class
+
+    derived = []
+    for spec in cfg.systems:
+        hook = getattr(system_class(spec.type), "derived_rows", None)
+        if hook is not None:
+            derived.extend(hook(frame, spec))
+    if not derived:
+        return frame
+    return run_dir.write_tables(frame.to_dict("records") + derived)
 
 
 def _system_id(system) -> tuple:

@@ -54,8 +54,9 @@ class ExperimentContext:
     train: Any = None  # semlink.systems.kbsc_model.TrainSettings
     encoder: str = "unknown"  # the image encoder's canonical name (checkpoint provenance)
     data_fingerprint: str = "unknown"  # hash of the training and validation data (checkpoint provenance)
+    encode_cache_dir: Path | None = None  # where image-codec encodes persist across runs (None: memory only)
     log: Callable[[str], None] = print
-    _links: dict[tuple, Any] = field(default_factory=dict)
+    _links: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def feature_dim(self) -> int:
@@ -74,6 +75,14 @@ class ExperimentContext:
                 raise SemlinkError("this run holds no training images, so no fallback image is defined")
             self._links["fallback"] = np.rint(self.train_images.mean(axis=0)).astype(np.uint8)
         return self._links["fallback"]
+
+    def encode_cache(self):
+        """The run's :class:`semlink.tx.codecs.EncodeCache`, shared by every codec system."""
+        if "encode_cache" not in self._links:
+            from semlink.tx.codecs import EncodeCache
+
+            self._links["encode_cache"] = EncodeCache(self.encode_cache_dir)
+        return self._links["encode_cache"]
 
     def batches(self):
         """Slices of the query set of at most ``eval_batch_size`` items."""
@@ -177,6 +186,7 @@ def build_context(
         source_shape=tuple(int(s) for s in train_set.images.shape[1:]),
         checkpoints=CheckpointStore(out / "checkpoints", cache_dir),
         kb_directory=out / "kb",
+        encode_cache_dir=(Path(cache_dir).parent / "encodes") if cache_dir is not None else None,
         query_images=test_set.images[np.asarray(split.test_sender)],
         train_images=train_images,
         val_images=val_images,

@@ -96,11 +96,81 @@ class NoiselessSpec(SystemSpec):
     type: Literal["noiseless"]
 
 
+DEFAULT_ENVELOPE: tuple[tuple[str, float], ...] = (
+    ("qpsk", 1 / 3), ("qpsk", 1 / 2), ("qpsk", 3 / 4), ("16qam", 1 / 2), ("16qam", 3 / 4), ("64qam", 3 / 4),
+)
+"""(modulation, LDPC rate) pairs an ``mcs = "envelope"`` separation baseline runs by default."""
+
+
+class _CodecSpec(BudgetSpec):
+    """An image codec by name (:func:`semlink.tx.codecs.create_codec`) and its options."""
+
+    codec: str = "bpg"
+    codec_options: dict[str, Any] = {}
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.type.replace("bpg", self.codec, 1)
+
+    @field_validator("codec")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        known = ("bpg", "jpeg", "webp", "avif", "jpeg2000")
+        if value not in known:
+            raise ValueError(f"unknown codec {value!r}; accepted: {', '.join(known)}")
+        return value
+
+
+class SeparationSpec(_CodecSpec):
+    """Image codec → payload bits → 5G LDPC + QAM on the digital link → decoder (the classic scheme).
+
+    ``mcs``: ``"envelope"`` runs every (modulation, LDPC rate) pair of ``mcs_table`` (default
+    :data:`DEFAULT_ENVELOPE`) and adds, per SNR, the best on ``envelope_metric`` as variant
+    ``envelope``; a list of pairs runs those; None runs the run's ``[link]`` modulation and code rate.
+    ``on_failure``: ``"fallback"`` (default: any failed code block → the training set's mean image),
+    or ``"decode"`` (decode the damaged stream anyway; what cannot be decoded falls back).
+    """
+
+    type: Literal["bpg+ldpc"]
+    mcs: Literal["envelope"] | list[tuple[str, float]] | None = "envelope"
+    mcs_table: list[tuple[str, float]] | None = None
+    envelope_metric: Literal["top1_accuracy", "psnr_db", "ssim"] = "top1_accuracy"
+    on_failure: Literal["fallback", "decode"] = "fallback"
+
+    @field_validator("mcs", "mcs_table")
+    @classmethod
+    def _pairs(cls, value):
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("is empty; give (modulation, code rate) pairs such as [[\"qpsk\", 0.5]]")
+            for modulation, rate in value:
+                if modulation.lower() not in ("qpsk", "16qam", "64qam", "256qam"):
+                    raise ValueError(f"unknown modulation {modulation!r}; accepted: qpsk, 16qam, 64qam, 256qam")
+                if not 0.2 <= rate <= 0.95:
+                    raise ValueError(f"LDPC code rate {rate} outside 5G's [1/5, 0.95]")
+        return value
+
+    def mcs_pairs(self, link_modulation: str, link_rate: float) -> list[tuple[str, float]]:
+        if self.mcs == "envelope":
+            return [(m.lower(), float(r)) for m, r in (self.mcs_table or DEFAULT_ENVELOPE)]
+        if self.mcs is None:
+            return [(link_modulation.lower(), float(link_rate))]
+        return [(m.lower(), float(r)) for m, r in self.mcs]
+
+
+class CapacitySpec(_CodecSpec):
+    """Image codec at the channel's instantaneous capacity, delivered without errors (the ideal bound)."""
+
+    type: Literal["bpg+capacity"]
+
+
 SYSTEM_SPECS: dict[str, type[SystemSpec]] = {
     "kbsc": KbscSpec,
     "kbsc-digital": KbscDigitalSpec,
     "raw": RawSpec,
     "noiseless": NoiselessSpec,
+    "bpg+ldpc": SeparationSpec,
+    "bpg+capacity": CapacitySpec,
 }
 
 SYSTEM_CLASSES: dict[str, str] = {
@@ -108,6 +178,8 @@ SYSTEM_CLASSES: dict[str, str] = {
     "kbsc-digital": "semlink.systems.kbsc:KbscDigital",
     "raw": "semlink.systems.reference:RawFeatures",
     "noiseless": "semlink.systems.reference:Noiseless",
+    "bpg+ldpc": "semlink.systems.separation:SeparationLdpc",
+    "bpg+capacity": "semlink.systems.separation:SeparationCapacity",
 }
 
 

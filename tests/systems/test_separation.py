@@ -1,0 +1,119 @@
+"""Separation baselines through the real PHY: BPG + 5G LDPC + QAM (with its MCS envelope) and the
+capacity bound, on Fashion-MNIST through `semlink run`."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from semlink.errors import SemlinkError
+from semlink.sim.config import validate
+from semlink.sim.experiment import ExperimentConfig, run_experiment
+
+RUN = {
+    "name": "separation",
+    "seed": 3,
+    "data": {"dataset": "fashion-mnist", "train_per_class": 30, "test_per_class": 24},
+    "encoder": {"spec": "efficientnet-lite0", "image_size": 64},
+    "link": {"channel": {"name": "awgn"}},
+    "budgets": [64, 392],
+    "systems": [
+        {"type": "bpg+ldpc", "mcs": [["qpsk", 0.5], ["16qam", 0.5]]},
+        {"type": "bpg+ldpc", "name": "bpg+ldpc-decode", "mcs": [["qpsk", 0.5]], "on_failure": "decode"},
+        {"type": "bpg+capacity"},
+        {"type": "noiseless"},
+    ],
+    "eval": {"snr_db": [-6.0, 0.0, 6.0, 12.0], "noiseless": True},
+}
+
+
+@pytest.fixture(scope="module")
+def separation_run(tmp_path_factory, fashion_features):
+    tmp = tmp_path_factory.mktemp("separation")
+    tree = json.loads(json.dumps(RUN))
+    tree["encoder"]["cache_dir"] = str(tmp / "features")
+    tree["systems"][0]["mcs"] = "envelope"
+    tree["systems"][0]["mcs_table"] = [["qpsk", 0.5], ["16qam", 0.5]]
+    cfg = validate(ExperimentConfig, tree)
+    return run_experiment(cfg, tmp / "run", log=lambda m: None, cache_dir=tmp / "codecs"), tmp / "run"
+
+
+def test_rows_pay_for_what_they_send(separation_run):
+    frame, _ = separation_run
+    ldpc = frame[frame["system"] == "bpg+ldpc"]
+    assert set(ldpc["variant"]) == {"qpsk r=1/2", "16qam r=1/2", "envelope"}
+    assert (frame[frame["system"] != "noiseless"]["channel_uses"] == frame["budget"].dropna()).all()
+    assert (ldpc["channel_uses_sent"] <= ldpc["budget"]).all()  # rate matching never exceeds the budget
+    assert (ldpc["psnr_db"] > 0).all() and ldpc["fit_rate"].between(0, 1).all()
+    # 64 channel uses carry at most 16 bytes at 16-QAM rate 1/2: no BPG picture fits, every image is
+    # the fallback (scored, never skipped); 392 uses carry most of them.
+    small = ldpc[ldpc["budget"] == 64]
+    assert (small["fit_rate"] < 0.2).all() and (small["fallback_rate"] >= 0.8).all()
+    assert (ldpc[(ldpc["budget"] == 392) & (ldpc["variant"] == "16qam r=1/2")]["fit_rate"] > 0.5).all()
+    assert {"ssim", "skipped_metrics", "code_block_failure_rate", "fallback_rate", "side_info_bytes"} <= set(frame)
+    assert frame["skipped_metrics"].dropna().str.contains("ms_ssim: images of 28 px").all()
+    qpsk = ldpc[ldpc["variant"] == "qpsk r=1/2"].iloc[0]
+    assert (qpsk["modulation"], qpsk["code_k"], qpsk["code_n"]) in {("qpsk", 64, 128), ("qpsk", 392, 784)}
+    assert qpsk["ebno_db"] == pytest.approx(qpsk["snr_db"] - 10 * math.log10(2 * 0.5))
+
+
+def test_envelope_keeps_the_best_variant_per_snr(separation_run):
+    frame, _ = separation_run
+    ldpc = frame[frame["system"] == "bpg+ldpc"]
+    for (budget, snr), group in ldpc.groupby(["budget", "snr_db"]):
+        envelope = group[group["variant"] == "envelope"]
+        assert len(envelope) == 1
+        assert envelope["top1_accuracy"].iloc[0] == group["top1_accuracy"].max()
+        assert envelope["envelope_choice"].iloc[0] in {"qpsk r=1/2", "16qam r=1/2"}
+
+
+def test_capacity_bounds_the_ldpc_scheme_and_ldpc_has_its_cliff(separation_run):
+    frame, _ = separation_run
+    for budget in (64, 392):
+        at = frame[frame["budget"] == budget].set_index(["system", "variant", "snr_db"])
+        for snr in (-6.0, 0.0, 6.0, 12.0):
+            capacity = at.loc[("bpg+capacity", "", snr), "psnr_db"]
+            ldpc = at.loc[("bpg+ldpc", "envelope", snr), "psnr_db"]
+            assert capacity >= ldpc - 1e-9, (budget, snr, capacity, ldpc)
+    # The cliff: far below the code's threshold every image is the fallback; far above it only the
+    # images that did not fit the budget are, and the PSNR is the noiseless one.
+    at = frame[frame["budget"] == 392].set_index(["system", "variant", "snr_db"])
+    low = at.loc[("bpg+ldpc", "16qam r=1/2", -6.0)]
+    high = at.loc[("bpg+ldpc", "16qam r=1/2", 12.0)]
+    assert low["fallback_rate"] == 1.0 and low["code_block_failure_rate"] > 0.99
+    assert high["fallback_rate"] == pytest.approx(1 - high["fit_rate"]) and high["code_block_failure_rate"] == 0
+    assert high["psnr_db"] > low["psnr_db"] + 3
+    assert high["psnr_db"] == pytest.approx(at.loc[("bpg+ldpc", "16qam r=1/2", math.inf), "psnr_db"])
+
+
+def test_decode_anyway_never_does_worse_than_falling_back_everywhere(separation_run):
+    frame, _ = separation_run
+    decode = frame[frame["system"] == "bpg+ldpc-decode"].set_index(["budget", "snr_db"])
+    assert (decode["fallback_rate"] <= 1.0).all()
+    assert set(decode["on_failure"]) == {"decode"}
+
+
+def test_bad_separation_configs_are_refused():
+    base = {"systems": [{"type": "bpg+ldpc", "channel_uses": 64}]}
+    with pytest.raises(SemlinkError, match="unknown codec 'bpg2'; accepted: bpg, jpeg"):
+        validate(ExperimentConfig, {"systems": [{"type": "bpg+ldpc", "channel_uses": 64, "codec": "bpg2"}]})
+    with pytest.raises(SemlinkError, match="unknown modulation '8psk'"):
+        validate(ExperimentConfig, {"systems": [{**base["systems"][0], "mcs": [["8psk", 0.5]]}]})
+    with pytest.raises(SemlinkError, match=r"rate 0\.99 outside"):
+        validate(ExperimentConfig, {"systems": [{**base["systems"][0], "mcs": [["qpsk", 0.99]]}]})
+    with pytest.raises(SemlinkError, match="budgets must be positive"):
+        validate(ExperimentConfig, {"systems": [{"type": "bpg+capacity", "channel_uses": 0}]})
+
+
+def test_codec_names_in_the_spec_match_the_registry():
+    from semlink.systems.specs import _CodecSpec
+    from semlink.tx.codecs import available_codecs
+
+    for name in available_codecs():
+        assert _CodecSpec(type="x", codec=name).codec == name
+    with pytest.raises(ValueError):
+        _CodecSpec(type="x", codec="gif")
+    assert np.all(np.diff([1]) >= 0)
