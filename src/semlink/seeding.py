@@ -13,6 +13,8 @@ True
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -41,3 +43,22 @@ def seed_everything(seed: int) -> np.random.Generator:
     except ImportError:  # pragma: no cover - sionna is a hard dependency; kept for partial installs
         pass
     return np.random.default_rng(seed)
+
+
+@contextmanager
+def fixed_sionna_stream(seed: int, device: str | torch.device | None = None) -> Iterator[None]:
+    """Inside the block, Sionna's generator for ``device`` starts from ``seed``; its state is restored after.
+
+    For random draws that are part of a link's *definition* (pilot sequences, a Monte Carlo channel
+    covariance) rather than of a run: they come out the same whatever the run seed, and building a
+    link neither depends on nor disturbs the run's random stream.
+    """
+    from sionna.phy import config as sionna_config
+
+    generator = sionna_config.torch_rng(None if device is None else str(device))
+    state = generator.get_state()
+    generator.manual_seed(int(seed))
+    try:
+        yield
+    finally:
+        generator.set_state(state)
