@@ -7,8 +7,8 @@ normalised symbols are what goes on air: laid onto the data REs of as many OFDM 
 (perfect, LS or LMMSE) and equalised (``AnalogLinkConfig.equalizer``, :mod:`semlink.phy.equalizer`).
 
 The outputs are what a receiver has, **in the on-air (unit-energy) scale**: the equalised symbols
-and their per-symbol effective noise variance. The transmit scale of an example is *not* returned
-to the input's scale: a receiver does not know it. The link's output for an example is therefore
+and their per-symbol effective noise variance. They are not scaled back by the example's transmit
+scale: a receiver does not know it. The link's output for an example is therefore
 unchanged when its input is multiplied by any positive constant (a complex constant ``c`` acts as
 its phase ``c / |c|``, which is part of the signal). A scheme that needs a per-example scale at the
 receiver must send it in counted channel uses (none does). With the unbiased ``lmmse`` equaliser
