@@ -25,16 +25,17 @@ REFERENCE_TEST_SNRS = [-7.0, -6.0, -5.0, -4.0, -2.0, 0.0, 2.0, 4.0, 5.0, 6.0, 7.
 
 
 class AwgnTensorChannel:
-    """y = x + n on unit-power symbols: what most research code uses instead of a PHY."""
+    """y = x + n on unit-power symbols: what most research code uses instead of a PHY.
+
+    Returns, like AnalogLink, the received symbols in the on-air (unit-energy) scale."""
 
     def __call__(self, symbols: torch.Tensor, snr_db: float):
-        from semlink.phy import AnalogOutput
+        from semlink.phy import AnalogOutput, unit_energy_scale
 
-        scale = symbols.abs().square().mean(-1, keepdim=True).sqrt()
-        x = symbols / scale
+        x = symbols * unit_energy_scale(symbols)
         std = (10 ** (-snr_db / 10) / 2) ** 0.5
         noise = torch.complex(torch.randn_like(x.real), torch.randn_like(x.real)) * std
-        return AnalogOutput((x + noise) * scale, torch.full(x.shape, 2 * std**2) * scale.square())
+        return AnalogOutput(x + noise, torch.full(x.shape, 2 * std**2))
 
 
 def synthetic(num: int, dim: int, classes: int, generator: torch.Generator):

@@ -90,7 +90,7 @@ def phy_ber(
     num_ofdm_symbols: int | None = typer.Option(None, "--num-ofdm-symbols"),
     cyclic_prefix_length: int | None = typer.Option(None, "--cp-length"),
     pilots: str | None = typer.Option(None, "--pilots", help="Pilot OFDM symbol indices, e.g. '2,11'."),
-    csi: str | None = typer.Option(None, "--csi", help="perfect | ls"),
+    csi: str | None = typer.Option(None, "--csi", help="perfect | ls | lmmse"),
     interpolation: str | None = typer.Option(None, "--interpolation", help="nn | lin (LS CSI)"),
     delay_spread_ns: float | None = typer.Option(None, "--delay-spread-ns"),
     speed_mps: float | None = typer.Option(None, "--speed-mps"),

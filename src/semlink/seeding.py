@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-__all__ = ["channel_seed", "identity_key", "point_seed", "seed_everything", "seed_channel"]
+__all__ = ["channel_seed", "fixed_sionna_stream", "identity_key", "point_seed", "seed_everything", "seed_channel"]
 
 
 def identity_key(params: Mapping[str, Any]) -> str:
@@ -71,3 +72,22 @@ def seed_channel(seed: int) -> None:
     from sionna.phy import config as sionna_config
 
     sionna_config.seed = int(seed)
+
+
+@contextmanager
+def fixed_sionna_stream(seed: int, device: Any = None) -> Iterator[None]:
+    """Inside the block, Sionna's generator for ``device`` starts from ``seed``; its state is restored after.
+
+    For random draws that are part of a link's *definition* (pilot sequences, a Monte Carlo channel
+    covariance) rather than of a run: they come out the same whatever the run seed, and building a
+    link neither depends on nor disturbs the run's random stream.
+    """
+    from sionna.phy import config as sionna_config
+
+    generator = sionna_config.torch_rng(None if device is None else str(device))
+    state = generator.get_state()
+    generator.manual_seed(int(seed))
+    try:
+        yield
+    finally:
+        generator.set_state(state)

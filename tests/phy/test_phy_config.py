@@ -104,8 +104,15 @@ def test_semlink_error_is_value_error() -> None:
 def test_analog_config_errors() -> None:
     with pytest.raises(SemlinkError, match="needs an OFDM grid"):
         AnalogLinkConfig(channel=ChannelConfig("cdl-c"), ofdm=None)
-    with pytest.raises(SemlinkError, match="unknown csi"):
+    with pytest.raises(SemlinkError, match="unknown csi 'mmse'; accepted: perfect, ls, lmmse"):
         AnalogLinkConfig(csi="mmse")
+    with pytest.raises(SemlinkError, match="unknown equalizer 'zf'; accepted: lmmse, lmmse-biased"):
+        AnalogLinkConfig(equalizer="zf")
+    with pytest.raises(SemlinkError, match="csi='lmmse' needs an OFDM grid"):
+        AnalogLinkConfig(csi="lmmse", ofdm=None)
+    assert AnalogLinkConfig(equalizer="LMMSE-Biased", csi="LMMSE").equalizer == "lmmse-biased"
+    assert AnalogLinkConfig().equalizer == "lmmse"
+    assert DigitalLinkConfig(csi="lmmse").csi == "lmmse"
 
 
 def test_uncoded_and_valid_codes() -> None:

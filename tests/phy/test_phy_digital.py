@@ -111,6 +111,29 @@ def test_tdl_a_perfect_csi_beats_ls() -> None:
     assert 0.0 < blers["perfect"] < 0.5, blers
 
 
+def test_lmmse_csi_in_the_digital_link() -> None:
+    """Uncoded QPSK over TDL-A (100 ns, 3 m/s) at 0 dB, 64 slots, the same seed for every CSI mode
+    (paired: same bits, channels, noise). Per-slot BER differences are i.i.d. over slots.
+
+    Measured (2000 slots): BER perfect 0.217, LMMSE 0.221, LS-nn 0.317. LS minus LMMSE: a paired t
+    statistic above 5 (63 degrees of freedom) rejects "LMMSE is no better" at p < 1e-5; here t is
+    about 40. LMMSE minus perfect: below 0.02 (the measured gap is 0.004 with a standard error of
+    0.0007 over 64 slots, so the bound is over 20 standard errors away)."""
+    ber = {}
+    for csi in ("perfect", "ls", "lmmse"):
+        seed_everything(106)
+        link = DigitalLink(
+            DigitalLinkConfig(code_k=None, code_n=None, channel=ChannelConfig("tdl-a", speed_mps=3.0),
+                              ofdm=OfdmConfig(), csi=csi)
+        )
+        res = link.simulate(64, 0.0)
+        ber[csi] = (res.bits != res.bits_hat).double().mean(dim=1)
+    diff = ber["ls"] - ber["lmmse"]
+    t = float(diff.mean() / (diff.std() / math.sqrt(len(diff))))
+    assert t > 5, (t, float(ber["ls"].mean()), float(ber["lmmse"].mean()))
+    assert float((ber["lmmse"] - ber["perfect"]).mean()) < 0.02, ber
+
+
 def test_transmit_payload_api() -> None:
     seed_everything(105)
     link = DigitalLink(DigitalLinkConfig(code_k=456, code_n=912, channel=ChannelConfig("tdl-a"), csi="ls"))

@@ -116,14 +116,22 @@ def test_onnx_export_matches_pytorch(tmp_path):
     codec.eval()
     save_codec(codec, tmp_path / "ckpt")
     tx_path, rx_path = export_codec(tmp_path / "ckpt", tmp_path / "onnx")
-    from semlink.phy import real_to_complex
+    from semlink.phy import AnalogLink, AnalogLinkConfig, ChannelConfig, complex_to_real, real_to_complex
 
+    tx, rx = ort.InferenceSession(str(tx_path)), ort.InferenceSession(str(rx_path))
+    # Exactly two tensors cross: features -> on-air symbols, received symbols -> features.
+    assert [o.name for o in tx.get_outputs()] == ["symbols"] and [i.name for i in rx.get_inputs()] == ["symbols"]
     x = torch.randn(7, 64)
-    symbols, scale, latent = ort.InferenceSession(str(tx_path)).run(None, {"features": x.numpy()})
-    features = ort.InferenceSession(str(rx_path)).run(None, {"latent": symbols / scale})[0]
+    symbols = tx.run(None, {"features": x.numpy()})[0]
     with torch.no_grad():
-        np.testing.assert_allclose(latent, codec.encode(x).numpy(), atol=1e-5, rtol=0)
-        np.testing.assert_allclose(features, codec.decode(torch.from_numpy(latent)).numpy(), atol=1e-5, rtol=0)
-    on_air = real_to_complex(torch.from_numpy(symbols))
+        latent = codec.encode(x)
+        on_air = real_to_complex(torch.from_numpy(symbols))
+        # The TX graph emits what AnalogLink puts on air: the latent at unit average energy.
+        np.testing.assert_allclose(on_air.abs().square().mean(-1).numpy(), np.ones(7), rtol=1e-5)
+        sent = AnalogLink(AnalogLinkConfig(channel=ChannelConfig("awgn"), ofdm=None))(real_to_complex(latent), 80.0)
+        np.testing.assert_allclose(on_air.numpy(), sent.symbols_hat.numpy(), atol=1e-3, rtol=0)
+        # The RX graph decodes the received symbols as they come off the link, nothing else.
+        received = complex_to_real(sent.symbols_hat)
+        features = rx.run(None, {"symbols": received.numpy()})[0]
+        np.testing.assert_allclose(features, codec.decode(received).numpy(), atol=1e-5, rtol=0)
     assert on_air.shape == (7, 16)
-    np.testing.assert_allclose(on_air.abs().square().mean(-1).numpy(), np.ones(7), rtol=1e-5)

@@ -16,14 +16,18 @@ with ``grid_efficiency`` = data REs / (energy-carrying REs incl. the cyclic pref
 Blocks
 ------
 - :class:`DigitalLink` (:mod:`~semlink.phy.digital`): bits -> 5G LDPC -> QAM -> OFDM/flat ->
-  channel -> perfect/LS CSI -> LMMSE -> APP demapper -> BP decoder, with per-block syndrome check.
-- :class:`AnalogLink` (:mod:`~semlink.phy.analog`): differentiable complex symbols -> same PHY ->
-  equalised symbols and effective noise variance.
+  channel -> perfect/LS/LMMSE CSI -> LMMSE -> APP demapper -> BP decoder, with per-block syndrome check.
+- :class:`AnalogLink` (:mod:`~semlink.phy.analog`): differentiable complex symbols, normalised to unit
+  energy -> same PHY -> equalised symbols (unbiased or biased LMMSE) and their effective noise
+  variance, in the on-air scale (no side information about the transmit scale).
+- Receiver pieces: :mod:`~semlink.phy.estimation` (LS, LMMSE), :mod:`~semlink.phy.covariance`
+  (the channel covariance LMMSE assumes), :mod:`~semlink.phy.equalizer`, :mod:`~semlink.phy.receiver`.
 - Configs (:mod:`~semlink.phy.config`): :class:`ChannelConfig`, :class:`OfdmConfig`,
   :class:`DigitalLinkConfig`, :class:`AnalogLinkConfig`; accepted names in :data:`MODULATIONS`,
-  :data:`CHANNELS`.
-- :func:`payload_bits_for_budget` / :func:`payload_bits_for_link` (:mod:`~semlink.phy.budget`): the
-  largest payload whose channel uses fit a budget (the inverse of ``DigitalLink.channel_uses``).
+  :data:`CHANNELS`, :data:`CSI_MODES`, :data:`INTERPOLATIONS`, :data:`EQUALIZERS`.
+- :func:`payload_bits_for_budget` / :func:`payload_bits_for_link` / :func:`code_for_budget`
+  (:mod:`~semlink.phy.budget`): the largest payload whose channel uses fit a budget (the inverse of
+  ``DigitalLink.channel_uses``), and the 5G code that fills a budget.
 - :func:`real_to_complex` / :func:`complex_to_real` (:mod:`~semlink.phy.convert`): interleaved
   ``[re0, im0, re1, im1, ...]`` packing.
 
@@ -31,11 +35,12 @@ Channel uses are complex symbols on data REs (pilots and cyclic prefix excluded;
 ``ebno_db``), padding to whole code blocks and OFDM slots included.
 """
 
-from semlink.phy.analog import AnalogLink, AnalogOutput
+from semlink.phy.analog import AnalogLink, AnalogOutput, unit_energy_scale
 from semlink.phy.budget import code_for_budget, payload_bits_for_budget, payload_bits_for_link
 from semlink.phy.config import (
     CHANNELS,
     CSI_MODES,
+    EQUALIZERS,
     INTERPOLATIONS,
     MODULATIONS,
     AnalogLinkConfig,
@@ -57,6 +62,7 @@ __all__ = [
     "ChannelConfig",
     "DigitalLink",
     "DigitalLinkConfig",
+    "EQUALIZERS",
     "INTERPOLATIONS",
     "MODULATIONS",
     "OfdmConfig",
@@ -68,4 +74,5 @@ __all__ = [
     "payload_bits_for_link",
     "real_to_complex",
     "snr_db_to_noise_var",
+    "unit_energy_scale",
 ]

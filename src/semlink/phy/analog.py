@@ -1,13 +1,20 @@
 """Analog link: complex symbols straight onto the PHY (no coding, no quantisation), differentiable.
 
-Each example is scaled to unit average symbol energy (so ``snr_db`` holds per example, see
-:mod:`semlink.phy.snr`), laid onto the data REs of as many OFDM slots as it needs (zero padding
-after the last symbol; flat mode: no slots), sent through the channel, estimated (perfect or LS)
-and LMMSE-equalised. The outputs are returned **in the input's scale**: the receiver is assumed to
-know each example's transmit scale (one real number per example, e.g. sent as side information),
-so ``symbols_hat = symbols + e`` with ``e`` of variance ``noise_var`` (Sionna's unbiased LMMSE
-convention; the MMSE estimate for Gaussian inputs of energy ``P`` is ``symbols_hat * P / (P +
-noise_var)``). An encoder that already emits unit-energy symbols sees no scaling at all.
+Transmit power constraint: each example is scaled to unit average symbol energy
+(:func:`unit_energy_scale`), so ``snr_db`` holds per example (see :mod:`semlink.phy.snr`). The
+normalised symbols are what goes on air: laid onto the data REs of as many OFDM slots as needed
+(zero padding after the last symbol; flat mode: no slots), sent through the channel, estimated
+(perfect, LS or LMMSE) and equalised (``AnalogLinkConfig.equalizer``, :mod:`semlink.phy.equalizer`).
+
+The outputs are what a receiver has, **in the on-air (unit-energy) scale**: the equalised symbols
+and their per-symbol effective noise variance. They are not scaled back by the example's transmit
+scale: a receiver does not know it. The link's output for an example is therefore
+unchanged when its input is multiplied by any positive constant (a complex constant ``c`` acts as
+its phase ``c / |c|``, which is part of the signal). A scheme that needs a per-example scale at the
+receiver must send it in counted channel uses (none does). With the unbiased ``lmmse`` equaliser
+``symbols_hat = s + e``, ``s`` the on-air symbols and ``e`` of variance ``noise_var`` (Sionna's
+convention); with ``lmmse-biased`` ``symbols_hat`` is the per-symbol MMSE estimate of ``s`` and
+``noise_var = E|symbols_hat - s|^2``.
 
 Gradients flow from both outputs to the input symbols (normalisation, resource-grid mapping,
 channel and equaliser are differentiable; channel estimates depend on the pilots only).
@@ -26,13 +33,29 @@ from semlink.phy.grid import slots_needed
 from semlink.phy.snr import noise_var_per_example
 from semlink.phy.symbol_link import make_symbol_link
 
-__all__ = ["AnalogLink", "AnalogOutput"]
+__all__ = ["AnalogLink", "AnalogOutput", "unit_energy_scale"]
 
 _TINY = float(torch.finfo(torch.float32).tiny)
 
 
+def unit_energy_scale(symbols: torch.Tensor) -> torch.Tensor:
+    """``[B, 1]`` factor that gives each row unit average energy per complex symbol (the power constraint).
+
+    ``symbols``: ``[B, N]`` complex, or ``[B, 2N]`` real with interleaved real/imaginary parts (as
+    in :func:`~semlink.phy.convert.real_to_complex`; the ONNX transmitter uses this form). An
+    all-zero row stays zero.
+    """
+    reals = torch.view_as_real(symbols).flatten(1) if symbols.is_complex() else symbols
+    energy = 2.0 * reals.square().mean(dim=-1, keepdim=True)  # mean |s|^2 over the complex symbols
+    return torch.rsqrt(energy.clamp_min(_TINY))
+
+
 class AnalogOutput(NamedTuple):
-    """``symbols_hat``: ``[B, N] complex64`` equalised symbols; ``noise_var``: ``[B, N] float32``."""
+    """What the receiver has, in the on-air (unit-energy) scale (see the module docstring).
+
+    ``symbols_hat``: ``[B, N] complex64`` equalised symbols; ``noise_var``: ``[B, N] float32``
+    effective noise variance (``lmmse``) or error variance (``lmmse-biased``) of each symbol.
+    """
 
     symbols_hat: torch.Tensor
     noise_var: torch.Tensor
@@ -79,7 +102,9 @@ class AnalogLink(Block):
         ):
             raise SemlinkError(f"max_slots_per_chunk must be an integer >= 1, got {max_slots_per_chunk!r}")
         self.cfg = cfg
-        self._core = make_symbol_link(cfg.channel, cfg.ofdm, cfg.csi, cfg.interpolation, device=self.device)
+        self._core = make_symbol_link(
+            cfg.channel, cfg.ofdm, cfg.csi, cfg.interpolation, cfg.equalizer, device=self.device
+        )
         self._max_slots = max_slots_per_chunk
         self.pack_examples = bool(pack_examples)
 
@@ -114,9 +139,7 @@ class AnalogLink(Block):
         x, home = self._check_symbols(symbols)
         batch, num = x.shape
         no = noise_var_per_example(snr_db, batch, self.device)
-        energy = (x.real.square() + x.imag.square()).mean(dim=-1, keepdim=True)
-        scale = torch.rsqrt(energy.clamp_min(_TINY))  # [B, 1]
-        xn = x * scale
+        xn = x * unit_energy_scale(x)  # on air; the receiver never learns the scale
         per_slot = self._examples_per_slot(num, no)
         rows, row_no = xn, no
         if per_slot > 1:
@@ -136,9 +159,7 @@ class AnalogLink(Block):
         no_eff = outs_n[0] if len(outs_n) == 1 else torch.cat(outs_n)
         if per_slot > 1:
             x_hat, no_eff = x_hat.reshape(-1, num)[:batch], no_eff.reshape(-1, num)[:batch]
-        symbols_hat = x_hat / scale
-        noise_var = no_eff / scale.square()
-        return AnalogOutput(symbols_hat.to(home), noise_var.to(home))
+        return AnalogOutput(x_hat.to(home), no_eff.to(home))
 
     def call(self, symbols: torch.Tensor, snr_db: float | torch.Tensor) -> AnalogOutput:
         return self.forward(symbols, snr_db)

@@ -20,6 +20,7 @@ __all__ = [
     "CHANNELS",
     "CSI_MODES",
     "INTERPOLATIONS",
+    "EQUALIZERS",
     "ChannelConfig",
     "OfdmConfig",
     "DigitalLinkConfig",
@@ -49,11 +50,18 @@ CHANNELS: tuple[str, ...] = (
 #: Channels that work without an OFDM grid (flat mode).
 FLAT_CHANNELS: tuple[str, ...] = ("awgn", "rayleigh")
 
-#: Receiver channel knowledge: genie (``perfect``) or least squares on the pilots (``ls``).
-CSI_MODES: tuple[str, ...] = ("perfect", "ls")
+#: Receiver channel knowledge: genie (``perfect``), least squares on the pilots interpolated to the
+#: data REs (``ls``), or LS followed by LMMSE filtering across OFDM symbols and subcarriers with the
+#: configured channel model's covariance (``lmmse``; see :mod:`semlink.phy.estimation`).
+CSI_MODES: tuple[str, ...] = ("perfect", "ls", "lmmse")
 
-#: Interpolation of LS estimates from pilot to data REs: nearest neighbour or linear.
+#: Interpolation of LS estimates from pilot to data REs: nearest neighbour or linear (``ls`` only).
 INTERPOLATIONS: tuple[str, ...] = ("nn", "lin")
+
+#: Analog-link equalisers (see :mod:`semlink.phy.equalizer`): ``lmmse`` is Sionna's unbiased LMMSE
+#: (``x_hat = x + e``), ``lmmse-biased`` the per-symbol MMSE estimate (``conj(h) y / (|h|^2 + s)``).
+#: The digital link always uses ``lmmse``: its APP demapper needs the unbiased model.
+EQUALIZERS: tuple[str, ...] = ("lmmse", "lmmse-biased")
 
 
 def _positive_float(value: Any, name: str, allow_zero: bool = False) -> float:
@@ -277,15 +285,24 @@ class DigitalLinkConfig:
 
 @dataclass(frozen=True)
 class AnalogLinkConfig:
-    """Complex symbols over (OFDM) + channel + estimation + LMMSE, differentiable; ``ofdm=None`` is flat."""
+    """Complex symbols over (OFDM) + channel + estimation + equaliser, differentiable; ``ofdm=None`` is flat.
+
+    ``equalizer``: one of :data:`EQUALIZERS` (``lmmse``: unbiased, Sionna's convention;
+    ``lmmse-biased``: the per-symbol MMSE estimate); see :mod:`semlink.phy.equalizer`.
+    """
 
     channel: ChannelConfig = field(default_factory=ChannelConfig)
     ofdm: OfdmConfig | None = field(default_factory=OfdmConfig)
     csi: str = "perfect"
     interpolation: str = "nn"
+    equalizer: str = "lmmse"
 
     def __post_init__(self) -> None:
         _check_link_common(self)
+        equalizer = self.equalizer.lower().strip() if isinstance(self.equalizer, str) else self.equalizer
+        if equalizer not in EQUALIZERS:
+            raise choice_error("equalizer", self.equalizer, EQUALIZERS)
+        _set(self, "equalizer", equalizer)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | AnalogLinkConfig) -> AnalogLinkConfig:

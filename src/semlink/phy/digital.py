@@ -1,5 +1,8 @@
 """Digital link: bits -> 5G LDPC -> QAM -> (OFDM slots) -> channel -> CSI -> LMMSE -> APP demapping -> BP.
 
+CSI is perfect, LS or LMMSE (:mod:`semlink.phy.estimation`); the equaliser is always Sionna's unbiased
+LMMSE, the model the APP demapper assumes.
+
 Payloads of any length are cut into ``k``-bit code blocks (the last one zero-padded); the coded
 symbols of one example are laid out back to back and zero-padded to whole OFDM slots, each slot an
 independent channel realisation (in flat mode, one coefficient per example). A payload of at most
@@ -80,7 +83,10 @@ class DigitalLink(Block):
         cfg = DigitalLinkConfig() if cfg is None else DigitalLinkConfig.from_dict(cfg)
         self.cfg = cfg
         self._bps = cfg.bits_per_symbol
-        self._core = make_symbol_link(cfg.channel, cfg.ofdm, cfg.csi, cfg.interpolation, device=self.device)
+        # The APP demapper models its input as x + independent noise: the unbiased LMMSE equaliser.
+        self._core = make_symbol_link(
+            cfg.channel, cfg.ofdm, cfg.csi, cfg.interpolation, equalizer="lmmse", device=self.device
+        )
         constellation = Constellation("qam", self._bps, device=self.device)
         self._mapper = Mapper(constellation=constellation, device=self.device)
         self._demapper = Demapper("app", constellation=constellation, device=self.device)

@@ -13,6 +13,7 @@ from sionna.phy.ofdm import ResourceGrid
 
 from semlink.errors import SemlinkError
 from semlink.phy.config import OfdmConfig
+from semlink.seeding import fixed_sionna_stream
 
 __all__ = ["make_resource_grid", "slots_needed", "pad_to_slots"]
 
@@ -29,29 +30,23 @@ def make_resource_grid(cfg: OfdmConfig, device: str | None = None) -> ResourceGr
     are drawn here from :data:`PILOT_SEED` and the generator's state is restored afterwards, so
     building a link neither depends on nor disturbs the run's random stream.
     """
-    from sionna.phy import config as sionna_config
-
-    generator = sionna_config.torch_rng(device)
-    state = generator.get_state()
-    generator.manual_seed(PILOT_SEED)
     try:
-        return ResourceGrid(
-            num_ofdm_symbols=cfg.num_ofdm_symbols,
-            fft_size=cfg.fft_size,
-            subcarrier_spacing=cfg.subcarrier_spacing_hz,
-            num_tx=1,
-            num_streams_per_tx=1,
-            cyclic_prefix_length=cfg.cyclic_prefix_length,
-            num_guard_carriers=tuple(cfg.num_guard_carriers),
-            dc_null=cfg.dc_null,
-            pilot_pattern="kronecker",
-            pilot_ofdm_symbol_indices=list(cfg.pilot_ofdm_symbol_indices),
-            device=device,
-        )
+        with fixed_sionna_stream(PILOT_SEED, device):
+            return ResourceGrid(
+                num_ofdm_symbols=cfg.num_ofdm_symbols,
+                fft_size=cfg.fft_size,
+                subcarrier_spacing=cfg.subcarrier_spacing_hz,
+                num_tx=1,
+                num_streams_per_tx=1,
+                cyclic_prefix_length=cfg.cyclic_prefix_length,
+                num_guard_carriers=tuple(cfg.num_guard_carriers),
+                dc_null=cfg.dc_null,
+                pilot_pattern="kronecker",
+                pilot_ofdm_symbol_indices=list(cfg.pilot_ofdm_symbol_indices),
+                device=device,
+            )
     except ValueError as exc:  # pragma: no cover - OfdmConfig validates first
         raise SemlinkError(f"invalid OFDM grid {cfg!r}: {exc}") from None
-    finally:
-        generator.set_state(state)
 
 
 def slots_needed(num_symbols: int, symbols_per_slot: int) -> int:

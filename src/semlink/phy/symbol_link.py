@@ -2,7 +2,9 @@
 
 :class:`OfdmSymbolLink` maps one slot of data symbols per row onto the resource grid
 (``ResourceGridMapper``), sends it through :class:`~semlink.phy.channels.OfdmChannel` and the
-:class:`~semlink.phy.receiver.OfdmReceiver`. :class:`FlatSymbolLink` does the same without a grid.
+:class:`~semlink.phy.receiver.OfdmReceiver` (with ``csi="lmmse"``, the channel covariance of
+:mod:`semlink.phy.covariance` is computed here, once). :class:`FlatSymbolLink` does the same
+without a grid.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from sionna.phy.ofdm import ResourceGridMapper
 
 from semlink.phy.channels import FlatChannel, OfdmChannel
 from semlink.phy.config import ChannelConfig, OfdmConfig
+from semlink.phy.covariance import channel_covariance
 from semlink.phy.grid import make_resource_grid, pad_to_slots, slots_needed
 from semlink.phy.receiver import FlatReceiver, OfdmReceiver
 
@@ -33,13 +36,17 @@ class OfdmSymbolLink(Block):
         ofdm: OfdmConfig,
         csi: str,
         interpolation: str,
+        equalizer: str = "lmmse",
         device: str | None = None,
     ) -> None:
         super().__init__(device=device)
         self.resource_grid = make_resource_grid(ofdm, device=self.device)
         self._mapper = ResourceGridMapper(self.resource_grid, device=self.device)
         self._channel = OfdmChannel(channel, self.resource_grid, device=self.device)
-        self._receiver = OfdmReceiver(self.resource_grid, csi, interpolation, device=self.device)
+        covariance = channel_covariance(channel, ofdm) if csi == "lmmse" else None
+        self._receiver = OfdmReceiver(
+            self.resource_grid, csi, interpolation, equalizer, covariance=covariance, device=self.device
+        )
 
     @property
     def symbols_per_slot(self) -> int:
@@ -115,10 +122,10 @@ class FlatSymbolLink(Block):
     resource_grid = None
     symbols_per_slot = None
 
-    def __init__(self, channel: ChannelConfig, device: str | None = None) -> None:
+    def __init__(self, channel: ChannelConfig, equalizer: str = "lmmse", device: str | None = None) -> None:
         super().__init__(device=device)
         self._channel = FlatChannel(channel, device=self.device)
-        self._receiver = FlatReceiver(device=self.device)
+        self._receiver = FlatReceiver(equalizer, device=self.device)
 
     def call(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         y, h = self._channel(x, no)
@@ -137,8 +144,14 @@ class FlatSymbolLink(Block):
 
 
 def make_symbol_link(
-    channel: ChannelConfig, ofdm: OfdmConfig | None, csi: str, interpolation: str, device: str | None = None
+    channel: ChannelConfig,
+    ofdm: OfdmConfig | None,
+    csi: str,
+    interpolation: str,
+    equalizer: str = "lmmse",
+    device: str | None = None,
 ) -> OfdmSymbolLink | FlatSymbolLink:
+    """The OFDM (``ofdm`` given) or flat core with the named CSI, interpolation and equaliser."""
     if ofdm is None:
-        return FlatSymbolLink(channel, device=device)
-    return OfdmSymbolLink(channel, ofdm, csi, interpolation, device=device)
+        return FlatSymbolLink(channel, equalizer, device=device)
+    return OfdmSymbolLink(channel, ofdm, csi, interpolation, equalizer, device=device)

@@ -54,12 +54,18 @@ class OfdmSpec(Strict):
 
 
 class LinkSpec(Strict):
-    """The PHY link shared by every system: channel, optional OFDM grid, CSI, and (digital) code."""
+    """The PHY link shared by every system: channel, optional OFDM grid, CSI, and (digital) code.
+
+    ``csi``: ``perfect`` | ``ls`` | ``lmmse`` (both links); ``interpolation``: ``nn`` | ``lin`` (LS
+    only); ``analog_equalizer``: ``lmmse`` (unbiased) | ``lmmse-biased`` (the analog link only; the
+    digital link's demapper always gets the unbiased LMMSE). See :mod:`semlink.phy`.
+    """
 
     modulation: str = "qpsk"
     code: tuple[int, int] | Literal["uncoded"] = (1024, 2048)
-    csi: Literal["perfect", "ls"] = "perfect"
+    csi: Literal["perfect", "ls", "lmmse"] = "perfect"
     interpolation: Literal["nn", "lin"] = "nn"
+    analog_equalizer: Literal["lmmse", "lmmse-biased"] = "lmmse"
     bp_iterations: int = 20
     channel: ChannelSpec = ChannelSpec()
     ofdm: OfdmSpec | None = None
@@ -92,7 +98,7 @@ class LinkSpec(Strict):
     def analog(self, **overrides: Any):
         from semlink.phy import AnalogLinkConfig
 
-        return AnalogLinkConfig(**self._shared(overrides))
+        return AnalogLinkConfig(**self._shared({"equalizer": self.analog_equalizer, **overrides}))
 
     def describe(self, channel: ChannelSpec | None = None, *, digital: bool = False,
                  modulation: str | None = None, code: tuple[int, int] | str | None = None) -> dict[str, Any]:

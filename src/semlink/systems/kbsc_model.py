@@ -143,13 +143,18 @@ Channel = Callable[[torch.Tensor, float], torch.Tensor]
 
 
 def analog_channel(link) -> Channel:
-    """Wrap :class:`semlink.phy.AnalogLink` as a latent-to-latent channel (k reals = k/2 symbols)."""
-    from semlink.phy import complex_to_real, real_to_complex
+    """Wrap :class:`semlink.phy.AnalogLink` as a latent-to-latent channel (k reals = k/2 symbols).
+
+    The received latent is what the receiver has: the equalised symbols in the on-air scale (each
+    latent normalised to unit average symbol energy; the per-image scale is not sent), so the
+    decoder learns from normalised latents. A noiseless channel delivers the on-air latent.
+    """
+    from semlink.phy import complex_to_real, real_to_complex, unit_energy_scale
     from semlink.systems.base import is_noiseless
 
     def channel(latent: torch.Tensor, snr_db: float) -> torch.Tensor:
         if is_noiseless(snr_db):
-            return latent
+            return latent * unit_energy_scale(latent)
         out = link(real_to_complex(latent), snr_db)
         return complex_to_real(out.symbols_hat)
 

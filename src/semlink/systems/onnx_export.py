@@ -1,14 +1,12 @@
 """Export a trained KBSC codec as two ONNX graphs: the transmitter and the receiver.
 
-- ``tx_encoder.onnx``: ``features [B, D] float32`` →
-  ``symbols [B, 2·channel_uses] float32``: the on-air channel symbols, interleaved re/im (pair
-  them with :func:`semlink.phy.real_to_complex`; ONNX has no complex tensors), scaled to unit
-  average energy per complex symbol, as :class:`semlink.phy.AnalogLink` sends them;
-  ``power_scale [B, 1] float32``: the factor that scaling applied; and
-  ``latent [B, 2·channel_uses] float32``: the compressor output before it.
-- ``rx_decoder.onnx``: ``latent [B, 2·channel_uses] float32`` → ``features [B, D] float32`` in
-  feature space. Its input is the equalised symbols as reals divided by ``power_scale`` (the link
-  returns them in that scale, the receiver knowing each example's scale as side information).
+- ``tx_encoder.onnx``: ``features [B, D] float32`` → ``symbols [B, 2·channel_uses] float32``: the
+  on-air channel symbols, interleaved re/im (pair them with :func:`semlink.phy.real_to_complex`;
+  ONNX has no complex tensors), each example scaled to unit average energy per complex symbol
+  exactly as :class:`semlink.phy.AnalogLink` does (:func:`semlink.phy.unit_energy_scale`).
+- ``rx_decoder.onnx``: ``symbols [B, 2·channel_uses] float32`` → ``features [B, D] float32``: the
+  received equalised symbols as they come off the link (``AnalogOutput.symbols_hat`` as reals, in
+  the on-air scale). Nothing else crosses: the receiver never learns the transmit scale.
 
 Both graphs have a dynamic batch axis. BatchNorm runs in inference mode (running statistics).
 """
@@ -23,6 +21,7 @@ import torch
 from torch import nn
 
 from semlink.io import atomic_path
+from semlink.phy import unit_energy_scale
 from semlink.systems.kbsc_model import KbscCodec, load_codec
 
 
@@ -31,11 +30,9 @@ class _Encoder(nn.Module):
         super().__init__()
         self.codec = codec
 
-    def forward(self, features: torch.Tensor):
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
         latent = self.codec.encode(features)
-        # 2·mean(x²) over the reals = mean |s|² over the complex symbols
-        power_scale = torch.rsqrt((2 * latent.square().mean(dim=-1, keepdim=True)).clamp_min(1e-30))
-        return latent * power_scale, power_scale, latent
+        return latent * unit_energy_scale(latent)
 
 
 class _Decoder(nn.Module):
@@ -43,8 +40,8 @@ class _Decoder(nn.Module):
         super().__init__()
         self.codec = codec
 
-    def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.codec.decode(latent)
+    def forward(self, symbols: torch.Tensor) -> torch.Tensor:
+        return self.codec.decode(symbols)
 
 
 def export_codec(
@@ -58,9 +55,8 @@ def export_codec(
     out.mkdir(parents=True, exist_ok=True)
     kwargs = {"opset_version": opset} if opset else {}
     jobs = [
-        ("tx_encoder.onnx", _Encoder(codec), torch.randn(2, codec.feature_dim), "features",
-         ["symbols", "power_scale", "latent"]),
-        ("rx_decoder.onnx", _Decoder(codec), torch.randn(2, 2 * codec.channel_uses), "latent", ["features"]),
+        ("tx_encoder.onnx", _Encoder(codec), torch.randn(2, codec.feature_dim), "features", ["symbols"]),
+        ("rx_decoder.onnx", _Decoder(codec), torch.randn(2, 2 * codec.channel_uses), "symbols", ["features"]),
     ]
     paths = []
     for filename, module, example, in_name, out_names in jobs:

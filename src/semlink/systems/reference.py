@@ -47,12 +47,17 @@ class RawFeatures:
         from semlink.phy import complex_to_real, real_to_complex
 
         link = ctx.analog_link(channel)
+        # The link returns symbols in the on-air (unit-energy) scale. Features are L2-normalised (a
+        # property of the encoder, known to both ends), so every feature goes on air scaled by the same
+        # sqrt(num_symbols): dividing by that constant is no side information about the image.
+        on_air_gain = math.sqrt(self.channel_uses(ctx))
         parts = []
         for s in ctx.batches():
             x = ctx.queries[s]
             if x.shape[1] % 2:
                 x = F.pad(x, (0, 1))
-            parts.append(complex_to_real(link(real_to_complex(x), snr_db).symbols_hat)[:, : ctx.feature_dim])
+            received = complex_to_real(link(real_to_complex(x), snr_db).symbols_hat)
+            parts.append(received[:, : ctx.feature_dim] / on_air_gain)
         return Received(features=torch.cat(parts))
 
 
