@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
 import pytest
 
 from semlink.errors import SemlinkError
@@ -54,7 +53,8 @@ def test_rows_pay_for_what_they_send(separation_run):
     assert (small["fit_rate"] < 0.2).all() and (small["fallback_rate"] >= 0.8).all()
     assert (ldpc[(ldpc["budget"] == 392) & (ldpc["variant"] == "16qam r=1/2")]["fit_rate"] > 0.5).all()
     assert {"ssim", "skipped_metrics", "code_block_failure_rate", "fallback_rate", "side_info_bytes"} <= set(frame)
-    assert frame["skipped_metrics"].dropna().str.contains("ms_ssim: images of 28 px").all()
+    images = frame[frame["system"] != "noiseless"]
+    assert images["skipped_metrics"].str.contains("ms_ssim: images of 28 px").all()
     qpsk = ldpc[ldpc["variant"] == "qpsk r=1/2"].iloc[0]
     assert (qpsk["modulation"], qpsk["code_k"], qpsk["code_n"]) in {("qpsk", 64, 128), ("qpsk", 392, 784)}
     assert qpsk["ebno_db"] == pytest.approx(qpsk["snr_db"] - 10 * math.log10(2 * 0.5))
@@ -114,6 +114,5 @@ def test_codec_names_in_the_spec_match_the_registry():
 
     for name in available_codecs():
         assert _CodecSpec(type="x", codec=name).codec == name
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown codec 'gif'"):
         _CodecSpec(type="x", codec="gif")
-    assert np.all(np.diff([1]) >= 0)

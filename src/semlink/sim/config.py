@@ -122,6 +122,7 @@ class LinkSpec(Strict):
             "num_ofdm_symbols": grid.num_ofdm_symbols if grid else None,
             "cyclic_prefix_length": grid.cyclic_prefix_length if grid else None,
             "pilot_ofdm_symbols": ",".join(str(i) for i in grid.pilot_ofdm_symbol_indices) if grid else None,
+            "equalizer": "lmmse" if digital else self.analog_equalizer,
             "modulation": None,
             "code_k": None,
             "code_n": None,
