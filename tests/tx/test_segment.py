@@ -60,6 +60,17 @@ def test_chelsea_box_covers_the_cat(u2netp):
     assert 0.4 < seg.area_fraction < 0.9  # the cat fills much of the frame, not all of it
 
 
+def test_a_cat_filling_the_frame_is_boxed_by_its_salient_parts(u2netp):
+    """Centre-cropped to 256 x 256 the cat fills the frame and U2-Net marks its two eyes (and a
+    little of the nose); the box spans both eyes instead of one eye's blob."""
+    from semlink.imaging import resize_cover
+
+    seg = u2netp.segment(resize_cover(skimage.data.chelsea(), (256, 256)))
+    top, left, bottom, right = seg.box
+    assert seg.found and left < 70 and right > 200  # eyes near x ~ 80 and ~ 210
+    assert 40 < top < 130 and bottom > 120
+
+
 def test_u2netp_finds_the_rocket_in_a_tall_narrow_box(u2netp):
     seg = u2netp.segment(skimage.data.rocket())  # 427 x 640, the rocket stands near x ~ 320
     top, left, bottom, right = seg.box
@@ -87,10 +98,15 @@ def test_component_and_bbox_modes():
     image = np.zeros((50, 50, 3), np.uint8)
     mask = np.zeros((50, 50), bool)
     mask[5:25, 5:25] = True  # 400 px
-    mask[40:45, 40:48] = True  # 40 px, separate
+    mask[40:45, 40:48] = True  # 40 px, separate: under a quarter of the largest, dropped
     assert Segmentation.from_mask(image, mask).box == (5, 5, 25, 25)
     assert Segmentation.from_mask(image, mask, mode="bbox").box == (5, 5, 45, 48)
-    grown = Segmentation.from_mask(image, mask, margin=0.25)
+    assert Segmentation.from_mask(image, mask, component_fraction=0.1).box == (5, 5, 45, 48)
+    mask[28:38, 28:38] = True  # 100 px = a quarter of the largest: kept with it
+    seg = Segmentation.from_mask(image, mask)
+    assert seg.box == (5, 5, 38, 38) and seg.mask.sum() == 500
+    assert Segmentation.from_mask(image, mask, component_fraction=1.0).box == (5, 5, 25, 25)
+    grown = Segmentation.from_mask(image, mask, margin=0.25, component_fraction=1.0)
     assert grown.box == (0, 0, 30, 30)  # 5 px per side, clipped at the border
     with pytest.raises(SemlinkError, match="box mode"):
         Segmentation.from_mask(image, mask, mode="circle")

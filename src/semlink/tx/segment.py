@@ -16,7 +16,9 @@ Backends (``create_segmenter(spec)``)
   the non-background class that covers the most pixels (:func:`main_class_mask`).
 
 Both return a :class:`Segmentation`. From the foreground mask, ``mode="component"`` (default) keeps
-the largest 8-connected component and boxes it; ``mode="bbox"`` boxes the whole mask. An empty
+the largest 8-connected component and any other of at least ``component_fraction`` (0.25) of its
+size (an object that fills the frame is marked by its salient parts, e.g. a close-up cat's eyes)
+and boxes them; ``mode="bbox"`` boxes the whole mask. An empty
 mask gives the **centre region** (half the height and width, centred) as box and crop, with
 ``found=False`` and an all-False mask, so every image yields a crop of defined size.
 
@@ -55,14 +57,20 @@ IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 BoxMode = Literal["component", "bbox"]
 BOX_MODES = ("component", "bbox")
+COMPONENT_FRACTION = 0.25
 
 # --------------------------------------------------------------------------------------------------
 # Masks, boxes and the result
 # --------------------------------------------------------------------------------------------------
 
 
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 8-connected component of ``mask [H,W] bool`` (all False if ``mask`` is empty)."""
+def main_components(mask: np.ndarray, min_fraction: float = 0.25) -> np.ndarray:
+    """The 8-connected components of ``mask [H,W] bool`` with at least ``min_fraction`` of the largest
+    one's pixels (``1.0``: the largest alone); all False if ``mask`` is empty.
+
+    Keeping near-largest components besides the largest matters when the object fills the frame:
+    U2-Net then marks its most salient parts (a close-up cat's two eyes), not one blob.
+    """
     from scipy import ndimage
 
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
@@ -70,7 +78,9 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
         return np.zeros_like(mask, dtype=bool)
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     sizes[0] = 0
-    return labels == int(np.argmax(sizes))
+    keep = sizes >= min_fraction * sizes.max()
+    keep[0] = False
+    return keep[labels]
 
 
 def mask_box(mask: np.ndarray) -> Box | None:
@@ -125,9 +135,18 @@ class Segmentation:
 
     @classmethod
     def from_mask(
-        cls, image: np.ndarray, foreground: np.ndarray, mode: BoxMode = "component", margin: float = 0.0
+        cls,
+        image: np.ndarray,
+        foreground: np.ndarray,
+        mode: BoxMode = "component",
+        margin: float = 0.0,
+        component_fraction: float = COMPONENT_FRACTION,
     ) -> Segmentation:
-        """Box and crop the main object of ``image [H,W,3] uint8`` given a foreground ``[H,W] bool`` mask."""
+        """Box and crop the main object of ``image [H,W,3] uint8`` given a foreground ``[H,W] bool`` mask.
+
+        ``mode="component"``: the components of at least ``component_fraction`` of the largest one's
+        size (:func:`main_components`); ``"bbox"``: the whole mask. ``margin`` grows the box.
+        """
         image = as_rgb_image(image)
         require(
             foreground.shape == image.shape[:2],
@@ -135,7 +154,10 @@ class Segmentation:
         )
         if mode not in BOX_MODES:
             raise choice_error("box mode", mode, BOX_MODES)
-        mask = largest_component(foreground) if mode == "component" else foreground.astype(bool)
+        if mode == "component":
+            mask = main_components(foreground, component_fraction)
+        else:
+            mask = foreground.astype(bool)
         box = mask_box(mask)
         found = box is not None
         if box is None:
@@ -175,6 +197,17 @@ class Segmenter(abc.ABC):
     name: str
     mode: BoxMode = "component"
     margin: float = 0.0
+    component_fraction: float = COMPONENT_FRACTION
+
+    def _set_box_options(self, mode: str, margin: float, component_fraction: float) -> None:
+        if mode not in BOX_MODES:
+            raise choice_error("box mode", mode, BOX_MODES)
+        require(0.0 <= float(margin) <= 1.0, f"box margin {margin!r}; accepted: 0 to 1 (fraction of the box)")
+        require(
+            0.0 < float(component_fraction) <= 1.0,
+            f"component_fraction {component_fraction!r}; accepted: (0, 1] (1 = the largest component only)",
+        )
+        self.mode, self.margin, self.component_fraction = mode, float(margin), float(component_fraction)  # type: ignore[assignment]
 
     @abc.abstractmethod
     def foreground(self, image: np.ndarray) -> np.ndarray:
@@ -183,7 +216,9 @@ class Segmenter(abc.ABC):
     def segment(self, image: Any) -> Segmentation:
         """The main object of ``image`` (``[H,W,3]`` or ``[H,W]`` uint8)."""
         rgb = as_rgb_image(image)
-        return Segmentation.from_mask(rgb, self.foreground(rgb), self.mode, self.margin)
+        return Segmentation.from_mask(
+            rgb, self.foreground(rgb), self.mode, self.margin, self.component_fraction
+        )
 
     def segment_batch(self, images: Sequence[Any]) -> list[Segmentation]:
         """:meth:`segment` of each image (images may differ in size)."""
@@ -201,8 +236,8 @@ SEGMENTERS: Registry[Segmenter] = Registry("segmenter")
 def create_segmenter(spec: str = "u2netp", **options: Any) -> Segmenter:
     """Build a segmenter: ``"u2netp"``, ``"u2netp:<file.onnx>"`` or ``"fcn:<weights file>"``.
 
-    Options (all backends): ``mode="component"|"bbox"``, ``margin`` (box growth per side, fraction
-    of its size), ``threshold`` (u2netp: on the probability map); ``input_size`` (u2netp: square
+    Options (all backends): ``mode="component"|"bbox"``, ``component_fraction`` (0.25),
+    ``margin`` (box growth per side, fraction of its size), ``threshold`` (u2netp: on the probability map); ``input_size`` (u2netp: square
     side, default the model's own 320; fcn: shorter side, default 520); ``num_threads`` (u2netp,
     onnxruntime intra-op threads); ``device`` (fcn).
 
@@ -216,12 +251,6 @@ def create_segmenter(spec: str = "u2netp", **options: Any) -> Segmenter:
 
 def available_segmenters() -> list[str]:
     return SEGMENTERS.available()
-
-
-def _check_common(mode: str, margin: float) -> None:
-    if mode not in BOX_MODES:
-        raise choice_error("box mode", mode, BOX_MODES)
-    require(0.0 <= float(margin) <= 1.0, f"box margin {margin!r}; accepted: 0 to 1 (fraction of the box)")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -266,12 +295,13 @@ class U2NetpSegmenter(Segmenter):
         threshold: float = 0.5,
         mode: BoxMode = "component",
         margin: float = 0.0,
+        component_fraction: float = COMPONENT_FRACTION,
         num_threads: int | None = None,
     ) -> None:
         import onnx
         import onnxruntime as ort
 
-        _check_common(mode, margin)
+        self._set_box_options(mode, margin, component_fraction)
         require(0.0 < float(threshold) < 1.0, f"threshold {threshold!r}; accepted: a probability in (0, 1)")
         path = u2netp_model_path() if model_path is None else Path(os.path.expanduser(str(model_path)))
         if not path.is_file():
@@ -313,7 +343,6 @@ class U2NetpSegmenter(Segmenter):
         self.output_name = self.session.get_outputs()[0].name
         self.model_path = path
         self.threshold = float(threshold)
-        self.mode, self.margin = mode, float(margin)
         default = model_path is None and input_size is None
         self.name = "u2netp" if default else f"u2netp:{path}+{self.input_size}px"
 
@@ -335,7 +364,9 @@ class U2NetpSegmenter(Segmenter):
 
 @SEGMENTERS.register("u2netp", takes_argument="optional", argument_help="<file.onnx>")
 def _make_u2netp(argument: str | None, **options: Any) -> Segmenter:
-    _refuse_options("u2netp", options, {"input_size", "threshold", "mode", "margin", "num_threads"})
+    _refuse_options(
+        "u2netp", options, {"input_size", "threshold", "mode", "margin", "component_fraction", "num_threads"}
+    )
     return U2NetpSegmenter(argument, **options)
 
 
@@ -375,11 +406,12 @@ class FcnSegmenter(Segmenter):
         input_size: int = 520,
         mode: BoxMode = "component",
         margin: float = 0.0,
+        component_fraction: float = COMPONENT_FRACTION,
         device: str | torch.device | None = None,
     ) -> None:
         from semlink.tx.encoders import _resolve_device, load_state_dict_safely
 
-        _check_common(mode, margin)
+        self._set_box_options(mode, margin, component_fraction)
         require(
             isinstance(input_size, int) and 32 <= input_size <= 4096,
             f"fcn input_size {input_size!r}; accepted: an integer from 32 to 4096 (the shorter side)",
@@ -409,7 +441,6 @@ class FcnSegmenter(Segmenter):
         self.model = model.eval().to(self.device)
         self.model.requires_grad_(False)
         self.input_size = input_size
-        self.mode, self.margin = mode, float(margin)
         self.weights_path = path.resolve()
         self.name = f"fcn:{self.weights_path}"
 
@@ -436,6 +467,6 @@ class FcnSegmenter(Segmenter):
 
 @SEGMENTERS.register("fcn", takes_argument="required", argument_help="<weights file>")
 def _make_fcn(argument: str | None, **options: Any) -> Segmenter:
-    _refuse_options("fcn", options, {"input_size", "mode", "margin", "device"})
+    _refuse_options("fcn", options, {"input_size", "mode", "margin", "component_fraction", "device"})
     assert argument is not None  # the registry requires it
     return FcnSegmenter(argument, **options)
