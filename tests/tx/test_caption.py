@@ -68,6 +68,7 @@ def test_imagenet_labels_describe_the_cat_blocks(labels_captioner):
     words = {w for c in captions for w in caption_words(c)}
     assert words <= labels_captioner.vocabulary
     assert {"Egyptian", "tabby", "photo", "an"} <= labels_captioner.vocabulary
+    assert labels_captioner.closed_vocabulary and {"tiger cat", "a photo of"} <= labels_captioner.phrases
 
 
 def test_imagenet_labels_batches_of_mixed_sizes(labels_captioner):
@@ -86,6 +87,7 @@ def test_llava_backend_generates_through_the_chat_template(tiny_llava_dir):
     captioner = create_captioner(f"llava:{tiny_llava_dir}", max_new_tokens=4, device="cpu")
     assert PAPER_QUERY in captioner.prompt and "<image>" in captioner.prompt
     assert captioner.prompt.endswith("<|assistant|>")  # the generation prompt of the folder's template
+    assert not captioner.closed_vocabulary and not captioner.vocabulary  # open vocabulary
     blocks = split_blocks(skimage.data.astronaut()[::8, ::8], 2)
     captions = captioner.caption(blocks)
     assert len(captions) == 4 and all(isinstance(c, str) for c in captions)

@@ -5,12 +5,19 @@ Backends (``create_corrector(spec, vocabulary=...)``)
 * ``symspell`` (default, offline) - word-level spelling correction with ``symspellpy`` and its
   shipped English frequency dictionary (``frequency_dictionary_en_82_765.txt``, found through the
   package's resources), plus the captioner's own vocabulary (``vocabulary=`` words, added with the
-  dictionary's largest count so they win ties). Per whitespace-separated word: leading/trailing
+  dictionary's largest count so they win ties). With ``closed_vocabulary=True`` (for a captioner
+  whose vocabulary is every word it can emit, :attr:`~semlink.tx.caption.Captioner.closed_vocabulary`,
+  like ``imagenet-labels``) the dictionary is the vocabulary alone, ranked among equals by English
+  frequency: every received word maps onto a word the captioner can say (at 7 dB on uncoded QPSK,
+  BLEU 81 instead of 76 on ImageNet-label captions; built in 0.3 s instead of ~8 s). Per
+  whitespace-separated word: leading/trailing
   punctuation is split off (characters outside ``. , ; : ! ? ' " ( ) -`` are dropped there); a
   known word is kept; otherwise two readings compete and the smaller edit distance wins (the single
-  word on ties): the closest dictionary word within ``max_edit_distance`` (2; 1 for words of up to
-  4 characters; the most frequent among equals), and the token read as run-together words
-  (``lookup_compound``: a space hit by a bit error); a word with neither is kept. Casing: the vocabulary's own (``"Egyptian"``) or the received word's first
+  word on ties): the closest dictionary words within ``max_edit_distance`` (2; 1 for words of up to
+  4 characters), and the token read as run-together words (``lookup_compound``: a space hit by a
+  bit error); a word with neither is kept. Among equally close words, one that forms a word pair of
+  the captioner's ``phrases=`` with its neighbour wins (``"tiwer cat"`` → ``"tiger cat"``, not
+  ``"tower cat"``), then the more frequent. Casing: the vocabulary's own (``"Egyptian"``) or the received word's first
   letter when it was title case, else lower case (undoing bit errors that flip a letter's case).
   U+FFFD and control characters count as one wrong character (or a lost space).
 * ``bart:<dir>`` - a transformers seq2seq model (``AutoModelForSeq2SeqLM`` + ``AutoTokenizer``,
@@ -43,6 +50,7 @@ import torch
 from semlink.errors import MissingResourceError, SemlinkError, require
 from semlink.local_models import WEIGHT_FILES, load_from_dir, require_model_dir, torch_dtype
 from semlink.registry import Registry
+from semlink.tx.caption import caption_words
 
 
 class Corrector(abc.ABC):
@@ -69,9 +77,14 @@ def create_corrector(spec: str = "symspell", *, vocabulary: Iterable[str] = (), 
     """Build a corrector: ``"symspell"``, ``"bart:<dir>"`` or ``"none"``.
 
     ``vocabulary`` - words the transmitter's captioner emits (:attr:`semlink.tx.caption.Captioner.vocabulary`);
-    used by ``symspell``, ignored by the others. Options: ``max_edit_distance``, ``max_words``
-    (symspell: load only the most frequent dictionary words, default all); ``device``, ``dtype``,
-    ``num_beams``, ``max_new_tokens``, ``batch_size`` (bart).
+    used by ``symspell``, ignored by the others. Options: ``phrases`` (the captioner's multi-word
+    names, :attr:`~semlink.tx.caption.Captioner.phrases`), ``closed_vocabulary``,
+    ``max_edit_distance``, ``max_words`` (load only the most frequent English words, default all)
+    for symspell; ``device``, ``dtype``, ``num_beams``, ``max_new_tokens``, ``batch_size`` for bart.
+    A system builds it from its captioner as::
+
+        create_corrector("symspell", vocabulary=cap.vocabulary, phrases=cap.phrases,
+                         closed_vocabulary=cap.closed_vocabulary)
 
     Raises
     ------
@@ -117,7 +130,6 @@ def _make_none(argument: str | None, *, vocabulary: Iterable[str] = (), **option
 
 SAFE_PUNCTUATION = set(".,;:!?'\"()-")
 _WORD = re.compile(r"^(\W*)(.*?)(\W*)$", re.DOTALL)
-_SPACES = re.compile(r"(\s+)")
 
 
 def symspell_dictionary_path() -> Path:
@@ -146,7 +158,13 @@ class SymSpellCorrector(Corrector):
     """Word-level SymSpell correction (see the module docstring)."""
 
     def __init__(
-        self, vocabulary: Iterable[str] = (), *, max_edit_distance: int = 2, max_words: int | None = None
+        self,
+        vocabulary: Iterable[str] = (),
+        *,
+        max_edit_distance: int = 2,
+        max_words: int | None = None,
+        closed_vocabulary: bool = False,
+        phrases: Iterable[str] = (),
     ) -> None:
         from symspellpy import SymSpell
 
@@ -158,29 +176,55 @@ class SymSpellCorrector(Corrector):
             max_words is None or (isinstance(max_words, int) and max_words >= 1),
             f"max_words {max_words!r}; accepted: a positive integer or None (the whole dictionary)",
         )
+        self.canonical: dict[str, str] = {}  # lower case -> the captioner's casing
+        for word in vocabulary:
+            word = str(word).strip()
+            if word:
+                self.canonical.setdefault(word.lower(), word)
+        # Adjacent word pairs of the captioner's phrases ("tiger cat" -> ("tiger", "cat")): tie-breakers.
+        self.pairs: set[tuple[str, str]] = set()
+        for phrase in phrases:
+            tokens = caption_words(str(phrase))
+            lowered = [t.lower() for t in tokens]
+            self.pairs.update(zip(lowered, lowered[1:]))
+            for token in tokens:
+                self.canonical.setdefault(token.lower(), token)
+        require(
+            not closed_vocabulary or bool(self.canonical),
+            "closed_vocabulary=True needs the captioner's vocabulary (vocabulary=...)",
+        )
         self.max_edit_distance = max_edit_distance
         self.symspell = SymSpell(max_dictionary_edit_distance=max_edit_distance, prefix_length=7)
-        top_count = 1
+        english: dict[str, int] = {}
         with open(symspell_dictionary_path(), encoding="utf-8") as fh:
             for n, line in enumerate(fh):
                 if max_words is not None and n >= max_words:
                     break
                 parts = line.split()
                 if len(parts) == 2:
-                    count = int(parts[1])
-                    self.symspell.create_dictionary_entry(parts[0], count)
-                    top_count = max(top_count, count)
-        # The captioner's words, with the largest count so they win ties; casing remembered.
-        self.canonical: dict[str, str] = {}
-        for word in vocabulary:
-            word = str(word).strip()
-            if word:
-                self.canonical.setdefault(word.lower(), word)
-                self.symspell.create_dictionary_entry(word.lower(), top_count)
-        self.name = "symspell" + (f"+{len(self.canonical)}words" if self.canonical else "")
+                    english[parts[0]] = int(parts[1])
+        top_count = max(english.values(), default=1)
+        if closed_vocabulary:
+            # Only the captioner's words, ranked among equals by their English frequency.
+            for key in self.canonical:
+                self.symspell.create_dictionary_entry(key, english.get(key, 1))
+        else:
+            for key, count in english.items():
+                self.symspell.create_dictionary_entry(key, count)
+            # The captioner's words get the largest count on top, so they win ties.
+            for key in self.canonical:
+                self.symspell.create_dictionary_entry(key, top_count)
+        self.closed_vocabulary = closed_vocabulary
+        kind = "closed" if closed_vocabulary else "+"
+        self.name = "symspell" + (f"[{kind}{len(self.canonical)} words]" if self.canonical else "")
 
-    def correct_word(self, word: str) -> str:
-        """Correct one whitespace-free token (punctuation around it handled, see the module docstring)."""
+    def correct_word(self, word: str, previous: str = "", following: str = "") -> str:
+        """Correct one whitespace-free token (punctuation around it handled, see the module docstring).
+
+        ``previous`` (the corrected word before) and ``following`` (the received word after), lower
+        case, break ties between equally close candidates: one that forms a known phrase pair with
+        a neighbour wins, then the more frequent.
+        """
         from symspellpy import Verbosity
 
         lead, core, trail = _WORD.match(word).groups()  # type: ignore[union-attr]
@@ -191,21 +235,20 @@ class SymSpellCorrector(Corrector):
         key = core.lower()
         if key in self.symspell.words:
             return lead + self._cased(key, core) + trail
-        # Candidates (distance, prefer single words on ties, text): the closest word, and the same
-        # token read as run-together words (a bit error that turned a space into another character).
-        candidates: list[tuple[int, int, str]] = []
-        single = self.symspell.lookup(
-            key, Verbosity.TOP, max_edit_distance=1 if len(key) <= 4 else self.max_edit_distance
-        )
-        if single:
-            candidates.append((single[0].distance, 0, single[0].term))
+        # Candidates (distance, single words before run-together ones, -phrase pairs, -count, text):
+        # the closest words, and the token read as run-together words (a space hit by a bit error).
+        candidates: list[tuple[int, int, int, int, str]] = []
+        limit = 1 if len(key) <= 4 else self.max_edit_distance
+        for item in self.symspell.lookup(key, Verbosity.CLOSEST, max_edit_distance=limit):
+            pairs = ((previous, item.term) in self.pairs) + ((item.term, following) in self.pairs)
+            candidates.append((item.distance, 0, -pairs, -item.count, item.term))
         if len(key) >= 3:
             compound = self.symspell.lookup_compound(key, max_edit_distance=self.max_edit_distance)
             if compound and 0 < compound[0].distance <= self.max_edit_distance:
-                candidates.append((compound[0].distance, 1, compound[0].term))
+                candidates.append((compound[0].distance, 1, 0, 0, compound[0].term))
         if not candidates:
             return lead + core.replace(DEBRIS, "") + trail
-        words = min(candidates)[2].split(" ")
+        words = min(candidates)[-1].split(" ")
         fixed = [self._cased(words[0], core)] + [self._cased(w, w) for w in words[1:]]
         return lead + " ".join(fixed) + trail
 
@@ -221,8 +264,16 @@ class SymSpellCorrector(Corrector):
         return term[:1].upper() + term[1:] if title else term
 
     def correct_text(self, text: str) -> str:
-        parts = _SPACES.split(_clean(text))
-        return "".join(p if (not p or p.isspace()) else self.correct_word(p) for p in parts).strip()
+        """Correct one text word by word, left to right (see :meth:`correct_word`)."""
+        words = _clean(text).split()
+        out: list[str] = []
+        for i, word in enumerate(words):
+            previous = _WORD.match(out[-1].split(" ")[-1]).group(2).lower() if out else ""  # type: ignore[union-attr]
+            following = _WORD.match(words[i + 1]).group(2).lower() if i + 1 < len(words) else ""  # type: ignore[union-attr]
+            fixed = self.correct_word(word, previous, following)
+            if fixed:
+                out.append(fixed)
+        return " ".join(out)
 
     def correct(self, texts: Sequence[str]) -> list[str]:
         return [self.correct_text(str(t)) for t in texts]
@@ -230,7 +281,7 @@ class SymSpellCorrector(Corrector):
 
 @CORRECTORS.register("symspell")
 def _make_symspell(argument: str | None, *, vocabulary: Iterable[str] = (), **options: Any) -> Corrector:
-    _check_options("symspell", options, {"max_edit_distance", "max_words"})
+    _check_options("symspell", options, {"max_edit_distance", "max_words", "closed_vocabulary", "phrases"})
     return SymSpellCorrector(vocabulary, **options)
 
 

@@ -7,8 +7,8 @@ Backends (``create_captioner(spec)``)
   ``classify`` logits), written as a sentence: ``"a photo of an Egyptian cat, a tabby or a tiger
   cat"``. Up to ``top_k`` (3) classes, each further one only if its softmax probability is at least
   ``min_prob`` (0.05). Class names: torchvision's bundled ImageNet category list (no download).
-  Its :attr:`Captioner.vocabulary` is every word it can emit (the correction stage adds them to
-  its dictionary).
+  Its :attr:`Captioner.vocabulary` is every word it can emit (``closed_vocabulary = True``); the
+  correction stage can restrict its dictionary to it.
 * ``llava:<dir>`` - a transformers LLaVA model (``LlavaForConditionalGeneration`` + ``AutoProcessor``,
   e.g. a LLaVA with Qwen1.5-0.5B as in Multi-SC) asked the paper's fixed query
   :data:`PAPER_QUERY` through the processor's chat template; greedy decoding,
@@ -90,8 +90,13 @@ class Captioner(abc.ABC):
     """
 
     name: str
-    #: Every word this captioner can emit (case as emitted); empty for open-vocabulary models.
+    #: Words this captioner emits (case as emitted); empty for open-vocabulary models.
     vocabulary: frozenset[str] = frozenset()
+    #: Multi-word names it emits (``"tiger cat"``); their word pairs help a corrector choose.
+    phrases: frozenset[str] = frozenset()
+    #: True when :attr:`vocabulary` holds every word the captioner can emit (a corrector may then
+    #: map every received word onto it: ``create_corrector("symspell", closed_vocabulary=True)``).
+    closed_vocabulary: bool = False
     batch_size: int = 16
 
     @abc.abstractmethod
@@ -221,6 +226,8 @@ class ImageNetLabelCaptioner(Captioner):
         self.top_k, self.min_prob = top_k, float(min_prob)
         self.batch_size = _check_batch_size(batch_size)
         self.vocabulary = frozenset({w for c in self.categories for w in caption_words(c)} | TEMPLATE_WORDS)
+        self.phrases = frozenset(c for c in self.categories if " " in c) | {"a photo of"}
+        self.closed_vocabulary = True
         self.name = f"imagenet-labels@{self.encoder.name}"
 
     def top_classes(self, images: Sequence[Any]) -> list[list[tuple[int, float]]]:
