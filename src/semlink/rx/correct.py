@@ -30,8 +30,9 @@ Backends (``create_corrector(spec, vocabulary=...)``)
 Correction is receiver-side processing only: the dictionary and the captioner's vocabulary are
 receiver knowledge (the receiver knows which captioner the transmitter runs), nothing is sent.
 
->>> fix = create_corrector("symspell", vocabulary=["tabby", "Egyptian"])  # doctest: +SKIP
->>> fix.correct(["a phto of a tabyb, or an egyptain cat."])              # doctest: +SKIP
+>>> words = ["a", "an", "photo", "of", "or", "tabby", "Egyptian", "cat"]
+>>> fix = create_corrector("symspell", vocabulary=words, closed_vocabulary=True)
+>>> fix.correct(["a phto of a tabyb, or an egyptain cat."])
 ['a photo of a tabby, or an Egyptian cat.']
 """
 
