@@ -136,7 +136,8 @@ def main() -> None:
         median = statistics.median(per_image[stage])
         chain += median
         print(
-            f"  {stage:<12s} {median * 1e3:9.2f} ms   (min {min(per_image[stage]) * 1e3:.2f}, max {max(per_image[stage]) * 1e3:.2f})"
+            f"  {stage:<12s} {median * 1e3:9.2f} ms   "
+            f"(min {min(per_image[stage]) * 1e3:.2f}, max {max(per_image[stage]) * 1e3:.2f})"
         )
     verdict = "meets" if chain <= TARGET_S else "misses"
     print(f"  {'whole chain':<12s} {chain * 1e3:9.2f} ms   target <= {TARGET_S * 1e3:.0f} ms: {verdict}")
@@ -148,7 +149,8 @@ def main() -> None:
         match = reconstructor.retrieve(s["corrected"])
         got = library.class_names[library.labels[match.index]] if match.index >= 0 else "(mean image)"
         print(
-            f"  {name}: box {s['seg'].box} (found={s['seg'].found}), library match {got} (cosine {match.score:.2f})"
+            f"  {name}: box {s['seg'].box} (found={s['seg'].found}), "
+            f"library match {got} (cosine {match.score:.2f})"
         )
         for sent, got_text, fixed in zip(s["texts"], s["received"], s["corrected"]):
             print(f"      sent {sent!r}\n        received {got_text!r}\n        corrected {fixed!r}")

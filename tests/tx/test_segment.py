@@ -1,4 +1,5 @@
-"""Segmentation: U2-Net-p on real photos, FCN-ResNet50 loading, masks → boxes → crops, box bits."""
+"""Segmentation (``semlink.tx.segment`` and its backends in ``semlink.tx.segmenters``): U2-Net-p on
+real photos, FCN-ResNet50 loading, masks → boxes → crops, box bits."""
 
 from __future__ import annotations
 
@@ -15,9 +16,8 @@ from semlink.tx.segment import (
     create_segmenter,
     decode_box,
     encode_box,
-    main_class_mask,
-    u2netp_model_path,
 )
+from semlink.tx.segmenters import main_class_mask, u2netp_model_path
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

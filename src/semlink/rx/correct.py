@@ -148,6 +148,11 @@ def symspell_dictionary_path() -> Path:
 DEBRIS = "#"
 
 
+def _core(word: str) -> str:
+    """``word`` without leading/trailing punctuation, lower case."""
+    return _WORD.match(word).group(2).lower()  # type: ignore[union-attr]
+
+
 def _clean(text: str) -> str:
     """U+FFFD and control/format characters (bit-error debris) → :data:`DEBRIS`, a non-word character
     that the word lookup treats as one wrong character and the run-together lookup as a separator."""
@@ -270,8 +275,8 @@ class SymSpellCorrector(Corrector):
         words = _clean(text).split()
         out: list[str] = []
         for i, word in enumerate(words):
-            previous = _WORD.match(out[-1].split(" ")[-1]).group(2).lower() if out else ""  # type: ignore[union-attr]
-            following = _WORD.match(words[i + 1]).group(2).lower() if i + 1 < len(words) else ""  # type: ignore[union-attr]
+            previous = _core(out[-1].split(" ")[-1]) if out else ""
+            following = _core(words[i + 1]) if i + 1 < len(words) else ""
             fixed = self.correct_word(word, previous, following)
             if fixed:
                 out.append(fixed)

@@ -9,8 +9,9 @@ Backends (``create_reconstructor(spec, ...)``)
   TF-IDF (scikit-learn ``TfidfVectorizer``: English stop words removed, sublinear tf, L2 rows) and
   cosine similarity; the best entry (lowest index on ties; the library's mean image when no word
   matches) is scaled to cover the requested size and centre-cropped, and the received crop is
-  resized to the received box (clipped to the image first) and pasted there. The library must be disjoint from the sent images
-  (:meth:`KbComposeReconstructor.check_disjoint`): it is receiver knowledge, never sent.
+  resized to the received box (clipped to the image first) and pasted there. The library must be
+  disjoint from the sent images (:meth:`KbComposeReconstructor.check_disjoint`): it is receiver
+  knowledge, never sent.
 * ``ip-adapter:<dir>`` - diffusers Stable Diffusion (``StableDiffusionPipeline``) + IP-Adapter:
   text-to-image from the fused text, conditioned on the received crop with image-prompt weight
   ``ip_scale`` = λ (``set_ip_adapter_scale``); λ = 0 is plain text-to-image (the IP-Adapter is then

@@ -73,7 +73,10 @@ def block_boxes(size: tuple[int, int], grid: int) -> list[Box]:
 
 
 def split_blocks(image: Any, grid: int = 2) -> list[np.ndarray]:
-    """``image [H,W,3] uint8`` → ``grid²`` contiguous blocks ``[h_i, w_i, 3] uint8``, row-major (see :func:`block_boxes`)."""
+    """``image [H,W,3] uint8`` → ``grid²`` contiguous blocks ``[h_i, w_i, 3] uint8``, row-major.
+
+    Block edges as in :func:`block_boxes`.
+    """
     rgb = as_rgb_image(image)
     return [np.ascontiguousarray(rgb[t:b, lo:r]) for t, lo, b, r in block_boxes(rgb.shape[:2], grid)]
 
