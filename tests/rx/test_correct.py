@@ -117,13 +117,13 @@ def test_closed_vocabulary_maps_words_onto_the_captioners(symspell_closed):
 
 
 def test_none_is_the_identity():
-    fix = create_corrector("none", vocabulary=["ignored"])
+    fix = create_corrector("none", vocabulary=["ignored"], phrases=["a b"], closed_vocabulary=True)
     texts = ["a phto of\x00 a cat", ""]
     assert fix.correct(texts) == texts and fix.name == "none"
 
 
 def test_bart_backend_loads_and_generates(tiny_bart_dir):
-    fix = create_corrector(f"bart:{tiny_bart_dir}", max_new_tokens=6, device="cpu")
+    fix = create_corrector(f"bart:{tiny_bart_dir}", max_new_tokens=6, device="cpu", vocabulary=["ignored"])
     out = fix.correct(["a phto of a tabyb cat", "a dog", "x\x00y"])
     assert len(out) == 3 and all(isinstance(t, str) for t in out)
     assert out == fix.correct(["a phto of a tabyb cat", "a dog", "x\x00y"])  # greedy: deterministic

@@ -75,25 +75,36 @@ class Corrector(abc.ABC):
 CORRECTORS: Registry[Corrector] = Registry("corrector")
 
 
-def create_corrector(spec: str = "symspell", *, vocabulary: Iterable[str] = (), **options: Any) -> Corrector:
+def create_corrector(
+    spec: str = "symspell",
+    *,
+    vocabulary: Iterable[str] = (),
+    phrases: Iterable[str] = (),
+    closed_vocabulary: bool = False,
+    **options: Any,
+) -> Corrector:
     """Build a corrector: ``"symspell"``, ``"bart:<dir>"`` or ``"none"``.
 
-    ``vocabulary`` - words the transmitter's captioner emits (:attr:`semlink.tx.caption.Captioner.vocabulary`);
-    used by ``symspell``, ignored by the others. Options: ``phrases`` (the captioner's multi-word
-    names, :attr:`~semlink.tx.caption.Captioner.phrases`), ``closed_vocabulary``,
-    ``max_edit_distance``, ``max_words`` (load only the most frequent English words, default all)
-    for symspell; ``device``, ``dtype``, ``num_beams``, ``max_new_tokens``, ``batch_size`` for bart.
-    A system builds it from its captioner as::
+    The transmitter's captioner's lexicon - ``vocabulary`` (its words,
+    :attr:`semlink.tx.caption.Captioner.vocabulary`), ``phrases`` (its multi-word names) and
+    ``closed_vocabulary`` (whether those words are all it can say) - is used by ``symspell`` and
+    ignored by the others, so a system passes it whatever the spec and "correction off" stays one
+    config value::
 
-        create_corrector("symspell", vocabulary=cap.vocabulary, phrases=cap.phrases,
+        create_corrector(spec, vocabulary=cap.vocabulary, phrases=cap.phrases,
                          closed_vocabulary=cap.closed_vocabulary)
+
+    Options: ``max_edit_distance``, ``max_words`` (load only the most frequent English words,
+    default all) for symspell; ``device``, ``dtype``, ``num_beams``, ``max_new_tokens``,
+    ``batch_size`` for bart.
 
     Raises
     ------
     SemlinkError
         Unknown backend or option; :class:`MissingResourceError` for a missing model folder or file.
     """
-    return CORRECTORS.create(spec, vocabulary=vocabulary, **options)
+    lexicon = {"vocabulary": vocabulary, "phrases": phrases, "closed_vocabulary": closed_vocabulary}
+    return CORRECTORS.create(spec, **lexicon, **options)
 
 
 def available_correctors() -> list[str]:
@@ -121,7 +132,9 @@ class IdentityCorrector(Corrector):
 
 
 @CORRECTORS.register("none")
-def _make_none(argument: str | None, *, vocabulary: Iterable[str] = (), **options: Any) -> Corrector:
+def _make_none(
+    argument: str | None, *, vocabulary: Any, phrases: Any, closed_vocabulary: Any, **options: Any
+) -> Corrector:
     _check_options("none", options, set())
     return IdentityCorrector()
 
@@ -287,9 +300,16 @@ class SymSpellCorrector(Corrector):
 
 
 @CORRECTORS.register("symspell")
-def _make_symspell(argument: str | None, *, vocabulary: Iterable[str] = (), **options: Any) -> Corrector:
-    _check_options("symspell", options, {"max_edit_distance", "max_words", "closed_vocabulary", "phrases"})
-    return SymSpellCorrector(vocabulary, **options)
+def _make_symspell(
+    argument: str | None,
+    *,
+    vocabulary: Iterable[str],
+    phrases: Iterable[str],
+    closed_vocabulary: bool,
+    **options: Any,
+) -> Corrector:
+    _check_options("symspell", options, {"max_edit_distance", "max_words"})
+    return SymSpellCorrector(vocabulary, phrases=phrases, closed_vocabulary=closed_vocabulary, **options)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -353,7 +373,9 @@ class Seq2SeqCorrector(Corrector):
 
 
 @CORRECTORS.register("bart", takes_argument="required", argument_help="<dir>")
-def _make_bart(argument: str | None, *, vocabulary: Iterable[str] = (), **options: Any) -> Corrector:
+def _make_bart(
+    argument: str | None, *, vocabulary: Any, phrases: Any, closed_vocabulary: Any, **options: Any
+) -> Corrector:
     _check_options("bart", options, {"num_beams", "max_new_tokens", "device", "dtype", "batch_size"})
     assert argument is not None
     return Seq2SeqCorrector(argument, **options)
