@@ -180,7 +180,8 @@ def load_dataset(
     Parameters
     ----------
     name:
-        ``"fashion-mnist"``, ``"cifar10"``, ``"cifar100"`` or ``"folder"`` (see :func:`available_datasets`).
+        ``"fashion-mnist"``, ``"cifar10"``, ``"cifar100"``, ``"folder"`` or ``"photos"`` (see
+        :func:`available_datasets`).
     root:
         Folder holding the data; each dataset has its own default (``folder`` needs one).
     split:
@@ -210,7 +211,7 @@ def load_dataset(
 
 def _ensure_builtin_datasets() -> None:
     # Importing the modules registers the loaders (kept lazy to avoid import cycles).
-    from semlink.data import cifar, fashion_mnist, folder  # noqa: F401
+    from semlink.data import cifar, fashion_mnist, folder, photos  # noqa: F401
 
 
 def as_path(root: str | os.PathLike[str] | None, default: str | os.PathLike[str]) -> Path:
