@@ -122,9 +122,9 @@ def run_experiment(
 
 def _with_derived_rows(frame: pd.DataFrame, cfg: ExperimentConfig, run_dir: RunDirectory) -> pd.DataFrame:
     """Append rows a system derives from its points (e.g. an MCS envelope) and rewrite the tables."""
-    from semlink.systems.base import system_class
+    from semlink.systems.base import seed_summary_rows, system_class
 
-    derived = []
+    derived = seed_summary_rows(frame)
     for spec in cfg.systems:
         hook = getattr(system_class(spec.type), "derived_rows", None)
         if hook is not None:
@@ -143,7 +143,7 @@ def _system_id(system) -> tuple:
 def _systems(cfg: ExperimentConfig):
     from semlink.systems.base import create_systems
 
-    systems = [system for spec in cfg.systems for system in create_systems(spec, cfg.budgets)]
+    systems = [system for spec in cfg.systems for system in create_systems(spec, cfg.budgets, cfg.train.seeds)]
     return systems, {ch.name: ch for ch in cfg.channel_list}
 
 

@@ -53,6 +53,7 @@ class TrainSpec(Strict):
     lr: float | None = Field(None, gt=0)
     snr_db: DbList = REFERENCE_TRAIN_SNRS
     hidden_dim: int = Field(384, gt=0)
+    seeds: int = Field(1, ge=1, le=100)  # codecs trained per (system, budget, channel): results give mean and spread
 
     def settings(self):
         from semlink.systems.kbsc_model import TrainSettings

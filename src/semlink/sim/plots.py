@@ -1,8 +1,9 @@
 """Matplotlib figures of results tables (PNG for a glance; PDF and SVG for papers; written atomically).
 
 Experiment figures have one file per channel and one panel per channel-use budget: one line per
-system with its 95 % band, systems without a budget (``raw``) drawn dashed in every panel, the
-no-channel bound as a grey line.
+system with its band — the spread (min to max) across training seeds where a run trained several,
+else the 95 % confidence interval — systems without a budget (``raw``) drawn dashed in every panel,
+the no-channel bound as a grey line.
 """
 
 from __future__ import annotations
@@ -87,8 +88,11 @@ def plot_metric_panels(
 ) -> None:
     """``metric`` against SNR, one panel per budget, one line per (system, variant); see the module docstring."""
     frame = frame[frame[metric].notna()] if metric in frame.columns else frame.iloc[0:0]
+    if "variant" in frame.columns:  # per-training-seed rows are summarised by their mean row (band: the spread)
+        frame = frame[~frame["variant"].fillna("").str.startswith("seed ")]
     if frame.empty:
         return
+    spread = (f"{metric}_seed_min", f"{metric}_seed_max")
     bound = frame[frame["channel"] == "none"]
     rows = frame[frame["channel"] != "none"]
     budgets = sorted({b for b in rows["budget"] if not _is_budgetless(b)}) or [None]
@@ -108,7 +112,10 @@ def plot_metric_panels(
             (line,) = ax.plot(finite["snr_db"], finite[metric], marker="o", markersize=3, label=label,
                               color=colours.get(label), **style)
             colours.setdefault(label, line.get_color())
-            if len(ci) == 2 and all(c in finite.columns for c in ci) and finite[ci[0]].notna().all():
+            if all(c in finite.columns for c in spread) and finite[spread[0]].notna().all():
+                ax.fill_between(finite["snr_db"], finite[spread[0]], finite[spread[1]], alpha=0.25,
+                                color=line.get_color(), linewidth=0)
+            elif len(ci) == 2 and all(c in finite.columns for c in ci) and finite[ci[0]].notna().all():
                 ax.fill_between(finite["snr_db"], finite[ci[0]], finite[ci[1]], alpha=0.15, color=line.get_color())
         for _, b in bound.iterrows():
             ax.axhline(b[metric], linestyle=":", color="gray", label=f"{b['system']} (no channel)")

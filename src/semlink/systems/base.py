@@ -113,14 +113,64 @@ def system_class(type_name: str):
     return getattr(importlib.import_module(module), cls)
 
 
-def create_systems(spec, run_budgets: list[int] | None = None) -> list[System]:
-    """The systems one ``[[systems]]`` entry stands for: one per budget (and per variant, if any)."""
+def create_systems(spec, run_budgets: list[int] | None = None, train_seeds: int = 1) -> list[System]:
+    """The systems one ``[[systems]]`` entry stands for: one per budget (and per variant, if any).
+
+    A trained scheme (class attribute ``trained``) with ``train_seeds`` > 1 is one system per
+    training seed, variant ``"seed i"``; the run adds their mean and spread (:func:`seed_summary_rows`).
+    """
     cls = system_class(spec.type)
     systems: list[System] = []
     for budget in spec.budgets(run_budgets):
+        if getattr(cls, "trained", False) and train_seeds > 1:
+            for index in range(train_seeds):
+                system = cls(spec, budget, index)
+                system.variant = f"{SEED_VARIANT}{index}"
+                systems.append(system)
+            continue
         expand = getattr(cls, "expand", None)
         systems.extend(expand(spec, budget) if expand is not None else [cls(spec, budget)])
     return systems
+
+
+SEED_VARIANT = "seed "
+"""Variant prefix of the per-training-seed systems of a trained scheme (``"seed 0"``, ``"seed 1"``...)."""
+
+SEED_SPREAD_METRICS = ("top1_accuracy", "top5_accuracy", "psnr_db", "ssim", "feature_cosine", "feature_mse")
+
+
+def training_seed(run_seed: int, index: int) -> int:
+    """The seed training seed ``index`` uses: the run seed for index 0, a derived one otherwise."""
+    from semlink.seeding import point_seed
+
+    return int(run_seed) if index == 0 else point_seed(run_seed, {"train_seed_index": int(index)})
+
+
+def seed_summary_rows(frame) -> list[dict[str, Any]]:
+    """Per (system, budget, channel, SNR) with per-seed rows: one row of variant ``""`` holding the
+    mean over training seeds of every numeric column, ``n_train_seeds`` and, for the main metrics,
+    ``<metric>_seed_std`` / ``_seed_min`` / ``_seed_max`` (the spread the plots draw). Its confidence
+    interval columns are the means of the per-seed ones (the query-sampling uncertainty of one run).
+    """
+    import pandas as pd
+
+    if frame.empty or "variant" not in frame.columns:
+        return []
+    seeded = frame[frame["variant"].fillna("").str.startswith(SEED_VARIANT)]
+    rows: list[dict[str, Any]] = []
+    for _, group in seeded.groupby(["system", "budget", "channel", "snr_db"], sort=False, dropna=False):
+        row = group.iloc[0].to_dict()
+        numeric = group.select_dtypes("number")
+        for column in numeric.columns:
+            row[column] = float(numeric[column].mean())
+        for metric in SEED_SPREAD_METRICS:
+            if metric in group.columns and group[metric].notna().any():
+                values = pd.to_numeric(group[metric])
+                row.update({f"{metric}_seed_std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                            f"{metric}_seed_min": float(values.min()), f"{metric}_seed_max": float(values.max())})
+        row.update(variant="", n_train_seeds=len(group), seed=None, train_seed=None, best_epoch=None)
+        rows.append(row)
+    return rows
 
 
 def is_noiseless(snr_db: float) -> bool:

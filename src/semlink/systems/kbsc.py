@@ -21,7 +21,7 @@ import torch
 
 from semlink.errors import SemlinkError, choice_error
 from semlink.phy import MODULATIONS
-from semlink.systems.base import Received, is_noiseless
+from semlink.systems.base import Received, is_noiseless, training_seed
 from semlink.systems.kbsc_model import (
     KbscCodec,
     analog_channel,
@@ -34,18 +34,26 @@ from semlink.tx.quantize import UniformQuantizer
 
 
 class _CodecSystem:
-    """Shared by the systems that train a codec per channel and cache it as a checkpoint."""
+    """Shared by the systems that train a codec per channel and cache it as a checkpoint.
 
-    def __init__(self, spec, budget: int) -> None:
+    ``train_index`` i > 0 (``[train] seeds`` > 1) trains with its own seed derived from the run seed
+    (:func:`semlink.systems.base.training_seed`); index 0 uses the run seed itself.
+    """
+
+    trained = True  # expanded per training seed by create_systems
+
+    def __init__(self, spec, budget: int, train_index: int = 0) -> None:
         self.spec = spec
         self.budget = int(budget)
         self.name = spec.display_name
+        self.train_index = int(train_index)
         self.variant = ""
         self.codecs: dict[Any, KbscCodec] = {}
         self.training: dict[Any, dict[str, Any]] = {}
 
     def _checkpoint_name(self, channel) -> str:
-        return f"{self.name}__{self.budget}cu__{channel.name}"
+        suffix = f"__seed{self.train_index}" if self.train_index else ""
+        return f"{self.name}__{self.budget}cu__{channel.name}{suffix}"
 
     def _train_channel(self, ctx, channel):
         raise NotImplementedError
@@ -63,7 +71,7 @@ class _CodecSystem:
             "train": _settings_dict(ctx),
             "encoder": ctx.encoder,
             "data": ctx.data_fingerprint,
-            "seed": ctx.seed,
+            "seed": training_seed(ctx.seed, self.train_index),
             "codec_class": type(self).__name__,
             "codec_channel_uses": self._codec_uses(ctx),
         }
@@ -92,7 +100,7 @@ class _CodecSystem:
                 self._train_channel(ctx, channel),
                 self._codec_uses(ctx),
                 ctx.train,
-                seed=ctx.seed,
+                seed=training_seed(ctx.seed, self.train_index),
             )
             ctx.log(
                 f"{self.name} @ {self.budget} [{channel.name}]: best val top-1 {trained.best_val_accuracy:.3f} "
@@ -104,7 +112,7 @@ class _CodecSystem:
         self.codecs[channel] = codec.to(ctx.queries.device)
         self.training[channel] = {
             "train_recipe": ctx.train.recipe,
-            "train_seed": ctx.seed,
+            "train_seed": training_seed(ctx.seed, self.train_index),
             "best_epoch": history.get("best_epoch"),
             "best_val_accuracy": history.get("best_val_accuracy"),
             "collapsed": history.get("collapsed"),
@@ -154,8 +162,8 @@ class KbscDigital(_CodecSystem):
     trained through the quantiser (straight-through gradient); channel errors are not trained for.
     """
 
-    def __init__(self, spec, budget: int) -> None:
-        super().__init__(spec, budget)
+    def __init__(self, spec, budget: int, train_index: int = 0) -> None:
+        super().__init__(spec, budget, train_index)
         self.quantizer = UniformQuantizer(spec.bits_per_value)
 
     def _modulation(self, ctx) -> str:
