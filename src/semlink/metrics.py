@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from statistics import NormalDist
 
+import torch
+
 from semlink.errors import SemlinkError, choice_error
 
 CI_METHODS = ("wilson", "clopper-pearson")
@@ -65,3 +67,23 @@ def binomial_ci(
         high = 1.0 if k == total else float(beta.ppf(1 - alpha / 2, k + 1, total - k))
         return low, high
     raise choice_error("confidence-interval method", method, CI_METHODS)
+
+
+def psnr_db(reference, estimate, max_value: float = 1.0):
+    """Peak signal-to-noise ratio per image, ``10 log10(max_value² / MSE)`` in dB.
+
+    ``reference``, ``estimate``: torch tensors ``[B, ...]`` of the same shape (e.g. ``[B, C, H, W]``
+    in [0, 1] with ``max_value=1``, or uint8-valued floats with ``max_value=255``).
+    Returns ``[B] float32``; a perfect reconstruction gives ``inf``. Averages over a data set are
+    taken of these per-image values (the deep-JSCC literature's convention).
+
+    >>> import torch
+    >>> round(float(psnr_db(torch.zeros(1, 4), torch.full((1, 4), 0.1))[0]), 6)
+    20.0
+    """
+    if reference.shape != estimate.shape or reference.dim() < 1:
+        raise SemlinkError(
+            f"psnr_db needs two tensors [B, ...] of one shape; got {tuple(reference.shape)} and {tuple(estimate.shape)}"
+        )
+    mse = (reference.float() - estimate.float()).square().flatten(1).mean(dim=1)
+    return 10.0 * torch.log10(max_value**2 / mse)
