@@ -261,6 +261,14 @@ def test_onnx_export_matches_pytorch_and_dispatches_on_kind(tmp_path, capsys):
     assert decoded.shape == (5, 3, 30, 30)
     np.testing.assert_allclose(2 * np.square(symbols).mean(axis=1), np.ones(5), rtol=1e-5)
 
+    from semlink.systems.kbsc_model import KbscCodec, save_codec
+    from semlink.systems.onnx_export import export_checkpoint
+
+    save_codec(KbscCodec(16, 4, hidden_dim=8).eval(), tmp_path / "kbsc")
+    paths = export_checkpoint(tmp_path / "kbsc", tmp_path / "kbsc-onnx")
+    kbsc_tx = ort.InferenceSession(str(paths[0]))
+    assert [i.name for i in kbsc_tx.get_inputs()] == ["features"]
+
     _edit_config(tmp_path / "ckpt", kind="mystery")
     with pytest.raises(SystemExit) as exited:
         main(["export-onnx", str(tmp_path / "ckpt"), "--out", str(tmp_path / "x")])

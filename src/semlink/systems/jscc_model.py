@@ -70,8 +70,12 @@ def symbol_channel(link) -> SymbolChannel:
 
 @dataclass(frozen=True)
 class JsccTrainSettings:
-    """How a deep-JSCC codec is trained (defaults: sized for ~1 min per codec on 2 CPU cores).
+    """How a deep-JSCC codec is trained.
 
+    The defaults train a Fashion-MNIST codec (8000 images) in about 40–55 s of single-thread CPU
+    time, AWGN or OFDM TDL-A alike (``benchmarks/jscc_training.py``); ``filters = 16`` is half the
+    paper's width: at equal training time it did as well as 32 in our runs (392 uses, AWGN, ~50 s:
+    20.7 dB against 20.3 dB at 10 dB SNR), since it fits twice the epochs.
     Adam at ``lr`` with a cosine decay to ``lr · final_lr_fraction`` over all ``epochs`` (per step);
     the training SNR is drawn per batch from ``snr_db``; the epoch with the best validation PSNR is
     kept and training stops after ``patience`` epochs without a better one.
