@@ -7,7 +7,7 @@ Subcommands::
     semlink features     extract image features into a file (for the kb commands)
     semlink kb build     build a FAISS knowledge base from a features file
     semlink kb query     query a knowledge base
-    semlink export-onnx  export a trained KBSC transmitter/receiver as ONNX
+    semlink export-onnx  export a trained KBSC or deep-JSCC transmitter/receiver as ONNX
     semlink version      package versions
 
 Bad input prints one line ``error: ...`` on stderr and exits with status 2, never a traceback.

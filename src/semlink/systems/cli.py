@@ -73,13 +73,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command("export-onnx")
     def export_onnx(
-        checkpoint: Path = typer.Argument(..., help="A KBSC checkpoint folder (config.json + model.safetensors)."),
+        checkpoint: Path = typer.Argument(
+            ..., help="A KBSC or deep-JSCC checkpoint folder (config.json + model.safetensors)."
+        ),
         out: Path = typer.Option(..., "--out", help="Folder for tx_encoder.onnx and rx_decoder.onnx."),
         opset: int | None = typer.Option(None, "--opset"),
     ) -> None:
-        """Export a trained KBSC transmitter (feature → symbols) and receiver (symbols → feature) as ONNX."""
-        from semlink.systems.onnx_export import export_codec
+        """Export a trained transmitter and receiver as ONNX (KBSC: feature ↔ symbols; deep JSCC: image ↔ symbols)."""
+        from semlink.systems.onnx_export import export_checkpoint
 
-        paths = export_codec(checkpoint, out, opset=opset)
+        paths = export_checkpoint(checkpoint, out, opset=opset)
         for p in paths:
             typer.echo(f"wrote {p}")
