@@ -88,7 +88,8 @@ def test_score_handles_features_images_and_texts():
     assert by_image.metrics["top1_accuracy"] == 1.0 and by_image.metrics["psnr_db"] == 100.0
     assert "ms_ssim" in by_image.skipped
 
-    texts = TextOutcome(sent=["a cat"] * 2, received=["a cta"] * 2, corrected=["a cat"] * 2)
+    caption = "a photo of a tabby cat on a red sofa"
+    texts = TextOutcome(sent=[caption] * 2, received=["a phtoo of a tabyb cat on a rde sofa"] * 2, corrected=[caption] * 2)
     by_text = score(Received(texts=texts), sent, kb)
     assert by_text.metrics["bleu_corrected"] == pytest.approx(100.0)
     assert by_text.metrics["bleu_received"] < 50
