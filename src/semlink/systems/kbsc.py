@@ -79,36 +79,34 @@ class _CodecSystem:
     def prepare(self, ctx, channel) -> None:
         if channel in self.codecs:
             return
-        name = self._checkpoint_name(channel)
+        from semlink.systems.checkpoints import load_or_train
+
         provenance = self._provenance(ctx, channel)
-        directory = ctx.checkpoints.locate(name, provenance, log=ctx.log)
-        if directory is not None:
+        what = f"{self.name} @ {self.budget} [{channel.name}]{f' seed {self.train_index}' if self.train_index else ''}"
+
+        def load(directory):
             codec, meta = load_codec(directory)
             if meta.get("feature_dim") != ctx.feature_dim:
                 raise SemlinkError(
                     f"checkpoint {str(directory)!r} decodes {meta.get('feature_dim')}-d features, the run has "
                     f"{ctx.feature_dim}-d ones; remove it or use a new --out folder"
                 )
-            history = meta.get("history", {})
-            ctx.log(f"{self.name} @ {self.budget} [{channel.name}]: loaded checkpoint {directory}")
-        else:
-            ctx.log(f"{self.name} @ {self.budget} [{channel.name}]: training ({ctx.train.recipe} recipe)")
+            return codec, meta
+
+        def train():
             codec, trained = train_codec(
-                ctx.train_features,
-                ctx.val_sender,
-                ctx.val_receiver,
-                self._train_channel(ctx, channel),
-                self._codec_uses(ctx),
-                ctx.train,
-                seed=training_seed(ctx.seed, self.train_index),
+                ctx.train_features, ctx.val_sender, ctx.val_receiver, self._train_channel(ctx, channel),
+                self._codec_uses(ctx), ctx.train, seed=training_seed(ctx.seed, self.train_index),
             )
-            ctx.log(
-                f"{self.name} @ {self.budget} [{channel.name}]: best val top-1 {trained.best_val_accuracy:.3f} "
-                f"at epoch {trained.best_epoch}; collapsed={trained.collapsed}"
-            )
-            history = history_dict(trained)
-            save_codec(codec, ctx.checkpoints.run_dir / name, **provenance, history=history)
-            ctx.checkpoints.publish(name, provenance)
+            ctx.log(f"{what}: best val top-1 {trained.best_val_accuracy:.3f} at epoch {trained.best_epoch}; "
+                    f"collapsed={trained.collapsed}")
+            return codec, history_dict(trained)
+
+        def save(codec, directory, history):
+            save_codec(codec, directory, **provenance, history=history)
+
+        codec, history = load_or_train(ctx, self._checkpoint_name(channel), provenance, load=load, train=train,
+                                       save=save, what=what)
         self.codecs[channel] = codec.to(ctx.queries.device)
         self.training[channel] = {
             "train_recipe": ctx.train.recipe,

@@ -164,6 +164,18 @@ class CapacitySpec(_CodecSpec):
     type: Literal["bpg+capacity"]
 
 
+class JsccSpec(BudgetSpec):
+    """Deep JSCC (Bourtsoulatze et al. 2019): conv encoder → ``channel_uses`` symbols on the analog
+    link → transposed-conv decoder; trained with MSE through the link at the run's training SNRs."""
+
+    type: Literal["deep-jscc"]
+    epochs: int = Field(10, gt=0)
+    patience: int = Field(3, gt=0)
+    batch_size: int = Field(32, gt=1)
+    lr: float = Field(3e-3, gt=0)
+    filters: int = Field(16, ge=2)
+
+
 SYSTEM_SPECS: dict[str, type[SystemSpec]] = {
     "kbsc": KbscSpec,
     "kbsc-digital": KbscDigitalSpec,
@@ -171,6 +183,7 @@ SYSTEM_SPECS: dict[str, type[SystemSpec]] = {
     "noiseless": NoiselessSpec,
     "bpg+ldpc": SeparationSpec,
     "bpg+capacity": CapacitySpec,
+    "deep-jscc": JsccSpec,
 }
 
 SYSTEM_CLASSES: dict[str, str] = {
@@ -180,6 +193,7 @@ SYSTEM_CLASSES: dict[str, str] = {
     "noiseless": "semlink.systems.reference:Noiseless",
     "bpg+ldpc": "semlink.systems.separation:SeparationLdpc",
     "bpg+capacity": "semlink.systems.separation:SeparationCapacity",
+    "deep-jscc": "semlink.systems.jscc:DeepJscc",
 }
 
 
