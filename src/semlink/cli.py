@@ -8,7 +8,7 @@ Subcommands::
     semlink kb build     build a FAISS knowledge base from a features file
     semlink kb query     query a knowledge base
     semlink export-onnx  export a trained KBSC transmitter/receiver as ONNX
-    semlink report       one self-contained HTML page overlaying several runs
+    semlink report       one self-contained HTML page overlaying runs (figures, tables, config diffs)
     semlink version      package versions
 
 Bad input prints one line ``error: ...`` on stderr and exits with status 2, never a traceback.

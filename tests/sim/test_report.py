@@ -362,7 +362,7 @@ def test_report_overlays_every_run_and_system_in_one_self_contained_file(report,
                "fig-feature_cosine-snr"]
     assert parser.plot_ids == anchors
     assert text.count("Plotly.newPlot(") == len(anchors)
-    assert text.count('class="sortable"') >= 4  # runs, differences, results, comparisons
+    assert text.count('class="sortable') == 5  # runs, differences (experiments, BER sweeps), results, comparisons
     assert "channels[rayleigh].name" in text and "link.code" in text  # the config differences
     assert f"{runs['exp-a'].resolve()}" in text  # each run's folder in its details
 

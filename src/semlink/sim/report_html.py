@@ -41,7 +41,7 @@ h1 { font-size: 1.6em; margin: 0.4em 0 0.1em; } h2 { font-size: 1.25em; margin-t
 nav { font-size: 0.92em; background: #eef1f6; padding: 6px 10px; border-radius: 6px; }
 nav a { margin-right: 14px; color: #1f4fbf; text-decoration: none; }
 .figure { background: white; border: 1px solid #e2e6ee; border-radius: 6px; margin: 14px 0; padding: 4px; }
-.scroll { overflow: auto; max-height: 70vh; border: 1px solid #e2e6ee; border-radius: 6px; background: white; }
+.scroll { display: inline-block; max-width: 100%; vertical-align: top; overflow: auto; max-height: 70vh; border: 1px solid #e2e6ee; border-radius: 6px; background: white; }
 table { border-collapse: collapse; font-size: 12px; font-variant-numeric: tabular-nums; }
 th, td { padding: 3px 8px; border-bottom: 1px solid #eef0f4; white-space: nowrap; text-align: left; }
 thead th { position: sticky; top: 0; background: #e9edf4; z-index: 1; }
@@ -49,7 +49,7 @@ table.sortable thead th { cursor: pointer; user-select: none; }
 table.sortable thead th[data-order="asc"]::after { content: " \\25B2"; }
 table.sortable thead th[data-order="desc"]::after { content: " \\25BC"; }
 tbody tr:nth-child(even) { background: #f7f8fb; } tbody tr:hover { background: #fff6d6; }
-td.num { text-align: right; }
+td.num { text-align: right; } table.wrap td { white-space: normal; }
 details { margin: 10px 0; background: white; border: 1px solid #e2e6ee; border-radius: 6px; padding: 6px 10px; }
 summary { cursor: pointer; font-weight: 600; }
 pre { font-size: 12px; background: #f4f6fa; padding: 8px; overflow: auto; max-height: 60vh; }
@@ -191,9 +191,10 @@ def _cell(value: Any, numeric: bool = True) -> str:
 
 
 def html_table(frame: pd.DataFrame, table_id: str, max_rows: int = MAX_TABLE_ROWS, filterable: bool = True,
-               numeric: bool = True) -> str:
+               numeric: bool = True, wrap: bool = False) -> str:
     """A sortable (click a header) and filterable HTML table of ``frame``, values as :func:`format_value`
-    shows them; ``numeric=False`` keeps every cell text (left-aligned, sorted as text)."""
+    shows them; ``numeric=False`` keeps every cell text (left-aligned, sorted as text), ``wrap`` lets long
+    cells wrap."""
     shown = frame.head(max_rows)
     header = "".join(f'<th title="{_esc(metric_info(c).label)}">{_esc(c)}</th>' for c in frame.columns)
     body = "\n".join("<tr>" + "".join(_cell(v, numeric) for v in row) + "</tr>" for row in shown.itertuples(index=False))
@@ -203,7 +204,8 @@ def html_table(frame: pd.DataFrame, table_id: str, max_rows: int = MAX_TABLE_ROW
                      f'data-table="{_esc(table_id)}">')
     if len(frame) > len(shown):
         parts.append(f'<p class="warn">showing the first {len(shown)} of {len(frame)} rows</p>')
-    parts.append(f'<div class="scroll"><table class="sortable" id="{_esc(table_id)}"><thead><tr>{header}</tr></thead>'
+    classes = "sortable wrap" if wrap else "sortable"
+    parts.append(f'<div class="scroll"><table class="{classes}" id="{_esc(table_id)}"><thead><tr>{header}</tr></thead>'
                  f"<tbody>\n{body}\n</tbody></table></div>")
     return "\n".join(parts)
 
@@ -234,12 +236,13 @@ def _runs_table(runs: Sequence[Any]) -> str:
         rows.append({
             "run": run.label, "folder": str(run.path), "kind": run.kind, "contents": _run_contents(run),
             "status": m.get("status", "?"), "rows": len(run.results), "points": m.get("n_points"),
-            "created (UTC)": m.get("created_utc"), "git commit": str(m.get("git_commit") or "")[:12],
+            "created (UTC)": str(m.get("created_utc") or "").replace("T", " ").removesuffix("+00:00"),
+            "git commit": str(m.get("git_commit") or "")[:12],
             "seed": m.get("seed"), "executor": (m.get("executor") or {}).get("name") if isinstance(
                 m.get("executor"), dict) else m.get("executor"),
             "compute [s]": round(float(seconds), 1) if seconds is not None else None,
         })
-    return html_table(pd.DataFrame(rows), "runs-table", filterable=False)
+    return html_table(pd.DataFrame(rows), "runs-table", filterable=False, wrap=True)
 
 
 def _differences_section(runs: Sequence[Any]) -> str:
@@ -259,7 +262,9 @@ def _differences_section(runs: Sequence[Any]) -> str:
         if diff.empty:
             parts.append(f"{heading}<p>Their configs and manifests (commit, versions) are identical.</p>")
         else:
-            parts.append(f"{heading}<p>{len(diff)} config keys or manifest facts differ:</p>"
+            same = "" if diff["key"].str.startswith("manifest: ").any() else (
+                " Their git commit, package versions and executor are the same.")
+            parts.append(f"{heading}<p>{len(diff)} config keys or manifest facts differ.{same}</p>"
                          + html_table(diff, f"diff-{kinds.index(kind)}", filterable=False, numeric=False))
     return "\n".join(parts) or "<p>No two runs of the same kind: nothing to compare.</p>"
 
