@@ -8,6 +8,7 @@ Subcommands::
     semlink kb build     build a FAISS knowledge base from a features file
     semlink kb query     query a knowledge base
     semlink export-onnx  export a trained KBSC or deep-JSCC transmitter/receiver as ONNX
+    semlink report       one self-contained HTML page overlaying runs (figures, tables, config diffs)
     semlink version      package versions
 
 Bad input prints one line ``error: ...`` on stderr and exits with status 2, never a traceback.
@@ -164,6 +165,24 @@ def phy_ber(
     cols = [c for c in ("snr_db", "ebno_db", "ber", "bler", "n_bits", "n_block_errors") if c in frame.columns]
     typer.echo(frame[cols].to_string(index=False))
     typer.echo(f"wrote {out}/results.csv, results.parquet, manifest.json, ber_bler.png")
+
+
+@app.command("report")
+def report(
+    runs: list[Path] | None = typer.Argument(None, help="Run folders (written by `semlink run` or `semlink phy ber`)."),
+    out: Path = typer.Option(..., "--out", help="The HTML file to write (one self-contained page)."),
+    label: list[str] | None = typer.Option(
+        None, "--label", help="A name for each run, in order (default: its config name, else its folder name)."
+    ),
+    title: str | None = typer.Option(None, "--title", help="Page title (default: the runs' names)."),
+) -> None:
+    """One HTML page overlaying runs: interactive figures of every metric, tables, config differences."""
+    from semlink.sim.report import write_report
+
+    if not runs:
+        raise SemlinkError("no run folders given; usage: semlink report RUN_DIR... --out report.html")
+    path = write_report(runs, out, labels=label or None, title=title)
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) from {len(runs)} run(s)")
 
 
 @app.command("version")

@@ -1,4 +1,4 @@
-"""Sweep runner: independent points, derived seeds, resumable journal, tidy results, plots."""
+"""Sweep runner: independent points, derived seeds, resumable journal, tidy results, plots, reports."""
 
 from semlink.sim.runner import Point, RunDirectory, run_points
 
