@@ -17,7 +17,7 @@ from semlink.sim.experiment import ExperimentConfig, run_experiment
 RUN = {
     "name": "separation",
     "seed": 3,
-    "data": {"dataset": "fashion-mnist", "train_per_class": 30, "test_per_class": 24},
+    "data": {"dataset": "fashion-mnist", "train_per_class": 100, "test_per_class": 24},
     "encoder": {"spec": "efficientnet-lite0", "image_size": 64},
     "link": {"channel": {"name": "awgn"}},
     "budgets": [64, 392],
@@ -25,7 +25,7 @@ RUN = {
         {"type": "bpg+ldpc", "mcs": [["qpsk", 0.5], ["16qam", 0.5]]},
         {"type": "bpg+ldpc", "name": "bpg+ldpc-decode", "mcs": [["qpsk", 0.5]], "on_failure": "decode"},
         {"type": "bpg+capacity"},
-        {"type": "deep-jscc", "channel_uses": 392, "epochs": 3},
+        {"type": "deep-jscc", "channel_uses": 392, "epochs": 6, "patience": 6},
         {"type": "noiseless"},
     ],
     "eval": {"snr_db": [-6.0, 0.0, 6.0, 12.0], "noiseless": True},
