@@ -22,8 +22,10 @@ flat mode.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from sionna.phy import Block
 from sionna.phy.mapping import BinarySource, Constellation, Demapper, Mapper
@@ -35,7 +37,7 @@ from semlink.phy.grid import slots_needed
 from semlink.phy.snr import ebno_db_to_snr_db, noise_var_per_example
 from semlink.phy.symbol_link import make_symbol_link
 
-__all__ = ["DigitalLink", "BlockResult", "Transmission", "FLAT_UNCODED_BLOCK_SYMBOLS"]
+__all__ = ["DigitalLink", "BlockResult", "PayloadTransmission", "Transmission", "FLAT_UNCODED_BLOCK_SYMBOLS"]
 
 #: Symbols per uncoded accounting block in flat mode (no slots to align to).
 FLAT_UNCODED_BLOCK_SYMBOLS = 1024
@@ -64,6 +66,19 @@ class Transmission(NamedTuple):
     bits_hat: torch.Tensor
     block_ok: torch.Tensor
     channel_uses: torch.Tensor
+
+
+class PayloadTransmission(NamedTuple):
+    """Variable-length payloads through the link (:meth:`DigitalLink.transmit_payloads`), one entry each.
+
+    ``bits_hat``: received ``[L_i] uint8`` bits; ``block_ok``: ``[num_blocks_i] bool`` receiver-side
+    syndrome check per code block (all True when uncoded); ``channel_uses``: ``[P] int64`` complex
+    symbols each payload occupied (whole code blocks; no slot padding: the symbols that carry it).
+    """
+
+    bits_hat: list[np.ndarray]
+    block_ok: list[np.ndarray]
+    channel_uses: np.ndarray
 
 
 class DigitalLink(Block):
@@ -187,6 +202,49 @@ class DigitalLink(Block):
         bits_hat = u_hat.reshape(batch, padded)[:, :length]
         uses = torch.full((batch,), self.channel_uses(length), dtype=torch.int64, device=bits.device)
         return Transmission(bits_hat.to(home), ok.reshape(batch, num_blocks).to(home), uses.to(home))
+
+    def payload_channel_uses(self, num_bits: int) -> int:
+        """Complex symbols a ``num_bits`` payload occupies (whole code blocks; 0 for an empty payload)."""
+        if num_bits <= 0:
+            return 0
+        if self._codec is None:
+            return math.ceil(num_bits / self._bps)
+        return math.ceil(num_bits / self._k) * (self._n // self._bps)
+
+    @torch.no_grad()
+    def transmit_payloads(
+        self, payloads: Sequence[np.ndarray | torch.Tensor], snr_db: float, batch_size: int = 1024
+    ) -> PayloadTransmission:
+        """Send variable-length payloads (``[L_i]`` 0/1 bits each), each in code blocks of its own.
+
+        Payloads that take the same number of code blocks travel together (rows of
+        :meth:`transmit`, each its own channel realisation); an empty payload sends nothing and
+        comes back empty with no blocks. What comes back is what the receiver has: the decoded bits
+        and the syndrome check of every block (it learns a payload's length from the payload itself,
+        e.g. a header in the first block, as a real receiver would).
+        """
+        bits = [np.asarray(p.detach().cpu().numpy() if isinstance(p, torch.Tensor) else p, dtype=np.uint8).reshape(-1)
+                for p in payloads]
+        lengths = np.array([b.size for b in bits], dtype=np.int64)
+        blocks = np.array([math.ceil(n / self._k) for n in lengths], dtype=np.int64)
+        received: list[np.ndarray] = [np.zeros(0, np.uint8) for _ in bits]
+        checks: list[np.ndarray] = [np.zeros(0, bool) for _ in bits]
+        for count in sorted(set(blocks.tolist()) - {0}):
+            rows = np.flatnonzero(blocks == count)
+            width = int(lengths[rows].max()) if self._codec is None else count * self._k
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start : start + batch_size]
+                frame = np.zeros((len(chunk), width), dtype=np.float32)
+                for r, i in enumerate(chunk):
+                    frame[r, : lengths[i]] = bits[i]
+                out = self.transmit(torch.from_numpy(frame), snr_db)
+                hat = out.bits_hat.cpu().numpy().astype(np.uint8)
+                ok = out.block_ok.cpu().numpy()
+                for r, i in enumerate(chunk):
+                    received[i] = hat[r, : lengths[i]]
+                    checks[i] = ok[r, :count] if self._codec is not None else np.ones(count, bool)
+        uses = np.array([self.payload_channel_uses(int(n)) for n in lengths], dtype=np.int64)
+        return PayloadTransmission(received, checks, uses)
 
     def call(self, bits: torch.Tensor, snr_db: float | torch.Tensor) -> Transmission:
         return self.transmit(bits, snr_db)

@@ -32,6 +32,7 @@ class DataSpec(Strict):
     test_per_class: int | None = None  # None: the whole test split (halves: queries | knowledge base)
     train_fraction: float = Field(0.8, gt=0, lt=1)  # of the training split; the rest: validation sender/receiver
     test_fraction: float = Field(0.2, gt=0, lt=1)  # only for a folder without train/ and test/: held out per class
+    options: dict[str, Any] = {}  # dataset-specific, e.g. photos: {image_size = 128, views = 8}; folder: image_size
 
 
 class EncoderSpec(Strict):

@@ -44,6 +44,8 @@ class ExperimentContext:
     checkpoints: Any  # semlink.systems.checkpoints.CheckpointStore: the run's codecs and the shared cache
     query_images: np.ndarray | None = None
     train_images: np.ndarray | None = None
+    train_labels: np.ndarray | None = None
+    class_names: list[str] | None = None
     val_images: np.ndarray | None = None  # the sender half of the validation split
     image_encoder: Any = None  # semlink.tx.ImageEncoder: re-encodes reconstructed images for scoring
     kb_directory: Path | None = None  # where the knowledge base's files are (shipped to remote workers)
@@ -141,12 +143,12 @@ def build_context(
     from semlink.tx import create_encoder, extract_features
 
     data = cfg.data
-    train_set = load_dataset(data.dataset, root=data.root, split="train", download=data.download)
+    train_set = load_dataset(data.dataset, root=data.root, split="train", download=data.download, **data.options)
     if train_set.split == "all":
         # One pool of images (a folder without train/ and test/): hold out a seeded part per class.
         train_set, test_set = _hold_out(train_set, data.test_fraction, cfg.seed)
     else:
-        test_set = load_dataset(data.dataset, root=data.root, split="test", download=data.download)
+        test_set = load_dataset(data.dataset, root=data.root, split="test", download=data.download, **data.options)
     if data.train_per_class is not None:
         train_set = train_set.subset(subset_per_class(train_set.labels, data.train_per_class, seed=cfg.seed))
     if data.test_per_class is not None:
@@ -174,6 +176,7 @@ def build_context(
     val_sender = part(train_x, train_y, split.val_sender)
     val_receiver = part(train_x, train_y, split.val_receiver)
     train_images = train_set.images[np.asarray(split.train)]
+    train_labels = train_set.labels[np.asarray(split.train)]
     val_images = train_set.images[np.asarray(split.val_sender)]
     return ExperimentContext(
         train_features=train_features,
@@ -189,6 +192,8 @@ def build_context(
         encode_cache_dir=(Path(cache_dir).parent / "encodes") if cache_dir is not None else None,
         query_images=test_set.images[np.asarray(split.test_sender)],
         train_images=train_images,
+        train_labels=train_labels,
+        class_names=list(train_set.class_names),
         val_images=val_images,
         image_encoder=encoder,
         eval_batch_size=cfg.eval.batch_size,
