@@ -176,6 +176,59 @@ class JsccSpec(BudgetSpec):
     filters: int = Field(16, ge=2)
 
 
+class MultiScSpec(BudgetSpec):
+    """Multi-text semantic transmission (Huang & Li 2025) and its single-text ablations.
+
+    ``multi-sc``: the main object's crop (an image path) + one caption per block of a ``grid × grid``
+    cut; ``single-text-sc``: one caption of the whole image + the crop; ``vlm-csc``: one caption, no
+    crop. The budget is the total channel uses per image: the crop gets ``crop_fraction`` of it, the
+    box 64 bits on the text link, each caption an equal share of the rest (``vlm-csc``: all of it).
+    Stages are registry specs (:mod:`semlink.tx.segment`, :mod:`semlink.tx.caption`,
+    :mod:`semlink.rx.correct`, :mod:`semlink.rx.reconstruct`); ``corrector = "none"`` turns
+    correction off, ``ip_scale`` is the image-prompt weight λ of ``ip-adapter`` (0: text only).
+    """
+
+    type: Literal["multi-sc", "single-text-sc", "vlm-csc"]
+    grid: int | None = Field(None, ge=1, le=8)  # default 2 for multi-sc, 1 for the others
+    segmenter: str = "u2netp"
+    captioner: str = "imagenet-labels"
+    corrector: str = "symspell"
+    reconstructor: str = "kb-compose"
+    reconstructor_options: dict[str, Any] = {}
+    ip_scale: float = Field(0.5, ge=0)
+    crop_fraction: float = Field(0.5, gt=0, lt=1)
+    crop_size: int = Field(64, ge=16, le=1024)  # the crop is resized to crop_size² before its image path
+    crop_scheme: Literal["bpg+ldpc", "deep-jscc"] = "bpg+ldpc"
+    crop_modulation: str = "qpsk"
+    crop_rate: float = Field(0.5, ge=0.2, le=0.95)
+    crop_epochs: int = Field(10, gt=0)  # deep-jscc crop path: training epochs
+    text_modulation: str = "qpsk"
+    text_rate: float | None = Field(None, ge=0.2, le=0.95)  # None: uncoded (bit errors the corrector can fix)
+
+    @property
+    def blocks(self) -> int:
+        grid = self.grid if self.grid is not None else (2 if self.type == "multi-sc" else 1)
+        return grid * grid
+
+    @property
+    def sends_crop(self) -> bool:
+        return self.type != "vlm-csc"
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, value, info):
+        if value is not None and value != 1 and info.data.get("type") in ("single-text-sc", "vlm-csc"):
+            raise ValueError(f"grid = {value}: single-text-sc and vlm-csc send one caption (grid 1)")
+        return value
+
+    @field_validator("crop_modulation", "text_modulation")
+    @classmethod
+    def _modulation(cls, value: str) -> str:
+        if value.lower() not in ("qpsk", "16qam", "64qam", "256qam"):
+            raise ValueError(f"unknown modulation {value!r}; accepted: qpsk, 16qam, 64qam, 256qam")
+        return value.lower()
+
+
 SYSTEM_SPECS: dict[str, type[SystemSpec]] = {
     "kbsc": KbscSpec,
     "kbsc-digital": KbscDigitalSpec,
@@ -184,6 +237,9 @@ SYSTEM_SPECS: dict[str, type[SystemSpec]] = {
     "bpg+ldpc": SeparationSpec,
     "bpg+capacity": CapacitySpec,
     "deep-jscc": JsccSpec,
+    "multi-sc": MultiScSpec,
+    "single-text-sc": MultiScSpec,
+    "vlm-csc": MultiScSpec,
 }
 
 SYSTEM_CLASSES: dict[str, str] = {
@@ -194,6 +250,9 @@ SYSTEM_CLASSES: dict[str, str] = {
     "bpg+ldpc": "semlink.systems.separation:SeparationLdpc",
     "bpg+capacity": "semlink.systems.separation:SeparationCapacity",
     "deep-jscc": "semlink.systems.jscc:DeepJscc",
+    "multi-sc": "semlink.systems.multisc:MultiSc",
+    "single-text-sc": "semlink.systems.multisc:MultiSc",
+    "vlm-csc": "semlink.systems.multisc:MultiSc",
 }
 
 
