@@ -346,9 +346,9 @@ class Seq2SeqCorrector(Corrector):
         require(isinstance(batch_size, int) and batch_size >= 1, f"batch_size {batch_size!r}; accepted: ≥ 1")
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-        from semlink.tx.encoders import _resolve_device
+        from semlink.devices import resolve_device
 
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.tokenizer = load_from_dir(lambda: AutoTokenizer.from_pretrained(str(path)), path, backend)
         self.model = load_from_dir(
             lambda: AutoModelForSeq2SeqLM.from_pretrained(str(path), dtype=torch_dtype(dtype)), path, backend

@@ -303,9 +303,9 @@ class DiffusionReconstructor(Reconstructor):
         from diffusers import StableDiffusionPipeline
         from transformers import CLIPVisionModelWithProjection
 
-        from semlink.tx.encoders import _resolve_device
+        from semlink.devices import resolve_device
 
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         dt = torch_dtype(dtype)
         pipe = load_from_dir(
             lambda: StableDiffusionPipeline.from_pretrained(

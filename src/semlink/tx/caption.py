@@ -309,9 +309,9 @@ class LlavaCaptioner(Captioner):
         require(isinstance(query, str) and query.strip() != "", "the LLaVA query must be a non-empty string")
         from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-        from semlink.tx.encoders import _resolve_device
+        from semlink.devices import resolve_device
 
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.processor = load_from_dir(lambda: AutoProcessor.from_pretrained(str(path)), path, backend)
         if getattr(self.processor, "chat_template", None) is None:
             raise MissingResourceError(
@@ -378,9 +378,9 @@ class BlipCaptioner(Captioner):
         self.batch_size = _check_batch_size(batch_size)
         from transformers import BlipForConditionalGeneration, BlipProcessor
 
-        from semlink.tx.encoders import _resolve_device
+        from semlink.devices import resolve_device
 
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.processor = load_from_dir(lambda: BlipProcessor.from_pretrained(str(path)), path, backend)
         self.model = load_from_dir(
             lambda: BlipForConditionalGeneration.from_pretrained(str(path), dtype=torch_dtype(dtype)),

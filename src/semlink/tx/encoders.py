@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from semlink.devices import resolve_device
 from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError, choice_error, require
 
 DEFAULT_BATCH_SIZE = 128
@@ -72,15 +73,6 @@ def as_uint8_rgb(images: Any) -> torch.Tensor:
     if x.shape[-1] == 1:
         x = x.expand(-1, -1, -1, 3)
     return x
-
-
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise SemlinkError(f"unknown device {device!r}; accepted: cpu, cuda, cuda:N, mps") from exc
 
 
 _HASH_MEMO: dict[tuple[str, int, int], str] = {}
@@ -267,7 +259,7 @@ def create_encoder(
     size = _int_in_range(spec_size, "image_size", 8, 4096) if spec_size is not None else image_size
     batch_size = _int_in_range(batch_size, "batch_size", 1, 1 << 20)
     return _ENCODERS[family](
-        model, weights, image_size=size, device=_resolve_device(device), batch_size=batch_size, **options
+        model, weights, image_size=size, device=resolve_device(device), batch_size=batch_size, **options
     )
 
 
@@ -371,7 +363,7 @@ class EfficientNetLite0Encoder(ImageEncoder):
     ) -> None:
         import timm
 
-        self.device = device if device is not None else _resolve_device(None)
+        self.device = resolve_device(device)
         self.batch_size = batch_size
         self.image_size = int(image_size)
         if weights.lower() == "imagenet":
@@ -515,7 +507,7 @@ class ClipImageEncoder(ImageEncoder):
         import open_clip
         from open_clip.pretrained import get_pretrained_cfg, list_pretrained_tags_by_model
 
-        self.device = device if device is not None else _resolve_device(None)
+        self.device = resolve_device(device)
         self.batch_size = batch_size
         self.model_name = model_name
         if model_name not in open_clip.list_models():

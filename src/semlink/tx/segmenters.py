@@ -194,7 +194,8 @@ class FcnSegmenter(Segmenter):
         component_fraction: float = COMPONENT_FRACTION,
         device: str | torch.device | None = None,
     ) -> None:
-        from semlink.tx.encoders import _resolve_device, load_state_dict_safely
+        from semlink.devices import resolve_device
+        from semlink.tx.encoders import load_state_dict_safely
 
         self._set_box_options(mode, margin, component_fraction)
         require(
@@ -222,7 +223,7 @@ class FcnSegmenter(Segmenter):
             raise CorruptFileError(
                 f"{str(path)!r} is not a 21-class FCN-ResNet50 state dict: {str(exc).splitlines()[0]}"
             ) from exc
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.model = model.eval().to(self.device)
         self.model.requires_grad_(False)
         self.input_size = input_size
