@@ -56,8 +56,11 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
             )
         if dev.index is not None and dev.index >= count:
             raise MissingResourceError(
-                f"device {str(device)!r} asked for but torch sees {count} CUDA GPU(s): cuda:0..cuda:{count - 1}"
+                f"device {str(device)!r} asked for but torch sees {count} CUDA GPU(s): "
+                f"cuda:0..cuda:{count - 1}"
             )
     if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise MissingResourceError(f"device {str(device)!r} asked for but MPS is not available; use 'cpu' or 'auto'")
+        raise MissingResourceError(
+            f"device {str(device)!r} asked for but MPS is not available; use 'cpu' or 'auto'"
+        )
     return dev
