@@ -115,14 +115,6 @@ def available_reconstructors() -> list[str]:
     return RECONSTRUCTORS.available()
 
 
-def _check_options(backend: str, options: dict[str, Any], accepted: set[str]) -> None:
-    extra = sorted(set(options) - accepted)
-    if extra:
-        raise SemlinkError(
-            f"reconstructor {backend!r} takes no option(s) {extra}; accepted: {sorted(accepted)}"
-        )
-
-
 # --------------------------------------------------------------------------------------------------
 # kb-compose
 # --------------------------------------------------------------------------------------------------
@@ -238,7 +230,7 @@ class KbComposeReconstructor(Reconstructor):
 
 @RECONSTRUCTORS.register("kb-compose")
 def _make_kb_compose(argument: str | None, **options: Any) -> Reconstructor:
-    _check_options("kb-compose", options, {"library", "captioner", "grid"})
+    RECONSTRUCTORS.check_options("kb-compose", options, {"library", "captioner", "grid"})
     library = options.get("library")
     if isinstance(library, CaptionLibrary):
         return KbComposeReconstructor(library)
@@ -390,7 +382,7 @@ def _make_ip_adapter(argument: str | None, **options: Any) -> Reconstructor:
         "ip_adapter_weights",
         "image_encoder",
     }
-    _check_options("ip-adapter", options, accepted | {"device", "dtype"})
+    RECONSTRUCTORS.check_options("ip-adapter", options, accepted | {"device", "dtype"})
     assert argument is not None
     return DiffusionReconstructor(argument, **options)
 

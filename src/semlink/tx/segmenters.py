@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError, require
+from semlink.errors import CorruptFileError, MissingResourceError, require
 from semlink.imaging import as_rgb_image, resize_float
 from semlink.tx.encoders import IMAGENET_MEAN, IMAGENET_STD
 from semlink.tx.segment import COMPONENT_FRACTION, SEGMENTERS, BoxMode, Segmenter
@@ -149,16 +149,10 @@ class U2NetpSegmenter(Segmenter):
 
 @SEGMENTERS.register("u2netp", takes_argument="optional", argument_help="<file.onnx>")
 def _make_u2netp(argument: str | None, **options: Any) -> Segmenter:
-    _refuse_options(
+    SEGMENTERS.check_options(
         "u2netp", options, {"input_size", "threshold", "mode", "margin", "component_fraction", "num_threads"}
     )
     return U2NetpSegmenter(argument, **options)
-
-
-def _refuse_options(backend: str, options: dict[str, Any], accepted: set[str]) -> None:
-    extra = sorted(set(options) - accepted)
-    if extra:
-        raise SemlinkError(f"segmenter {backend!r} takes no option(s) {extra}; accepted: {sorted(accepted)}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -253,6 +247,6 @@ class FcnSegmenter(Segmenter):
 
 @SEGMENTERS.register("fcn", takes_argument="required", argument_help="<weights file>")
 def _make_fcn(argument: str | None, **options: Any) -> Segmenter:
-    _refuse_options("fcn", options, {"input_size", "mode", "margin", "component_fraction", "device"})
+    SEGMENTERS.check_options("fcn", options, {"input_size", "mode", "margin", "component_fraction", "device"})
     assert argument is not None  # the registry requires it
     return FcnSegmenter(argument, **options)
