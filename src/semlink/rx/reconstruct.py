@@ -45,7 +45,6 @@ size, a system setting both ends know.
 from __future__ import annotations
 
 import abc
-import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,7 +56,7 @@ import torch
 
 from semlink.data.base import ImageDataset
 from semlink.errors import SemlinkError, require
-from semlink.imaging import Box, as_rgb_image, clamp_box, parse_size, paste, resize_cover
+from semlink.imaging import Box, as_rgb_image, clamp_box, image_digest, parse_size, paste, resize_cover
 from semlink.local_models import load_from_dir, require_model_dir, torch_dtype
 from semlink.registry import Registry
 from semlink.tx.caption import Captioner, split_blocks
@@ -118,14 +117,6 @@ def available_reconstructors() -> list[str]:
 # --------------------------------------------------------------------------------------------------
 # kb-compose
 # --------------------------------------------------------------------------------------------------
-
-
-def image_digest(image: np.ndarray) -> str:
-    """Content hash of one image (shape and pixels)."""
-    arr = np.ascontiguousarray(image)
-    h = hashlib.blake2b(str(arr.shape).encode(), digest_size=16)
-    h.update(arr.data)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True, eq=False)
