@@ -18,7 +18,7 @@ import typer
 from semlink.bridge import describe
 from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError
 from semlink.io import atomic_path
-from semlink.kb._base import KnowledgeBase
+from semlink.kb.index import KnowledgeBase
 from semlink.metrics import binomial_ci, top_k_hits
 
 app = typer.Typer(help="Build and query the receiver's FAISS knowledge base.", no_args_is_help=True)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from semlink.devices import resolve_device  # re-exported: the runner resolves cfg.device here
 from semlink.errors import SemlinkError
 
 __all__ = [
@@ -116,14 +117,6 @@ class ExperimentContext:
                 self.link.digital(channel=channel.build(), modulation=modulation, code_k=k, code_n=n)
             )
         return self._links[key]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SemlinkError(f"device {name!r} asked for but CUDA is not available; use device = 'cpu' or 'auto'")
-    return torch.device(name)
 
 
 def default_cache_dir() -> Path:
