@@ -84,7 +84,8 @@ def run_experiment(
     from semlink.sim.comparisons import paired_comparisons
     from semlink.sim.executors import LocalExecutor
     from semlink.sim.plots import write_run_plots
-    from semlink.systems.context import build_context, context_payload, resolve_device
+    from semlink.devices import resolve_device
+    from semlink.systems.context import build_context, context_payload
 
     out = Path(out)
     executor = executor or LocalExecutor()
@@ -213,7 +214,8 @@ class ExperimentWorkload:
 
     def build(self):
         from semlink.sim.config import validate
-        from semlink.systems.context import context_from_payload, resolve_device
+        from semlink.devices import resolve_device
+        from semlink.systems.context import context_from_payload
 
         cfg = validate(ExperimentConfig, self.config)
         seed_everything(cfg.seed)

@@ -17,12 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from semlink.devices import resolve_device  # re-exported: the runner resolves cfg.device here
 from semlink.errors import SemlinkError
 
 __all__ = [
     "ExperimentContext", "build_context", "context_from_payload", "context_payload", "data_fingerprint",
-    "default_cache_dir", "resolve_device",
+    "default_cache_dir",
 ]
 
 
