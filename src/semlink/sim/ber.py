@@ -60,6 +60,8 @@ def run_ber_sweep(
         "code_n": cfg.link.code_n,
         "csi": cfg.link.csi,
         "ofdm": cfg.link.ofdm is not None,
+        "decoder": cfg.link.decoder if cfg.link.code != "uncoded" else None,
+        "bp_iterations": cfg.link.bp_iterations if cfg.link.code != "uncoded" else None,
         "code_rate": link.code_rate,
         "bits_per_symbol": link.bits_per_symbol,
     }

@@ -61,6 +61,8 @@ class LinkSpec(Strict):
     csi: Literal["perfect", "ls"] = "perfect"
     interpolation: Literal["nn", "lin"] = "nn"
     bp_iterations: int = 20
+    decoder: str = "sionna-bp"  # sionna-bp | layered-bp | layered-nms (checked by DigitalLinkConfig)
+    nms_scale: float = 0.75
     channel: ChannelSpec = ChannelSpec()
     ofdm: OfdmSpec | None = None
 
@@ -86,7 +88,7 @@ class LinkSpec(Strict):
         from semlink.phy import DigitalLinkConfig
 
         coding = dict(modulation=self.modulation, code_k=self.code_k, code_n=self.code_n,
-                      bp_iterations=self.bp_iterations)
+                      bp_iterations=self.bp_iterations, decoder=self.decoder, nms_scale=self.nms_scale)
         return DigitalLinkConfig(**self._shared({**coding, **overrides}))
 
     def analog(self, **overrides: Any):
