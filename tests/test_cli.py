@@ -72,6 +72,8 @@ def test_same_seed_gives_identical_results_and_another_seed_differs(tmp_path, li
     [
         (["--channel", "tdl-z"], "tdl-z"),
         (["--modulation", "8psk"], "8psk"),
+        (["--decoder", "turbo"], "unknown LDPC decoder 'turbo'; accepted: sionna-bp, layered-bp, layered-nms"),
+        (["--decoder", "layered-nms", "--nms-scale", "2"], "nms_scale"),
         (["--code", "2048,1024"], "2048"),
         (["--code", "5,7"], "5"),
         (["--snr-db", "nan"], "non-finite"),
@@ -96,6 +98,21 @@ def test_bad_input_prints_one_line_and_exits_2(tmp_path, capsys, args, message):
     assert len(lines) == 1 and lines[0].startswith("error:"), captured.err
     assert message in lines[0]
     assert not (tmp_path / "x" / "results.csv").exists()
+
+
+def test_phy_ber_with_a_layered_decoder_records_it(tmp_path):
+    from semlink.cli import main
+
+    out = tmp_path / "fast"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["phy", "ber", "--snr-db", "4", "--code", "456,912", "--flat", "--decoder", "layered-nms",
+              "--bp-iterations", "12", "--batch-size", "64", "--max-iter", "1", "--out", str(out), "--seed", "1"])
+    assert exit_info.value.code == 0
+    row = pd.read_csv(out / "results.csv").iloc[0]
+    assert row["decoder"] == "layered-nms" and row["bp_iterations"] == 12
+    assert row["n_blocks"] == 64 and row["bler"] == 0.0  # Es/N0 4 dB is far above this code's waterfall
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["link"]["decoder"] == "layered-nms"
 
 
 def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):

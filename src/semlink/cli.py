@@ -96,7 +96,13 @@ def phy_ber(
     delay_spread_ns: float | None = typer.Option(None, "--delay-spread-ns"),
     speed_mps: float | None = typer.Option(None, "--speed-mps"),
     carrier_frequency_hz: float | None = typer.Option(None, "--carrier-frequency-hz"),
-    bp_iterations: int | None = typer.Option(None, "--bp-iterations"),
+    bp_iterations: int | None = typer.Option(
+        None, "--bp-iterations", help="LDPC iterations (the most per block for layered decoders)."
+    ),
+    decoder: str | None = typer.Option(
+        None, "--decoder", help="LDPC decoder: sionna-bp | layered-bp | layered-nms (numba, CPU, early stop)."
+    ),
+    nms_scale: float | None = typer.Option(None, "--nms-scale", help="min-sum normalisation of layered-nms."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Code blocks per Monte Carlo batch."),
     target_block_errors: int | None = typer.Option(None, "--target-block-errors"),
     max_iter: int | None = typer.Option(None, "--max-iter", help="Maximum batches per SNR point."),
@@ -134,7 +140,8 @@ def phy_ber(
             raise SemlinkError(f"--code {code!r} is not 'K,N'; accepted: two integers, e.g. '1024,2048'") from None
         link["code"] = [k, n]
     for key, value in (
-        ("modulation", modulation), ("csi", csi), ("interpolation", interpolation), ("bp_iterations", bp_iterations)
+        ("modulation", modulation), ("csi", csi), ("interpolation", interpolation), ("bp_iterations", bp_iterations),
+        ("decoder", decoder), ("nms_scale", nms_scale),
     ):
         _set(link, key, value)
     for key, value in (
