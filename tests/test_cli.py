@@ -148,3 +148,66 @@ def test_features_then_kb_build_and_query(tmp_path, capsys):
     printed = run("kb", "query", "--kb", str(tmp_path / "kb"), "--features", str(feats), "--k", "5")
     # Querying the knowledge base with its own items: every item finds itself first.
     assert "top-1" in printed.lower() and "1.000" in printed, printed
+
+
+def test_importing_the_cli_loads_neither_torch_nor_sionna():
+    """`semlink --help`, `--version` and config errors stay instant: heavy imports live inside commands."""
+    code = ("import sys, semlink.cli; heavy = [m for m in ('torch', 'sionna', 'faiss', 'pandas', 'numpy') "
+            "if m in sys.modules]; print(','.join(heavy))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "", done.stdout + done.stderr
+
+
+def test_version_and_help():
+    from importlib.metadata import version
+
+    done = _run("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"semlink {version('semlink')}"
+    helped = _run("--help")
+    assert helped.returncode == 0
+    for command in ("run", "phy", "kb", "features", "export-onnx", "report"):
+        assert command in helped.stdout
+
+
+@pytest.mark.parametrize("args", [["run", "--bogus", "x"], ["phy", "ber", "--out"], ["report"], ["nosuchcommand"]])
+def test_usage_errors_print_one_line_and_exit_2(args):
+    done = _run(*args)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("error:") and "--help" in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("text", ["", "# nothing but a comment\n", "[data]\ndataset = 'fashion-mnist'\n"])
+def test_configs_without_systems_are_refused_naming_what_is_required(tmp_path, text):
+    config = tmp_path / "empty.toml"
+    config.write_text(text)
+    done = _run("run", str(config), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "at least one [[systems]] entry" in done.stderr, done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_config_errors_name_the_bad_value(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("budgets = [64]\n[[systems]]\ntype = 'kbsc-digital'\nmodulation = '16qam'\ncode = [256, 512]\n")
+    done = _run("run", str(config), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "a budget of 64 channel uses cannot carry" in done.stderr
+    for bad, message in ((["codec = 'gif'"], "unknown codec 'gif'"), (["mcs = [['qpsk', 0.99]]"], "0.99"),
+                         (["mcs_table = []"], "is empty")):
+        config.write_text("budgets = [64]\n[[systems]]\ntype = 'bpg+ldpc'\n" + "\n".join(bad) + "\n")
+        done = _run("run", str(config), "--out", str(tmp_path / "out"))
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_dry_run_lists_points_channel_uses_and_cbr(tmp_path):
+    import os
+    from pathlib import Path
+
+    if not os.path.isdir("/usr/share/datasets/fashion-mnist"):
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    config = Path(__file__).parents[1] / "configs" / "compare_offline.toml"
+    done = _run("run", str(config), "--out", str(tmp_path / "out"), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "505 points" in done.stdout and "784 source values" in done.stdout
+    row = next(line for line in done.stdout.splitlines() if line.startswith("raw "))
+    assert row.split()[-3:] == ["640", "0.8163", "18"]
+    assert not (tmp_path / "out").exists()  # nothing ran, nothing was written

@@ -29,6 +29,22 @@ phy_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Physical
 app.add_typer(phy_app, name="phy")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version as installed
+
+        typer.echo(f"semlink {installed('semlink')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print semlink's version and exit."),
+) -> None:
+    """Semantic image transmission over a real PHY (heavy libraries load only inside the commands)."""
+
+
 EXECUTOR_HELP = "Where points run: local (this process) | process (a local pool) | ray (a Ray cluster)."
 
 
@@ -232,13 +248,15 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except Exception as err:  # click usage errors (bad flag, missing option) arrive here in non-standalone mode
-        import click
+    except typer.TyperException as err:  # usage errors (bad flag, missing option): one line, status 2
+        from typer._click.exceptions import NoArgsIsHelpError
 
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            sys.exit(2)
-        raise
+        if isinstance(err, NoArgsIsHelpError):  # a bare group: its help is the answer
+            typer.echo(err.format_message())
+            sys.exit(0)
+        hint = getattr(getattr(err, "ctx", None), "command_path", "semlink")
+        typer.echo(f"error: {err.format_message()} (see {hint} --help)", err=True)
+        sys.exit(2)
     sys.exit(0)
 
 

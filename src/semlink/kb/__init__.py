@@ -11,6 +11,18 @@ Modules: ``index`` (build, search, search parameters), ``store`` (the checksumme
 ``gpu`` (FAISS device placement), ``validation`` (vectors, labels, ids, metric).
 """
 
-from semlink.kb.index import KnowledgeBase, SearchResult
+from typing import TYPE_CHECKING
 
 __all__ = ["KnowledgeBase", "SearchResult"]
+
+
+def __getattr__(name: str):  # lazy: `semlink kb --help` needs neither torch nor FAISS
+    if name in __all__:
+        from semlink.kb import index
+
+        return getattr(index, name)
+    raise AttributeError(f"module 'semlink.kb' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from semlink.kb.index import KnowledgeBase, SearchResult  # noqa: F401

@@ -25,7 +25,6 @@ knows (an undetected error, a BP fixed point on a wrong codeword, stays possible
 
 from __future__ import annotations
 
-import functools
 import warnings
 
 import numpy as np
@@ -36,45 +35,11 @@ from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
 from sionna.phy.fec.ldpc.decoding import vn_update_sum
 
 from semlink.errors import SemlinkError, choice_error
+from semlink.phy.code_rules import check_code_params
 from semlink.phy.config import DECODERS
 from semlink.phy.ldpc import DEFAULT_NMS_SCALE, FastEncoder, LayeredDecoder, graph_from_encoder
 
-__all__ = ["check_code_params", "LdpcCodec"]
-
-_CODE_RULES = (
-    "accepted (TS 38.212 via Sionna LDPC5GEncoder): integers 12 <= k <= 8448, k < n, "
-    "1/5 <= k/n <= 0.95, k <= 3840 when k/n < 1/3, n a multiple of the bits per symbol"
-)
-
-
-@functools.lru_cache(maxsize=64)
-def _build_encoder_checked(k: int, n: int, bits_per_symbol: int) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        try:
-            enc = LDPC5GEncoder(k, n, num_bits_per_symbol=bits_per_symbol, device="cpu")
-        except (ValueError, TypeError) as exc:
-            raise SemlinkError(f"unsupported LDPC code k={k}, n={n}: {exc}; {_CODE_RULES}") from None
-    if n > enc.n_cb_comp:
-        raise SemlinkError(
-            f"unsupported LDPC code k={k}, n={n}: n exceeds the circular buffer; {_CODE_RULES}"
-        )
-
-
-def check_code_params(k: object, n: object, bits_per_symbol: int) -> None:
-    """Raise :class:`SemlinkError` unless (k, n) is a 5G LDPC code Sionna supports for this modulation."""
-    for name, v in (("code_k", k), ("code_n", n)):
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise SemlinkError(f"{name} must be a positive integer, got {v!r}; {_CODE_RULES}")
-    assert isinstance(k, int) and isinstance(n, int)
-    if k >= n:
-        raise SemlinkError(f"code_k must be smaller than code_n, got k={k}, n={n}; {_CODE_RULES}")
-    if n % bits_per_symbol:
-        raise SemlinkError(
-            f"code_n={n} is not a multiple of {bits_per_symbol} bits per symbol; {_CODE_RULES}"
-        )
-    _build_encoder_checked(k, n, bits_per_symbol)
-
+__all__ = ["check_code_params", "LdpcCodec"]  # check_code_params: re-exported from code_rules
 
 class _RecordingVnUpdate:
     """Sionna's ``vn_update_sum`` that remembers the last a-posteriori LLRs ``[batch, num_vns]``."""

@@ -288,7 +288,7 @@ class DigitalLinkConfig:
                 f"code_k and code_n must both be integers (coded) or both None (uncoded), got k={k!r}, n={n!r}"
             )
         if k is not None:
-            from semlink.phy.coding import check_code_params
+            from semlink.phy.code_rules import check_code_params
 
             check_code_params(k, n, self.bits_per_symbol)
 

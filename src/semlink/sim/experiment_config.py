@@ -118,10 +118,12 @@ class ExperimentConfig(Strict):
             self.link.analog(channel=channel.build())
             for spec in self.systems:
                 if isinstance(spec, KbscDigitalSpec):
-                    code = spec.code if spec.code is not None else self.link.code
-                    k, n = (None, None) if code == "uncoded" else code
-                    self.link.digital(channel=channel.build(), modulation=(spec.modulation or self.link.modulation),
-                                      code_k=k, code_n=n)
+                    modulation = (spec.modulation or self.link.modulation).lower()
+                    for budget in spec.budgets(self.budgets):
+                        code = spec.resolved_code(budget, modulation, self.link.code)
+                        k, n = (None, None) if code == "uncoded" else code
+                        self.link.digital(channel=channel.build(), modulation=modulation, code_k=k, code_n=n)
+                        spec.layout(budget, modulation, code)
         return self
 
     @property

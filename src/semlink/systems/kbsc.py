@@ -14,13 +14,11 @@ success = the retrieved item has the sent image's class. The references ``raw`` 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
-from semlink.errors import SemlinkError, choice_error
-from semlink.phy import MODULATIONS
+from semlink.errors import SemlinkError
 from semlink.systems.base import Received, is_noiseless, training_seed
 from semlink.systems.kbsc_model import (
     KbscCodec,
@@ -168,34 +166,11 @@ class KbscDigital(_CodecSystem):
         return (self.spec.modulation or ctx.link.modulation).lower()
 
     def _code(self, ctx):
-        return self.spec.code if self.spec.code is not None else ctx.link.code
+        return self.spec.resolved_code(self.budget, self._modulation(ctx), ctx.link.code)
 
     def _layout(self, ctx) -> tuple[int, int, int]:
-        """(latent values, payload bits, channel uses) per image: the largest even latent whose
-        code blocks (padding included) fit in the budget of ``channel_uses`` symbols."""
-        modulation = self._modulation(ctx)
-        if modulation not in MODULATIONS:
-            raise choice_error("modulation", modulation, MODULATIONS)
-        bps = MODULATIONS[modulation]
-        code = self._code(ctx)
-        q = self.quantizer.bits_per_value
-        budget = self.budget
-
-        def uses(latent: int) -> int:
-            bits = latent * q
-            coded = bits if code == "uncoded" else math.ceil(bits / code[0]) * code[1]
-            return math.ceil(coded / bps)
-
-        k, n = (1, 1) if code == "uncoded" else code
-        latent = int(budget * bps * k / n / q) // 2 * 2
-        while latent >= 2 and uses(latent) > budget:
-            latent -= 2
-        if latent < 2:
-            raise SemlinkError(
-                f"system {self.name!r}: a budget of {budget} channel uses cannot carry one code block of "
-                f"{modulation} with code {code} ({uses(2)} uses at least); raise channel_uses or use a shorter code"
-            )
-        return latent, latent * q, uses(latent)
+        """(latent values, payload bits, channel uses) per image (see ``KbscDigitalSpec.layout``)."""
+        return self.spec.layout(self.budget, self._modulation(ctx), self._code(ctx))
 
     def channel_uses(self, ctx) -> int:
         return self._layout(ctx)[2]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from semlink.sim.config import Strict
 
@@ -76,12 +76,63 @@ class KbscSpec(BudgetSpec):
 
 
 class KbscDigitalSpec(BudgetSpec):
-    """Compressed feature → quantiser → 5G LDPC + QAM on the digital link, within the budget."""
+    """Compressed feature → quantiser → 5G LDPC + QAM on the digital link, within the budget.
+
+    The code is ``code`` (k, n), or — with ``code_rate`` — the 5G code that fills each budget
+    (:func:`semlink.phy.code_for_budget`), else the run's ``[link]`` code.
+    """
 
     type: Literal["kbsc-digital"]
     bits_per_value: int = Field(1, ge=1, le=16)
     modulation: str | None = None  # default: the run's [link] modulation
     code: tuple[int, int] | Literal["uncoded"] | None = None  # default: the run's [link] code
+    code_rate: float | None = Field(None, ge=0.2, le=0.95)
+
+    @model_validator(mode="after")
+    def _one_code(self):
+        if self.code is not None and self.code_rate is not None:
+            raise ValueError("give code (k, n) or code_rate, not both")
+        return self
+
+    def resolved_code(self, budget: int, modulation: str, link_code) -> tuple[int, int] | str:
+        """The code this entry uses at ``budget`` channel uses."""
+        from semlink.phy.budget import code_for_budget
+        from semlink.phy.config import MODULATIONS
+
+        if self.code is not None:
+            return self.code
+        if self.code_rate is not None:
+            return code_for_budget(budget, MODULATIONS[modulation], self.code_rate)
+        return link_code
+
+    def layout(self, budget: int, modulation: str, code) -> tuple[int, int, int]:
+        """``(latent values, payload bits, channel uses)`` per image: the largest even latent whose code
+        blocks (padding included) fit the budget; raises ``SemlinkError`` when not even 2 values fit."""
+        import math
+
+        from semlink.errors import SemlinkError, choice_error
+        from semlink.phy.config import MODULATIONS
+
+        if modulation not in MODULATIONS:
+            raise choice_error("modulation", modulation, MODULATIONS)
+        bps, q = MODULATIONS[modulation], self.bits_per_value
+
+        def uses(latent: int) -> int:
+            bits = latent * q
+            coded = bits if code == "uncoded" else math.ceil(bits / code[0]) * code[1]
+            return math.ceil(coded / bps)
+
+        k, n = (1, 1) if code == "uncoded" else code
+        latent = int(budget * bps * k / n / q) // 2 * 2
+        while latent >= 2 and uses(latent) > budget:
+            latent -= 2
+        if latent < 2:
+            raise SemlinkError(
+                f"system {self.display_name!r}: a budget of {budget} channel uses cannot carry one code block of "
+                f"{modulation} with code {code} ({uses(2)} uses at least); raise channel_uses, use a shorter code "
+                "or give code_rate to fit the code to each budget"
+            )
+        return latent, latent * q, uses(latent)
 
 
 class RawSpec(SystemSpec):
