@@ -43,7 +43,9 @@ class Received:
     - ``texts``: :class:`TextOutcome` for schemes that send text, or None;
     - ``channel_uses_sent``: ``[Q]`` complex channel symbols actually sent per query (a scheme that
       sends less than its budget, e.g. fewer code blocks); None means the system's ``channel_uses``;
-    - ``extras``: scheme-specific scalars for the results row (e.g. ``code_block_failure_rate``).
+    - ``extras``: scheme-specific scalars for the results row (e.g. ``code_block_failure_rate``);
+    - ``examples``: arrays worth showing for the first few queries (e.g. the crop a scheme sent, its
+      texts), stored beside the results for the example figure (the run adds the images itself).
     """
 
     features: torch.Tensor | None = None
@@ -51,6 +53,7 @@ class Received:
     texts: TextOutcome | None = None
     channel_uses_sent: np.ndarray | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    examples: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class System(Protocol):

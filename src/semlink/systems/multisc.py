@@ -289,6 +289,14 @@ class MultiSc:
         if ctx.query_images.ndim == 3:  # grayscale data: compare in the data's own format
             images = images.mean(axis=-1).round().astype(np.uint8)
         flat_sent = [t for row in sent["texts"] for t in row]
+
+        def joined(texts, n=4):  # the first queries' texts, one string per query (blocks joined by " | ")
+            return np.array([" | ".join(texts[i * per : (i + 1) * per]) for i in range(min(n, count))])
+
+        examples = {"texts_sent": joined(flat_sent), "texts_received": joined(received),
+                    "texts_corrected": joined(corrected)}
+        if sent["crops"] is not None:
+            examples["crops"] = sent["crops"][:4]
         return Received(
             images=images,
             texts=TextOutcome(sent=flat_sent, received=received, corrected=corrected),
@@ -297,4 +305,5 @@ class MultiSc:
                 "text_exact_rate": float(np.mean([a == b for a, b in zip(received, flat_sent)])),
                 "crop_loss_rate": float(np.mean([c is None for c in crops])) if sent["crops"] is not None else None,
             },
+            examples=examples,
         )

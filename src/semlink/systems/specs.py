@@ -256,6 +256,28 @@ class MultiScSpec(BudgetSpec):
     text_modulation: str = "qpsk"
     text_rate: float | None = Field(None, ge=0.2, le=0.95)  # None: uncoded (bit errors the corrector can fix)
 
+    def preflight(self) -> None:
+        """Before any data or model is loaded: every model a stage names must be on disk.
+
+        Raises :class:`semlink.errors.MissingResourceError` naming the stage, its spec and the path
+        (the stage's own loader checks the folder's contents when it loads).
+        """
+        from pathlib import Path
+
+        from semlink.errors import MissingResourceError
+
+        stages = [("captioner", self.captioner), ("corrector", self.corrector), ("reconstructor", self.reconstructor)]
+        if self.sends_crop:
+            stages.insert(0, ("segmenter", self.segmenter))
+        for stage, spec in stages:
+            backend, _, argument = spec.partition(":")
+            if argument and not Path(argument).expanduser().exists():
+                raise MissingResourceError(
+                    f"system {self.display_name!r}: {stage} {spec!r} names {argument!r}, which does not exist; "
+                    f"put the {backend} model there (saved with save_pretrained, or the weights file) - nothing is "
+                    "downloaded at run time - or use the offline default"
+                )
+
     @property
     def blocks(self) -> int:
         grid = self.grid if self.grid is not None else (2 if self.type == "multi-sc" else 1)
