@@ -13,15 +13,11 @@ Modules: ``index`` (build, search, search parameters), ``store`` (the checksumme
 
 from typing import TYPE_CHECKING
 
+from semlink.lazy import lazy_exports
+
 __all__ = ["KnowledgeBase", "SearchResult"]
-
-
-def __getattr__(name: str):  # lazy: `semlink kb --help` needs neither torch nor FAISS
-    if name in __all__:
-        from semlink.kb import index
-
-        return getattr(index, name)
-    raise AttributeError(f"module 'semlink.kb' has no attribute {name!r}")
+# Lazy: `semlink kb --help` needs neither torch nor FAISS.
+__getattr__, __dir__ = lazy_exports(__name__, {"KnowledgeBase": "index", "SearchResult": "index"})
 
 
 if TYPE_CHECKING:  # pragma: no cover

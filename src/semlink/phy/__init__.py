@@ -35,8 +35,9 @@ Channel uses are complex symbols on data REs (pilots and cyclic prefix excluded;
 ``ebno_db``), padding to whole code blocks and OFDM slots included.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from semlink.lazy import lazy_exports
 
 # Names load lazily (PEP 562): configs and budgets are importable without torch or Sionna, so the
 # CLI validates a run's PHY settings in milliseconds; the links import their heavy modules on use.
@@ -52,18 +53,7 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"semlink.phy.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'semlink.phy' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs

@@ -7,8 +7,9 @@ Names load lazily (the config specs are importable without torch, for a fast CLI
 ['bpg+capacity', 'bpg+ldpc', 'deep-jscc', 'kbsc']
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from semlink.lazy import lazy_exports
 
 _EXPORTS = {
     "SYSTEMS": "base", "Received": "base", "System": "base", "TextOutcome": "base", "create_systems": "base",
@@ -16,14 +17,7 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"semlink.systems.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'semlink.systems' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -21,7 +21,8 @@ import torch
 from semlink.errors import choice_error
 
 __all__ = [
-    "Received", "System", "TextOutcome", "SYSTEMS", "create_systems", "is_noiseless", "register_system",
+    "Received", "System", "SystemBase", "TextOutcome", "SYSTEMS", "create_systems", "is_noiseless",
+    "register_system",
 ]
 
 
@@ -83,6 +84,29 @@ class System(Protocol):
 
     def describe(self, ctx, channel) -> dict[str, Any]:
         """Row columns that say what this system is on ``channel`` (link, code, training)."""
+
+
+class SystemBase:
+    """The state every built-in system keeps: its spec, name, budget, variant and training index.
+
+    ``channel_uses`` defaults to the budget and ``prepare`` to nothing; a trained scheme sets
+    ``trained = True`` (one system per training seed, see :func:`create_systems`).
+    """
+
+    trained = False
+
+    def __init__(self, spec, budget: int | None = None, train_index: int = 0) -> None:
+        self.spec = spec
+        self.name = spec.display_name
+        self.budget = None if budget is None else int(budget)
+        self.variant = ""
+        self.train_index = int(train_index)
+
+    def channel_uses(self, ctx) -> int:
+        return self.budget
+
+    def prepare(self, ctx, channel) -> None:
+        return None
 
 
 SYSTEMS: dict[str, Any] = {}

@@ -14,25 +14,18 @@ from typing import Any
 
 import torch
 
-from semlink.systems.base import Received, training_seed
+from semlink.systems.base import Received, SystemBase, training_seed
 
 
-class DeepJscc:
+class DeepJscc(SystemBase):
     """One deep-JSCC codec per channel at ``budget`` channel uses (see the module docstring)."""
 
     trained = True
 
     def __init__(self, spec, budget: int, train_index: int = 0) -> None:
-        self.spec = spec
-        self.budget = int(budget)
-        self.name = spec.display_name
-        self.train_index = int(train_index)
-        self.variant = ""
+        super().__init__(spec, budget, train_index)
         self.codecs: dict[Any, Any] = {}
         self.training: dict[Any, dict[str, Any]] = {}
-
-    def channel_uses(self, ctx) -> int:
-        return self.budget
 
     def channel_uses_with_padding(self, ctx, channel) -> int:
         return ctx.analog_link(channel).channel_uses(self.budget)

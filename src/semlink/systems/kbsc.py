@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from semlink.errors import SemlinkError
-from semlink.systems.base import Received, is_noiseless, training_seed
+from semlink.systems.base import Received, SystemBase, is_noiseless, training_seed
 from semlink.systems.kbsc_model import (
     KbscCodec,
     analog_channel,
@@ -31,7 +31,7 @@ from semlink.systems.kbsc_model import (
 from semlink.tx.quantize import UniformQuantizer
 
 
-class _CodecSystem:
+class _CodecSystem(SystemBase):
     """Shared by the systems that train a codec per channel and cache it as a checkpoint.
 
     ``train_index`` i > 0 (``[train] seeds`` > 1) trains with its own seed derived from the run seed
@@ -41,11 +41,7 @@ class _CodecSystem:
     trained = True  # expanded per training seed by create_systems
 
     def __init__(self, spec, budget: int, train_index: int = 0) -> None:
-        self.spec = spec
-        self.budget = int(budget)
-        self.name = spec.display_name
-        self.train_index = int(train_index)
-        self.variant = ""
+        super().__init__(spec, budget, train_index)
         self.codecs: dict[Any, KbscCodec] = {}
         self.training: dict[Any, dict[str, Any]] = {}
 
@@ -125,9 +121,6 @@ def _settings_dict(ctx) -> dict[str, Any]:
 
 class KbscAnalog(_CodecSystem):
     """Learned compressor → ``budget`` complex symbols on the analog link → decompressor."""
-
-    def channel_uses(self, ctx) -> int:
-        return self.budget
 
     def _codec_uses(self, ctx) -> int:
         return self.budget

@@ -38,21 +38,18 @@ import torch
 
 from semlink.errors import SemlinkError
 from semlink.phy import MODULATIONS, code_for_budget, payload_bits_for_budget
-from semlink.systems.base import Received, TextOutcome, is_noiseless, training_seed
+from semlink.systems.base import Received, SystemBase, TextOutcome, is_noiseless, training_seed
 
 __all__ = ["MultiSc"]
 
 BOX_BITS = 64
 
 
-class MultiSc:
+class MultiSc(SystemBase):
     """``multi-sc``, ``single-text-sc`` and ``vlm-csc`` at one budget (see the module docstring)."""
 
     def __init__(self, spec, budget: int) -> None:
-        self.spec = spec
-        self.budget = int(budget)
-        self.name = spec.display_name
-        self.variant = ""
+        super().__init__(spec, budget)
         self._stages: dict[str, Any] | None = None
         self._sent: dict[str, Any] | None = None
         self._jscc: dict[Any, Any] = {}
@@ -87,9 +84,6 @@ class MultiSc:
                 f"crop ({crop}) and box ({box}); raise channel_uses or lower crop_fraction"
             )
         return crop, per_text, box
-
-    def channel_uses(self, ctx) -> int:
-        return self.budget
 
     def channel_uses_with_padding(self, ctx, channel) -> int:
         return ctx.analog_link(channel).channel_uses(self.budget)

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from semlink.phy import MODULATIONS, code_for_budget, payload_bits_for_budget
-from semlink.systems.base import Received, is_noiseless
+from semlink.systems.base import Received, SystemBase, is_noiseless
 
 __all__ = ["SeparationCapacity", "SeparationLdpc", "envelope_rows"]
 
@@ -53,14 +53,11 @@ def _rate_label(rate: float) -> str:
     return f"{fraction.numerator}/{fraction.denominator}" if abs(float(fraction) - rate) < 1e-6 else f"{rate:.3g}"
 
 
-class _CodecSystem:
+class _CodecSystem(SystemBase):
     """What both baselines share: the codec, rate matching through the run's encode cache, fallback."""
 
     def __init__(self, spec, budget: int) -> None:
-        self.spec = spec
-        self.budget = int(budget)
-        self.name = spec.display_name
-        self.variant = ""
+        super().__init__(spec, budget)
         self._codec = None
         self._decoded: dict[bytes, np.ndarray | None] = {}
 
@@ -71,9 +68,6 @@ class _CodecSystem:
 
             self._codec = create_codec(self.spec.codec, **self.spec.codec_options)
         return self._codec
-
-    def channel_uses(self, ctx) -> int:
-        return self.budget
 
     def _fit(self, ctx, budgets) -> list:
         from semlink.tx.codecs import fit_to_budget
@@ -194,11 +188,9 @@ class SeparationCapacity(_CodecSystem):
     def channel_uses_with_padding(self, ctx, channel) -> int:
         return ctx.analog_link(channel).channel_uses(self.budget)
 
-    def prepare(self, ctx, channel) -> None:
-        return None
-
     def describe(self, ctx, channel) -> dict[str, Any]:
         return {**ctx.link.describe(channel), "link": "capacity"}
+
 
     @torch.no_grad()
     def transmit(self, ctx, channel, snr_db: float) -> Received:
