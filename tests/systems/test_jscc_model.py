@@ -159,7 +159,7 @@ def test_transmit_images_reconstructs_uint8_with_psnr():
     assert noiseless.images.shape == (5, 30, 30, 3) and noiseless.images.dtype == torch.uint8
     with torch.no_grad():
         decoded = codec.decode(codec.encode(images_to_tensor(images)))
-    expected = 10 * torch.log10(1 / (decoded - images_to_tensor(images)).square().mean(dim=(1, 2, 3)))
+    expected = 10 * torch.log10(1 / (decoded - images_to_tensor(images)).double().square().mean(dim=(1, 2, 3)))
     torch.testing.assert_close(noiseless.psnr_db, expected, atol=1e-4, rtol=0)
 
 

@@ -183,7 +183,7 @@ def _uint8_images(images: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
 
 
 class Reconstruction(NamedTuple):
-    """``images``: ``[N, H, W(, C)] uint8`` as received; ``psnr_db``: ``[N] float32`` against the sent image."""
+    """``images``: ``[N, H, W(, C)] uint8`` as received; ``psnr_db``: ``[N] float64`` against the sent image."""
 
     images: torch.Tensor
     psnr_db: torch.Tensor
