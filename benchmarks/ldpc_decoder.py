@@ -8,7 +8,9 @@ Codes:
 Eb/N0 operating points are Sionna BP's (20 iterations) BLER ~1e-1, ~1e-2 and ~1e-3, measured once
 here and fixed below; every section prints the BLER it sees, so a drift shows.
 
-Section 0 - numba warm-up: compiling (or loading from numba's cache) the kernels; not counted.
+Section 0 - numba: compiling the kernels from scratch (a fresh process with an empty cache
+  directory; full run only) and this process's warm-up (loading them from numba's cache); not
+  counted anywhere below.
 Section 1 - quality: every decoder decodes the same LLRs (common random numbers) at Eb/N0 points
   around BLER 1e-2; the Eb/N0 where each waterfall crosses 1e-2 (log-linear interpolation) and the
   offset to Sionna's BP. Targets: layered-bp <= +0.05 dB with at most the same 20 iterations,
@@ -34,7 +36,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -80,6 +86,28 @@ CODES = (
 def codecs_for(link: DigitalLink) -> dict[str, LdpcCodec]:
     k, n, bps = link.k, link.n, link.bits_per_symbol
     return {name: LdpcCodec(k, n, bps, ITERATIONS, decoder=name) for name in (REFERENCE, *FAST)}
+
+
+# -- section 0 -------------------------------------------------------------------------------------
+_COLD = """
+import time
+t = time.perf_counter()
+from semlink.phy import DigitalLink, DigitalLinkConfig
+from semlink.phy.ldpc import LayeredDecoder
+imported, cpu = time.perf_counter(), time.process_time()
+LayeredDecoder.warm_up()
+DigitalLink(DigitalLinkConfig(code_k=40, code_n=80, ofdm=None, decoder="layered-nms")).simulate(2, 3.0)
+print(time.perf_counter() - imported, time.process_time() - cpu)
+"""
+
+
+def cold_compile_seconds() -> tuple[float, float]:
+    """Wall and CPU seconds to compile every kernel (decoder, encoder, demapper) with an empty numba cache."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        done = subprocess.run([sys.executable, "-c", _COLD], env=env, capture_output=True, text=True, check=True)
+    wall, cpu = (float(v) for v in done.stdout.strip().splitlines()[-1].split())
+    return wall, cpu
 
 
 # -- section 1 -------------------------------------------------------------------------------------
@@ -226,7 +254,10 @@ def main() -> None:
     print(f"torch {torch.__version__}, numba {numba.__version__} ({numba.get_num_threads()} threads), cpu")
     start = time.perf_counter()
 
-    print("== 0. numba warm-up (compile or load from cache; not counted) ==")
+    print("== 0. numba compile and warm-up (not counted) ==")
+    if not args.quick:
+        wall, cpu = cold_compile_seconds()
+        print(f"  compiling all kernels with an empty cache (fresh process): {wall:.1f} s wall, {cpu:.1f} s CPU")
     warm = LayeredDecoder.warm_up()
     link = DigitalLink(replace(CODES[0].cfg, decoder="layered-nms"))
     t0 = time.perf_counter()
