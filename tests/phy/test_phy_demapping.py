@@ -18,10 +18,12 @@ def test_equals_sionna_app_demapper(bits_per_symbol: int) -> None:
     no = torch.rand(40, 300, generator=gen) * 0.5 + 1e-3  # per-symbol noise, as after equalisation
     noise = torch.complex(torch.randn(40, 300, generator=gen), torch.randn(40, 300, generator=gen))
     y = x + torch.sqrt(no / 2) * noise
-    ours = SeparableQamDemapper(constellation)(y, no)
+    demapper = SeparableQamDemapper(constellation)
+    ours = demapper(y, no)  # the numba kernel (CPU)
     theirs = Demapper("app", constellation=constellation)(y, no)
     assert ours.shape == theirs.shape == (40, 300 * bits_per_symbol) and ours.dtype == torch.float32
     assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-4)
+    assert torch.allclose(demapper._call_torch(y, no), theirs, rtol=1e-5, atol=1e-4)  # the GPU path's ops
     scalar = SeparableQamDemapper(constellation)(y, torch.tensor(0.1))  # a broadcast noise variance
     assert torch.allclose(scalar, Demapper("app", constellation=constellation)(y, torch.tensor(0.1)), rtol=1e-5, atol=1e-4)
 

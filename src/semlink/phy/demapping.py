@@ -15,15 +15,19 @@ Sionna ``Constellation`` itself and refuses one that does not factorise; :func:`
 falls back to Sionna's demapper then.
 
 Output: logits ``log p(1)/p(0)`` ``[..., num_symbols * m] float32``, bits of one symbol together,
-most significant label bit first (Sionna's order).
+most significant label bit first (Sionna's order). CPU tensors go through a numba kernel (one pass,
+symbols in parallel), other devices through torch operations; both compute the formula above.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from numba import njit, prange
 from sionna.phy import Block
 from sionna.phy.mapping import Constellation, Demapper
+
+from semlink.phy.ldpc.approx import exp_neg, log_pos
 
 __all__ = ["SeparableQamDemapper", "make_demapper"]
 
@@ -65,6 +69,64 @@ def _separable_layout(points: np.ndarray, bits_per_symbol: int) -> tuple[list[in
     return dims, levels, level_labels
 
 
+_CHUNK = 1024  # symbols per parallel task of the CPU kernel
+_NEG_BIG = np.float32(-3.0e38)  # "minus infinity" (fastmath assumes no infinities)
+_F0 = np.float32(0.0)
+_F1 = np.float32(1.0)
+
+
+@njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+def _demap_kernel(y, no, levels, idx1, idx0, out_pos, tiny, out):  # noqa: ANN001, ANN202
+    """``y [M, 2] float32`` (re, im), ``no [M]`` -> ``out [M, m]`` logits.
+
+    ``idx1 / idx0 [m/2, L/2]``: the levels where bit ``j`` of a dimension is 1 / 0. Each
+    log-sum-exp is ``top + log(sum_t exp(e_t - top))`` with ``top`` the largest exponent; loops run
+    over a chunk of symbols innermost, so they vectorise (``exp``/``log`` from semlink.phy.ldpc.approx).
+    """
+    num = y.shape[0]
+    half, per = idx1.shape
+    for c in prange((num + _CHUNK - 1) // _CHUNK):
+        lo = c * _CHUNK
+        n = min(num, lo + _CHUNK) - lo
+        scale = np.empty(n, np.float32)
+        value = np.empty(n, np.float32)
+        top = np.empty(n, np.float32)
+        acc = np.empty(n, np.float32)
+        lse1 = np.empty(n, np.float32)
+        noise = no[lo : lo + n]
+        for i in range(n):
+            scale[i] = -_F1 / max(noise[i], tiny)
+        for d in range(2):
+            part = y[lo : lo + n, d]
+            for i in range(n):
+                value[i] = part[i]
+            for j in range(half):
+                for h in range(1, -1, -1):  # bit = 1 first, then 0
+                    idx = idx1[j] if h == 1 else idx0[j]
+                    for i in range(n):
+                        top[i] = _NEG_BIG
+                    for t in range(per):
+                        a = levels[idx[t]]
+                        for i in range(n):
+                            top[i] = max(top[i], scale[i] * (value[i] - a) ** 2)
+                    if per > 1:
+                        for i in range(n):
+                            acc[i] = _F0
+                        for t in range(per):
+                            a = levels[idx[t]]
+                            for i in range(n):
+                                acc[i] += exp_neg(top[i] - scale[i] * (value[i] - a) ** 2)
+                        for i in range(n):
+                            top[i] += log_pos(acc[i])
+                    if h == 1:
+                        for i in range(n):
+                            lse1[i] = top[i]
+                    else:
+                        column = out[lo : lo + n, out_pos[d * half + j]]
+                        for i in range(n):
+                            column[i] = lse1[i] - top[i]
+
+
 class SeparableQamDemapper(Block):
     """APP demapper for square QAM, exact and per real dimension (see the module docstring).
 
@@ -94,8 +156,15 @@ class SeparableQamDemapper(Block):
         # output bit b of a symbol is bit j (its rank among dimension d's bits) of dimension d
         order = [d * half + sum(1 for c in range(b) if dims[c] == dims[b]) for b, d in enumerate(dims)]
         self.register_buffer("_order", torch.tensor(order, device=self.device), persistent=False)
+        self._cpu_tables = (
+            levels[0].astype(np.float32), idx1.reshape(half, -1), idx0.reshape(half, -1), np.argsort(order)
+        )
 
     def call(self, y: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
+        return self._call_cpu(y, no) if y.device.type == "cpu" else self._call_torch(y, no)
+
+    def _call_torch(self, y: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
+        """Torch operations, any device."""
         no = torch.clamp_min(torch.as_tensor(no, dtype=torch.float32, device=y.device), self._no_threshold)
         no = torch.broadcast_to(no, y.shape).unsqueeze(-1)  # [..., N, 1]
         yr = torch.stack([y.real, y.imag], dim=-1)  # [..., N, 2]
@@ -110,6 +179,17 @@ class SeparableQamDemapper(Block):
             llr = (torch.logsumexp(e1, dim=-1) - torch.logsumexp(e0, dim=-1)).flatten(-2)  # [..., N, m]
         llr = llr[..., self._order]
         return llr.reshape(*y.shape[:-1], y.shape[-1] * self._bits_per_symbol)
+
+    def _call_cpu(self, y: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
+        """The numba kernel, CPU tensors."""
+        no = torch.broadcast_to(torch.as_tensor(no, dtype=torch.float32), y.shape)
+        y_ri = torch.view_as_real(y.to(torch.complex64).reshape(-1).contiguous()).numpy()
+        out = np.empty((y_ri.shape[0], self._bits_per_symbol), np.float32)
+        if out.size:
+            _demap_kernel(
+                y_ri, no.reshape(-1).contiguous().numpy(), *self._cpu_tables, np.float32(self._no_threshold), out
+            )
+        return torch.from_numpy(out).reshape(*y.shape[:-1], y.shape[-1] * self._bits_per_symbol)
 
 
 def make_demapper(constellation: Constellation, device: str | None = None) -> Block:

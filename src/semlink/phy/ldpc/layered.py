@@ -46,7 +46,7 @@ _FILLER_LLR = np.float32(1.0e4)  # known zero: never the minimum, tanh(x/2) == 1
 _PROD_MAX = np.float32(1.0 - 2.0**-23)  # largest float32 below 1
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _gather_v2c(v2c, app, c2v, off, base, shift, z, rows):  # noqa: ANN001, ANN202
     """``v2c[off + i] = app[base + (i + shift) mod z] - c2v[off + i]`` for ``i < rows``."""
     n1 = min(rows, z - shift)
@@ -56,7 +56,7 @@ def _gather_v2c(v2c, app, c2v, off, base, shift, z, rows):  # noqa: ANN001, ANN2
         v2c[off + i] = app[base + shift + i - z] - c2v[off + i]
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _scatter_app(app, new, off, base, shift, z, rows):  # noqa: ANN001, ANN202
     """``app[base + (i + shift) mod z] = new[off + i]`` for ``i < rows``."""
     n1 = min(rows, z - shift)
@@ -67,7 +67,7 @@ def _scatter_app(app, new, off, base, shift, z, rows):  # noqa: ANN001, ANN202
 
 
 # -- normalised min-sum ---------------------------------------------------------------------------
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _nms_stats(v2c, off, min1, min2, sign, rows):  # noqa: ANN001, ANN202
     for i in range(rows):
         x = v2c[off + i]
@@ -77,7 +77,7 @@ def _nms_stats(v2c, off, min1, min2, sign, rows):  # noqa: ANN001, ANN202
         sign[i] = -sign[i] if x < _F0 else sign[i]
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _nms_output(v2c, c2v, off, min1, min2, sign, rows, scale, msg_max):  # noqa: ANN001, ANN202
     """New ``c2v`` of one edge per row, and ``v2c + c2v`` (the new APP) in place of ``v2c``."""
     for i in range(rows):
@@ -105,7 +105,7 @@ def _layer_nms(app, c2v, v2c, min1, min2, sign, first, last, entry_base, entry_s
 
 
 # -- sum-product (tanh rule) ----------------------------------------------------------------------
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _tanh_half(t, v2c, off, rows):  # noqa: ANN001, ANN202
     """``t = tanh(v2c / 2) = sign(v2c) (1 - e^-|v2c|) / (1 + e^-|v2c|)``."""
     for i in range(rows):
@@ -115,25 +115,26 @@ def _tanh_half(t, v2c, off, rows):  # noqa: ANN001, ANN202
         t[off + i] = -th if x < _F0 else th
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _prefix_step(prefix, t, off, running, rows):  # noqa: ANN001, ANN202
     for i in range(rows):
         prefix[off + i] = running[i]
         running[i] = running[i] * t[off + i]
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
-def _suffix_step(prefix, t, off, running, rows):  # noqa: ANN001, ANN202
-    """``prefix`` becomes the product over all other edges."""
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
+def _suffix_step(t, off, running, rows):  # noqa: ANN001, ANN202
+    """``t`` becomes the product of the later edges' ``tanh`` (the suffix without this edge)."""
     for i in range(rows):
-        prefix[off + i] = prefix[off + i] * running[i]
-        running[i] = running[i] * t[off + i]
+        own = t[off + i]
+        t[off + i] = running[i]
+        running[i] = running[i] * own
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
-def _bp_output(v2c, c2v, prod, off, rows):  # noqa: ANN001, ANN202
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
+def _bp_output(v2c, c2v, prefix, suffix, off, rows):  # noqa: ANN001, ANN202
     for i in range(rows):
-        p = min(max(prod[off + i], -_PROD_MAX), _PROD_MAX)
+        p = min(max(prefix[off + i] * suffix[off + i], -_PROD_MAX), _PROD_MAX)  # product over the others
         r = log_pos((_F1 + p) / (_F1 - p))  # 2 atanh(p)
         c2v[off + i] = r
         v2c[off + i] = v2c[off + i] + r
@@ -151,10 +152,10 @@ def _layer_bp(app, c2v, v2c, t, prod, running, first, last, entry_base, entry_sh
     for i in range(rows):
         running[i] = _F1
     for ent in range(last - 1, first - 1, -1):
-        _suffix_step(prod, t, ent * z, running, rows)
+        _suffix_step(t, ent * z, running, rows)
     for ent in range(first, last):
         off = ent * z
-        _bp_output(v2c, c2v, prod, off, rows)
+        _bp_output(v2c, c2v, prod, t, off, rows)
         _scatter_app(app, v2c, off, entry_base[ent], entry_shift[ent], z, rows)
 
 
