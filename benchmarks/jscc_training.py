@@ -28,7 +28,7 @@ def _link(channel: str, packed: bool):
 
 
 def main() -> None:
-    from semlink.systems.jscc_model import JsccTrainSettings
+    from semlink.systems.jscc_training import JsccTrainSettings
 
     defaults = JsccTrainSettings()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,7 +53,8 @@ def main() -> None:
     import torch
 
     from semlink.data import load_dataset
-    from semlink.systems.jscc_model import symbol_channel, train_jscc, transmit_images
+    from semlink.systems.jscc_model import symbol_channel, transmit_images
+    from semlink.systems.jscc_training import train_jscc
 
     torch.set_num_threads(args.threads)
     train_split = load_dataset("fashion-mnist", split="train")

@@ -55,9 +55,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from semlink.kb import KnowledgeBase
+    from semlink.metrics import retrieval_metrics
     from semlink.seeding import seed_everything
     from semlink.sim.config import ChannelSpec, LinkSpec, OfdmSpec
-    from semlink.metrics import retrieval_metrics
     from semlink.systems import ExperimentContext
     from semlink.systems.checkpoints import CheckpointStore
     from semlink.systems.kbsc import KbscAnalog

@@ -14,15 +14,8 @@ from typer.testing import CliRunner
 from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError
 from semlink.phy import AnalogLink, AnalogLinkConfig, ChannelConfig, OfdmConfig
 from semlink.seeding import seed_everything
-from semlink.systems.jscc_model import (
-    JsccCodec,
-    JsccTrainSettings,
-    load_jscc,
-    save_jscc,
-    symbol_channel,
-    train_jscc,
-    transmit_images,
-)
+from semlink.systems.jscc_model import JsccCodec, load_jscc, save_jscc, symbol_channel, transmit_images
+from semlink.systems.jscc_training import JsccTrainSettings, train_jscc
 from semlink.tx.jscc import images_to_tensor
 
 FASHION_ROOT = "/usr/share/datasets/fashion-mnist"

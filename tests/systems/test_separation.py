@@ -7,7 +7,6 @@ import json
 import math
 
 import numpy as np
-
 import pytest
 
 from semlink.errors import SemlinkError
@@ -66,7 +65,7 @@ def test_rows_pay_for_what_they_send(separation_run):
 def test_envelope_keeps_the_best_variant_per_snr(separation_run):
     frame, _ = separation_run
     ldpc = frame[frame["system"] == "bpg+ldpc"]
-    for (budget, snr), group in ldpc.groupby(["budget", "snr_db"]):
+    for _key, group in ldpc.groupby(["budget", "snr_db"]):
         envelope = group[group["variant"] == "envelope"]
         assert len(envelope) == 1
         assert envelope["top1_accuracy"].iloc[0] == group["top1_accuracy"].max()

@@ -34,7 +34,7 @@ from sionna.phy import Block
 from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
 from sionna.phy.fec.ldpc.decoding import vn_update_sum
 
-from semlink.errors import SemlinkError, choice_error
+from semlink.errors import choice_error
 from semlink.phy.code_rules import check_code_params
 from semlink.phy.config import DECODERS
 from semlink.phy.ldpc import DEFAULT_NMS_SCALE, FastEncoder, LayeredDecoder, graph_from_encoder

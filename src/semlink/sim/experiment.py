@@ -81,11 +81,11 @@ def run_experiment(
 ) -> pd.DataFrame:
     """Run ``cfg`` into ``out``; ``executor`` from :func:`semlink.sim.executors.create_executor`
     (default in-process), ``cache_dir`` the shared cache of trained codecs (None: none)."""
+    from semlink.devices import resolve_device
     from semlink.sim.comparisons import paired_comparisons
     from semlink.sim.executors import LocalExecutor
     from semlink.sim.gallery import write_gallery
     from semlink.sim.plots import write_run_plots
-    from semlink.devices import resolve_device
     from semlink.systems.context import build_context, context_payload
 
     out = Path(out)
@@ -228,8 +228,8 @@ class ExperimentWorkload:
         self.payload = payload
 
     def build(self):
-        from semlink.sim.config import validate
         from semlink.devices import resolve_device
+        from semlink.sim.config import validate
         from semlink.systems.context import context_from_payload
 
         cfg = validate(ExperimentConfig, self.config)

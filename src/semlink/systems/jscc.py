@@ -31,7 +31,7 @@ class DeepJscc(SystemBase):
         return ctx.analog_link(channel).channel_uses(self.budget)
 
     def _settings(self, ctx):
-        from semlink.systems.jscc_model import JsccTrainSettings
+        from semlink.systems.jscc_training import JsccTrainSettings
 
         spec = self.spec
         return JsccTrainSettings(epochs=spec.epochs, patience=spec.patience, batch_size=spec.batch_size,
@@ -58,7 +58,8 @@ class DeepJscc(SystemBase):
         if channel in self.codecs:
             return
         from semlink.systems.checkpoints import load_or_train
-        from semlink.systems.jscc_model import load_jscc, save_jscc, symbol_channel, train_jscc
+        from semlink.systems.jscc_model import load_jscc, save_jscc, symbol_channel
+        from semlink.systems.jscc_training import train_jscc
 
         seed = training_seed(ctx.seed, self.train_index)
         suffix = f"__seed{self.train_index}" if self.train_index else ""
@@ -71,7 +72,7 @@ class DeepJscc(SystemBase):
                 self.budget, self._settings(ctx), seed=seed, device=ctx.queries.device,
             )
             ctx.log(f"{what}: best validation PSNR {history.best_val_psnr:.2f} dB at epoch {history.best_epoch}")
-            from semlink.systems.jscc_model import history_dict
+            from semlink.systems.jscc_training import history_dict
 
             return codec, history_dict(history)
 

@@ -166,14 +166,8 @@ class MultiSc(SystemBase):
             return self._jscc[channel]
         from semlink.imaging import as_rgb_image, resize
         from semlink.systems.checkpoints import load_or_train
-        from semlink.systems.jscc_model import (
-            JsccTrainSettings,
-            history_dict,
-            load_jscc,
-            save_jscc,
-            symbol_channel,
-            train_jscc,
-        )
+        from semlink.systems.jscc_model import load_jscc, save_jscc, symbol_channel
+        from semlink.systems.jscc_training import JsccTrainSettings, history_dict, train_jscc
 
         size = (self.spec.crop_size, self.spec.crop_size)
 
