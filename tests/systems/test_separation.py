@@ -134,3 +134,23 @@ def test_deep_jscc_degrades_gracefully_where_separation_falls_off_its_cliff(sepa
                  & (frame["budget"] == 392)].set_index("snr_db")["psnr_db"]
     assert np.diff(ldpc.loc[[-6.0, 0.0, 6.0, 12.0]].to_numpy()).max() > 5
     assert (run / "checkpoints" / "deep-jscc__392cu__awgn" / "model.safetensors").is_file()
+
+
+def test_resuming_with_an_added_snr_reuses_every_codec(separation_run, tmp_path):
+    # Checkpoints are checked against what they were trained with; a resumed run must find its own
+    # deep-JSCC codec acceptable (its config's own keys must not clash with the provenance).
+    import shutil
+
+    _, run_dir = separation_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    tree = json.loads(json.dumps(RUN))
+    tree["encoder"]["cache_dir"] = str(run_dir.parent / "features")
+    tree["systems"][0]["mcs"] = "envelope"
+    tree["systems"][0]["mcs_table"] = [["qpsk", 0.5], ["16qam", 0.5]]
+    tree["eval"]["snr_db"].append(3.0)
+    lines: list[str] = []
+    frame = run_experiment(validate(ExperimentConfig, tree), copy, resume=True, log=lines.append)
+    assert not [line for line in lines if line.endswith(": training")], lines
+    assert any("deep-jscc" in line and "loaded checkpoint" in line for line in lines), lines
+    assert set(frame.loc[frame["snr_db"] == 3.0, "system"]) >= {"bpg+ldpc", "bpg+capacity", "deep-jscc"}

@@ -185,7 +185,7 @@ def make_evaluate(cfg: ExperimentConfig, ctx, systems, channels):
             seed_channel(channel_seed(cfg.seed, channel.name, snr_db))  # common random numbers
         tic = time.perf_counter()
         received = system.transmit(ctx, channel, snr_db)
-        scored = score(received, sent, ctx.kb, ctx.image_encoder, top_k=ctx.top_k, lpips=ctx.lpips)
+        scored = score(received, sent, ctx.kb, ctx.reencoder(), top_k=ctx.top_k, lpips=ctx.lpips)
         uses = system.channel_uses(ctx)
         described = system.describe(ctx, channel) if channel is not None else {}
         offset = described.pop("ebno_offset_db", None)

@@ -86,6 +86,17 @@ class ExperimentContext:
             self._links["encode_cache"] = EncodeCache(self.encode_cache_dir)
         return self._links["encode_cache"]
 
+    def reencoder(self):
+        """The run's image encoder memoised by image content, for scoring reconstructions
+        (:class:`semlink.tx.encoders.memo.MemoisedEncoder`)."""
+        if self.image_encoder is None:
+            return None
+        if "reencoder" not in self._links:
+            from semlink.tx.encoders.memo import MemoisedEncoder
+
+            self._links["reencoder"] = MemoisedEncoder(self.image_encoder)
+        return self._links["reencoder"]
+
     def batches(self):
         """Slices of the query set of at most ``eval_batch_size`` items."""
         n = len(self.queries)

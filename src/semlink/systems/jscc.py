@@ -48,7 +48,7 @@ class DeepJscc(SystemBase):
             "channel": channel.model_dump(mode="json"),
             "link": ctx.link.model_dump(mode="json", exclude={"channel"}),
             "train": settings,
-            "image_shape": list(ctx.source_shape),
+            "source_shape": list(ctx.source_shape),  # not "image_shape": the codec's own config key
             "data": ctx.data_fingerprint,
             "seed": training_seed(ctx.seed, self.train_index),
             "codec_class": type(self).__name__,

@@ -177,7 +177,7 @@ class MultiSc(SystemBase):
         settings = JsccTrainSettings(epochs=self.spec.crop_epochs, snr_db=tuple(ctx.train.snr_db),
                                      batch_size=min(32, max(2, len(ctx.train_images) // 2)))
         provenance = {"system": f"{self.name} crop", "budget": self.crop_uses, "channel": channel.model_dump(mode="json"),
-                      "link": ctx.link.model_dump(mode="json", exclude={"channel"}), "image_shape": [*size, 3],
+                      "link": ctx.link.model_dump(mode="json", exclude={"channel"}), "source_shape": [*size, 3],
                       "data": ctx.data_fingerprint, "seed": ctx.seed, "epochs": self.spec.crop_epochs,
                       "codec_class": "MultiScCropJscc"}
         codec, _ = load_or_train(
