@@ -76,6 +76,24 @@ def _is_budgetless(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def _line_colours(rows: pd.DataFrame, enveloped: set[str]) -> dict[str, tuple[float, ...]]:
+    """One colour per line label, the same in every panel and never shared: main lines take the
+    strong qualitative palette in order of appearance, the MCS variants under an envelope a lighter one."""
+    main, minor = [], []
+    keys = ["system", "variant"] if "variant" in rows else ["system"]
+    for _, first in rows.drop_duplicates(keys).iterrows():
+        label = _line_label(first)
+        is_minor = first["system"] in enveloped and first.get("variant") != "envelope"
+        target = minor if is_minor else main
+        if label not in target:
+            target.append(label)
+    strong = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("Dark2").colors)
+    light = list(plt.get_cmap("Set2").colors) + list(plt.get_cmap("Pastel1").colors)
+    colours = {label: strong[i % len(strong)] for i, label in enumerate(main)}
+    colours.update({label: light[i % len(light)] for i, label in enumerate(minor)})
+    return colours
+
+
 def plot_metric_panels(
     frame: pd.DataFrame,
     path: str | os.PathLike[str],
@@ -87,9 +105,11 @@ def plot_metric_panels(
     formats: Sequence[str] = ("png",),
 ) -> None:
     """``metric`` against SNR, one panel per budget, one line per (system, variant); see the module docstring."""
-    frame = frame[frame[metric].notna()] if metric in frame.columns else frame.iloc[0:0]
     if "variant" in frame.columns:  # per-training-seed rows are summarised by their mean row (band: the spread)
         frame = frame[~frame["variant"].fillna("").str.startswith("seed ")]
+    # Colours come from every line of the run, so a system keeps its colour in every figure.
+    every_line = frame[frame["channel"] != "none"]
+    frame = frame[frame[metric].notna()] if metric in frame.columns else frame.iloc[0:0]
     if frame.empty:
         return
     spread = (f"{metric}_seed_min", f"{metric}_seed_max")
@@ -97,9 +117,9 @@ def plot_metric_panels(
     rows = frame[frame["channel"] != "none"]
     budgets = sorted({b for b in rows["budget"] if not _is_budgetless(b)}) or [None]
     fig, axes = plt.subplots(1, len(budgets), figsize=(5.2 * len(budgets), 4.2), squeeze=False, sharey=True)
-    colours: dict[str, str] = {}
     # Systems with an envelope: the envelope is the line; each MCS it chose from is drawn thin.
     enveloped = set(rows.loc[rows["variant"].fillna("") == "envelope", "system"]) if "variant" in rows else set()
+    colours = _line_colours(every_line, enveloped)
     for ax, budget in zip(axes[0], budgets):
         in_panel = rows[rows["budget"].map(_is_budgetless) | (rows["budget"] == budget)] if budget is not None else rows
         for (_, _, budgetless), part in in_panel.groupby(
@@ -116,8 +136,7 @@ def plot_metric_panels(
             if minor:
                 style.update(linewidth=0.8, alpha=0.5, markersize=2)
             (line,) = ax.plot(finite["snr_db"], finite[metric], marker="o", label=label,
-                              color=colours.get(label), **{"markersize": 3, **style})
-            colours.setdefault(label, line.get_color())
+                              color=colours[label], **{"markersize": 3, **style})
             if minor:
                 continue
             if all(c in finite.columns for c in spread) and finite[spread[0]].notna().all():
