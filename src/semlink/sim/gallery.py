@@ -103,7 +103,8 @@ def write_gallery(frame: pd.DataFrame, points: Sequence[Any], run_dir: Any, sent
                              fontsize=7)
                 text = _text(example, query)
                 if text:
-                    ax.text(0.0, -0.04, text, transform=ax.transAxes, fontsize=4.8, va="top", family="monospace")
+                    ax.text(0.0, -0.04, text, transform=ax.transAxes, fontsize=4.8, va="top", family="monospace",
+                            parse_math=False)  # received bytes may hold "$": text, never mathtext
                 if c == 1 and "example_crops" in example:
                     crop_ax = axes[r][0]
                     crop_ax.imshow(example["example_crops"][query])
