@@ -42,6 +42,7 @@ class ExperimentContext:
     link: Any  # semlink.sim.config.LinkSpec: modulation, code, grid, CSI shared by all systems
     source_shape: tuple[int, ...]  # (H, W) or (H, W, 3) of one source image
     checkpoints: Any  # semlink.systems.checkpoints.CheckpointStore: the run's codecs and the shared cache
+    train_labels: torch.Tensor | None = None  # [N] int64, row-aligned with train_features
     query_images: np.ndarray | None = None
     train_images: np.ndarray | None = None
     val_images: np.ndarray | None = None  # the sender half of the validation split
@@ -170,13 +171,14 @@ def build_context(
     kb.save(out / "kb")
     queries, query_labels = part(test_x, test_y, split.test_sender)
     log(f"knowledge base: {len(kb_x)} items ({cfg.kb.factory}); {len(queries)} queries")
-    train_features = part(train_x, train_y, split.train)[0]
+    train_features, train_labels = part(train_x, train_y, split.train)
     val_sender = part(train_x, train_y, split.val_sender)
     val_receiver = part(train_x, train_y, split.val_receiver)
     train_images = train_set.images[np.asarray(split.train)]
     val_images = train_set.images[np.asarray(split.val_sender)]
     return ExperimentContext(
         train_features=train_features,
+        train_labels=train_labels,
         val_sender=val_sender,
         val_receiver=val_receiver,
         queries=queries,
@@ -197,7 +199,8 @@ def build_context(
         seed=cfg.seed,
         train=cfg.train.settings(),
         encoder=encoder.name,
-        data_fingerprint=data_fingerprint(train_features, *val_sender, *val_receiver, train_images, val_images),
+        data_fingerprint=data_fingerprint(train_features, train_labels, *val_sender, *val_receiver, train_images,
+                                          val_images),
         log=log,
     )
 

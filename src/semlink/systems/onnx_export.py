@@ -4,9 +4,13 @@
   on-air channel symbols, interleaved re/im (pair them with :func:`semlink.phy.real_to_complex`;
   ONNX has no complex tensors), each example scaled to unit average energy per complex symbol
   exactly as :class:`semlink.phy.AnalogLink` does (:func:`semlink.phy.unit_energy_scale`).
-- ``rx_decoder.onnx``: ``symbols [B, 2·channel_uses] float32`` → ``features [B, D] float32``: the
-  received equalised symbols as they come off the link (``AnalogOutput.symbols_hat`` as reals, in
-  the on-air scale). Nothing else crosses: the receiver never learns the transmit scale.
+- ``rx_decoder.onnx``: ``symbols [B, 2·channel_uses] float32`` (and, for a noise-aware decoder,
+  ``noise_var [B, channel_uses] float32``) → ``features [B, D] float32``: the received equalised
+  symbols as they come off the link (``AnalogOutput.symbols_hat`` as reals, in the on-air scale)
+  and their per-symbol noise variance (``AnalogOutput.noise_var``, in the convention of the
+  equaliser the codec was trained with, recorded in its ``config.json``). That is all the receiver
+  has: it never learns the transmit scale. A blind decoder (``noise_input = "none"``) takes
+  ``symbols`` alone.
 
 Both graphs have a dynamic batch axis. BatchNorm runs in inference mode (running statistics).
 """
@@ -40,8 +44,8 @@ class _Decoder(nn.Module):
         super().__init__()
         self.codec = codec
 
-    def forward(self, symbols: torch.Tensor) -> torch.Tensor:
-        return self.codec.decode(symbols)
+    def forward(self, symbols: torch.Tensor, noise_var: torch.Tensor | None = None) -> torch.Tensor:
+        return self.codec.decode(symbols, noise_var)
 
 
 def export_codec(
@@ -54,16 +58,21 @@ def export_codec(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     kwargs = {"opset_version": opset} if opset else {}
+    rx_inputs = (torch.randn(2, 2 * codec.channel_uses),)
+    rx_names = ["symbols"]
+    if codec.decompressor.noise_aware:
+        rx_inputs += (torch.rand(2, codec.channel_uses),)
+        rx_names.append("noise_var")
     jobs = [
-        ("tx_encoder.onnx", _Encoder(codec), torch.randn(2, codec.feature_dim), "features", ["symbols"]),
-        ("rx_decoder.onnx", _Decoder(codec), torch.randn(2, 2 * codec.channel_uses), "symbols", ["features"]),
+        ("tx_encoder.onnx", _Encoder(codec), (torch.randn(2, codec.feature_dim),), ["features"], ["symbols"]),
+        ("rx_decoder.onnx", _Decoder(codec), rx_inputs, rx_names, ["features"]),
     ]
     paths = []
-    for filename, module, example, in_name, out_names in jobs:
-        axes = {name: {0: "batch"} for name in [in_name, *out_names]}
+    for filename, module, example, in_names, out_names in jobs:
+        axes = {name: {0: "batch"} for name in [*in_names, *out_names]}
         with atomic_path(out / filename) as tmp, torch.no_grad():
             torch.onnx.export(
-                module, (example,), str(tmp), input_names=[in_name], output_names=out_names,
+                module, example, str(tmp), input_names=in_names, output_names=out_names,
                 dynamic_axes=axes, dynamo=False, **kwargs,
             )
         paths.append(out / filename)
