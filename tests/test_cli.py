@@ -72,6 +72,8 @@ def test_same_seed_gives_identical_results_and_another_seed_differs(tmp_path, li
     [
         (["--channel", "tdl-z"], "tdl-z"),
         (["--modulation", "8psk"], "8psk"),
+        (["--decoder", "turbo"], "unknown LDPC decoder 'turbo'; accepted: sionna-bp, layered-bp, layered-nms"),
+        (["--decoder", "layered-nms", "--nms-scale", "2"], "nms_scale"),
         (["--code", "2048,1024"], "2048"),
         (["--code", "5,7"], "5"),
         (["--snr-db", "nan"], "non-finite"),
@@ -96,6 +98,21 @@ def test_bad_input_prints_one_line_and_exits_2(tmp_path, capsys, args, message):
     assert len(lines) == 1 and lines[0].startswith("error:"), captured.err
     assert message in lines[0]
     assert not (tmp_path / "x" / "results.csv").exists()
+
+
+def test_phy_ber_with_a_layered_decoder_records_it(tmp_path):
+    from semlink.cli import main
+
+    out = tmp_path / "fast"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["phy", "ber", "--snr-db", "4", "--code", "456,912", "--flat", "--decoder", "layered-nms",
+              "--bp-iterations", "12", "--batch-size", "64", "--max-iter", "1", "--out", str(out), "--seed", "1"])
+    assert exit_info.value.code == 0
+    row = pd.read_csv(out / "results.csv").iloc[0]
+    assert row["decoder"] == "layered-nms" and row["bp_iterations"] == 12
+    assert row["n_blocks"] == 64 and row["bler"] == 0.0  # Es/N0 4 dB is far above this code's waterfall
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["link"]["decoder"] == "layered-nms"
 
 
 def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):
@@ -131,3 +148,66 @@ def test_features_then_kb_build_and_query(tmp_path, capsys):
     printed = run("kb", "query", "--kb", str(tmp_path / "kb"), "--features", str(feats), "--k", "5")
     # Querying the knowledge base with its own items: every item finds itself first.
     assert "top-1" in printed.lower() and "1.000" in printed, printed
+
+
+def test_importing_the_cli_loads_neither_torch_nor_sionna():
+    """`semlink --help`, `--version` and config errors stay instant: heavy imports live inside commands."""
+    code = ("import sys, semlink.cli; heavy = [m for m in ('torch', 'sionna', 'faiss', 'pandas', 'numpy') "
+            "if m in sys.modules]; print(','.join(heavy))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "", done.stdout + done.stderr
+
+
+def test_version_and_help():
+    from importlib.metadata import version
+
+    done = _run("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"semlink {version('semlink')}"
+    helped = _run("--help")
+    assert helped.returncode == 0
+    for command in ("run", "phy", "kb", "features", "export-onnx", "report"):
+        assert command in helped.stdout
+
+
+@pytest.mark.parametrize("args", [["run", "--bogus", "x"], ["phy", "ber", "--out"], ["report"], ["nosuchcommand"]])
+def test_usage_errors_print_one_line_and_exit_2(args):
+    done = _run(*args)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("error:") and "--help" in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("text", ["", "# nothing but a comment\n", "[data]\ndataset = 'fashion-mnist'\n"])
+def test_configs_without_systems_are_refused_naming_what_is_required(tmp_path, text):
+    config = tmp_path / "empty.toml"
+    config.write_text(text)
+    done = _run("run", str(config), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "at least one [[systems]] entry" in done.stderr, done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_config_errors_name_the_bad_value(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("budgets = [64]\n[[systems]]\ntype = 'kbsc-digital'\nmodulation = '16qam'\ncode = [256, 512]\n")
+    done = _run("run", str(config), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "a budget of 64 channel uses cannot carry" in done.stderr
+    for bad, message in ((["codec = 'gif'"], "unknown codec 'gif'"), (["mcs = [['qpsk', 0.99]]"], "0.99"),
+                         (["mcs_table = []"], "is empty")):
+        config.write_text("budgets = [64]\n[[systems]]\ntype = 'bpg+ldpc'\n" + "\n".join(bad) + "\n")
+        done = _run("run", str(config), "--out", str(tmp_path / "out"))
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_dry_run_lists_points_channel_uses_and_cbr(tmp_path):
+    import os
+    from pathlib import Path
+
+    if not os.path.isdir("/usr/share/datasets/fashion-mnist"):
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    config = Path(__file__).parents[1] / "configs" / "compare_offline.toml"
+    done = _run("run", str(config), "--out", str(tmp_path / "out"), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "505 points" in done.stdout and "784 source values" in done.stdout
+    row = next(line for line in done.stdout.splitlines() if line.startswith("raw "))
+    assert row.split()[-3:] == ["640", "0.8163", "18"]
+    assert not (tmp_path / "out").exists()  # nothing ran, nothing was written

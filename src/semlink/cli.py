@@ -7,7 +7,8 @@ Subcommands::
     semlink features     extract image features into a file (for the kb commands)
     semlink kb build     build a FAISS knowledge base from a features file
     semlink kb query     query a knowledge base
-    semlink export-onnx  export a trained KBSC transmitter/receiver as ONNX
+    semlink export-onnx  export a trained KBSC or deep-JSCC transmitter/receiver as ONNX
+    semlink report       one self-contained HTML page overlaying runs (figures, tables, config diffs)
     semlink version      package versions
 
 Bad input prints one line ``error: ...`` on stderr and exits with status 2, never a traceback.
@@ -26,6 +27,22 @@ from semlink.errors import SemlinkError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Semantic image transmission over a real PHY.")
 phy_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Physical-layer link simulations.")
 app.add_typer(phy_app, name="phy")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version as installed
+
+        typer.echo(f"semlink {installed('semlink')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print semlink's version and exit."),
+) -> None:
+    """Semantic image transmission over a real PHY (heavy libraries load only inside the commands)."""
 
 
 EXECUTOR_HELP = "Where points run: local (this process) | process (a local pool) | ray (a Ray cluster)."
@@ -95,7 +112,13 @@ def phy_ber(
     delay_spread_ns: float | None = typer.Option(None, "--delay-spread-ns"),
     speed_mps: float | None = typer.Option(None, "--speed-mps"),
     carrier_frequency_hz: float | None = typer.Option(None, "--carrier-frequency-hz"),
-    bp_iterations: int | None = typer.Option(None, "--bp-iterations"),
+    bp_iterations: int | None = typer.Option(
+        None, "--bp-iterations", help="LDPC iterations (the most per block for layered decoders)."
+    ),
+    decoder: str | None = typer.Option(
+        None, "--decoder", help="LDPC decoder: sionna-bp | layered-bp | layered-nms (numba, CPU, early stop)."
+    ),
+    nms_scale: float | None = typer.Option(None, "--nms-scale", help="min-sum normalisation of layered-nms."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Code blocks per Monte Carlo batch."),
     target_block_errors: int | None = typer.Option(None, "--target-block-errors"),
     max_iter: int | None = typer.Option(None, "--max-iter", help="Maximum batches per SNR point."),
@@ -133,7 +156,8 @@ def phy_ber(
             raise SemlinkError(f"--code {code!r} is not 'K,N'; accepted: two integers, e.g. '1024,2048'") from None
         link["code"] = [k, n]
     for key, value in (
-        ("modulation", modulation), ("csi", csi), ("interpolation", interpolation), ("bp_iterations", bp_iterations)
+        ("modulation", modulation), ("csi", csi), ("interpolation", interpolation), ("bp_iterations", bp_iterations),
+        ("decoder", decoder), ("nms_scale", nms_scale),
     ):
         _set(link, key, value)
     for key, value in (
@@ -164,6 +188,24 @@ def phy_ber(
     cols = [c for c in ("snr_db", "ebno_db", "ber", "bler", "n_bits", "n_block_errors") if c in frame.columns]
     typer.echo(frame[cols].to_string(index=False))
     typer.echo(f"wrote {out}/results.csv, results.parquet, manifest.json, ber_bler.png")
+
+
+@app.command("report")
+def report(
+    runs: list[Path] | None = typer.Argument(None, help="Run folders (written by `semlink run` or `semlink phy ber`)."),
+    out: Path = typer.Option(..., "--out", help="The HTML file to write (one self-contained page)."),
+    label: list[str] | None = typer.Option(
+        None, "--label", help="A name for each run, in order (default: its config name, else its folder name)."
+    ),
+    title: str | None = typer.Option(None, "--title", help="Page title (default: the runs' names)."),
+) -> None:
+    """One HTML page overlaying runs: interactive figures of every metric, tables, config differences."""
+    from semlink.sim.report import write_report
+
+    if not runs:
+        raise SemlinkError("no run folders given; usage: semlink report RUN_DIR... --out report.html")
+    path = write_report(runs, out, labels=label or None, title=title)
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) from {len(runs)} run(s)")
 
 
 @app.command("version")
@@ -206,13 +248,15 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except Exception as err:  # click usage errors (bad flag, missing option) arrive here in non-standalone mode
-        import click
+    except typer.TyperException as err:  # usage errors (bad flag, missing option): one line, status 2
+        from typer._click.exceptions import NoArgsIsHelpError
 
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            sys.exit(2)
-        raise
+        if isinstance(err, NoArgsIsHelpError):  # a bare group: its help is the answer
+            typer.echo(err.format_message())
+            sys.exit(0)
+        hint = getattr(getattr(err, "ctx", None), "command_path", "semlink")
+        typer.echo(f"error: {err.format_message()} (see {hint} --help)", err=True)
+        sys.exit(2)
     sys.exit(0)
 
 

@@ -6,6 +6,7 @@ Boxes are ``(top, left, bottom, right)`` ints in pixels, bottom/right exclusive,
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -101,3 +102,11 @@ def paste(canvas: np.ndarray, patch: np.ndarray, box: Box) -> np.ndarray:
     ct, cl, cb, cr = clipped
     out[ct:cb, cl:cr] = placed[ct - top : cb - top, cl - left : cr - left]
     return out
+
+
+def image_digest(image: np.ndarray) -> bytes:
+    """16-byte BLAKE2b of an image's shape and pixels: its identity in caches and library checks."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr(tuple(image.shape)).encode())
+    h.update(np.ascontiguousarray(image).tobytes())
+    return h.digest()

@@ -1,4 +1,4 @@
-"""Atomic file writes and the run manifest (config, versions, seed, git commit).
+"""Atomic file writes, file checksums and the run manifest (config, versions, seed, git commit).
 
 Nothing is written half: every writer goes to a temporary file in the same folder, flushes and
 fsyncs it, then renames it over the target (atomic on POSIX).
@@ -33,6 +33,15 @@ TRACKED_PACKAGES = (
 )
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; rename it onto ``target`` if the block succeeds."""
@@ -45,6 +54,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a results file is as shareable as any other
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -64,12 +74,32 @@ def write_json_atomic(target: str | os.PathLike[str], obj: Any) -> None:
     write_text_atomic(target, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
+_SHA256_MEMO: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_file(path: str | os.PathLike[str], *, memoise: bool = False) -> str:
+    """Hex SHA-256 of a file's bytes, read in 4 MiB chunks.
+
+    ``memoise=True`` remembers the digest per (resolved path, size, mtime): for naming large files
+    that are read but never rewritten, such as model weights, whose identity is asked for again
+    and again. Integrity checks must not memoise: a rewrite of the same size within one tick of
+    the file-system clock would go unseen.
+    """
+    key = None
+    if memoise:
+        resolved = Path(path).resolve()
+        st = resolved.stat()
+        key = (str(resolved), st.st_size, st.st_mtime_ns)
+        if key in _SHA256_MEMO:
+            return _SHA256_MEMO[key]
     h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
             h.update(chunk)
-    return h.hexdigest()
+    digest = h.hexdigest()
+    if key is not None:
+        _SHA256_MEMO[key] = digest
+    return digest
 
 
 def package_versions() -> dict[str, str]:

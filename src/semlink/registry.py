@@ -87,6 +87,18 @@ class Registry(Generic[T]):
                 out.append(f"{name}:{entry.argument_help}")
         return out
 
+    def check_options(self, name: str, options: dict[str, Any], accepted: set[str]) -> None:
+        """Refuse ``options`` that backend ``name``'s factory does not take, listing the ones it does.
+
+        >>> Registry("greeter").check_options("hello", {"volume": 3}, {"punctuation"})
+        Traceback (most recent call last):
+        ...
+        semlink.errors.SemlinkError: greeter 'hello' takes no option(s) ['volume']; accepted: ['punctuation']
+        """
+        extra = sorted(set(options) - accepted)
+        if extra:
+            raise SemlinkError(f"{self.what} {name!r} takes no option(s) {extra}; accepted: {sorted(accepted)}")
+
     def create(self, spec: str, **options: Any) -> T:
         """Build the backend named by ``spec``, passing ``options`` to its factory.
 

@@ -68,10 +68,17 @@ def seed_everything(seed: int) -> np.random.Generator:
 
 
 def seed_channel(seed: int) -> None:
-    """Seed only Sionna's generator: the channel's fading, noise and grid placement."""
+    """Seed only Sionna's generators: the channel's fading, noise and grid placement.
+
+    Sionna's ``config.seed`` also reseeds torch's default CPU generator; its state is restored, so
+    the system's own randomness stays that of its point seed.
+    """
+    import torch
     from sionna.phy import config as sionna_config
 
+    state = torch.random.get_rng_state()
     sionna_config.seed = int(seed)
+    torch.random.set_rng_state(state)
 
 
 @contextmanager

@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
+
+from semlink.kb import KnowledgeBase, SearchResult
+
+FACTORIES = ["Flat", "IVF16,PQ8x4", "HNSW32", "IVF16,SQ8"]
 
 
 def clustered(
@@ -24,3 +30,27 @@ def items() -> tuple[torch.Tensor, torch.Tensor]:
 @pytest.fixture(scope="session")
 def queries() -> tuple[torch.Tensor, torch.Tensor]:
     return clustered(200, 32, 12, seed=2)
+
+
+@pytest.fixture(scope="session")
+def built(items) -> dict[str, KnowledgeBase]:
+    """One knowledge base per factory of :data:`FACTORIES` over ``items``, encoder ``"toy-enc"``."""
+    feats, labels = items
+    return {f: KnowledgeBase.build(feats, labels, factory=f, encoder="toy-enc") for f in FACTORIES}
+
+
+@pytest.fixture(params=FACTORIES)
+def factory(request) -> str:
+    """Each factory of :data:`FACTORIES` in turn."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def assert_same() -> Callable[[SearchResult, SearchResult], None]:
+    """``assert_same(a, b)``: two search results are equal, field by field."""
+
+    def _assert_same(a: SearchResult, b: SearchResult) -> None:
+        for name in ("distances", "indices", "labels", "ids"):
+            assert torch.equal(getattr(a, name), getattr(b, name)), name
+
+    return _assert_same

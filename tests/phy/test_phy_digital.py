@@ -210,3 +210,25 @@ def test_bad_sizes() -> None:
         link.simulate(0, 1.0)
     with pytest.raises(SemlinkError, match="num_bits must be an integer >= 1, got -5"):
         link.channel_uses(-5)
+
+
+@pytest.mark.parametrize("code", [(64, 128), (None, None)])
+def test_variable_length_payloads_come_back_with_their_own_block_checks(code):
+    import numpy as np
+
+    link = DigitalLink(DigitalLinkConfig(code_k=code[0], code_n=code[1], ofdm=OfdmConfig()))
+    rng = np.random.default_rng(0)
+    payloads = [rng.integers(0, 2, n).astype(np.uint8) for n in (0, 10, 64, 65, 200)]
+    seed_everything(1)
+    clean = link.transmit_payloads(payloads, 40.0)
+    assert all(np.array_equal(a, b) for a, b in zip(payloads, clean.bits_hat))
+    if code[0] is not None:
+        assert [len(ok) for ok in clean.block_ok] == [0, 1, 1, 2, 4]
+        assert clean.channel_uses.tolist() == [0, 64, 64, 128, 256]
+    else:
+        assert clean.channel_uses.tolist() == [0, 5, 32, 33, 100]
+    seed_everything(1)
+    noisy = link.transmit_payloads(payloads, -10.0)
+    if code[0] is not None:  # far below threshold every coded block fails, and the receiver knows it
+        assert not any(ok.any() for ok in noisy.block_ok[1:])
+    assert [len(b) for b in noisy.bits_hat] == [0, 10, 64, 65, 200]

@@ -228,3 +228,21 @@ def test_common_random_numbers_additions_and_the_codec_cache(tmp_path, fashion_f
     again_frame = run_experiment(cfg, tmp_path / "fresh", log=logs.append, cache_dir=cache)
     assert any("reused a codec" in line for line in logs) and not any("training" in line for line in logs)
     pd.testing.assert_frame_equal(again_frame, frame)
+
+
+def test_several_training_seeds_give_mean_and_spread(tmp_path, fashion_features):
+    cfg = _tiny(tmp_path, systems=[{"type": "kbsc", "channel_uses": 16}],
+                train={**TINY["train"], "seeds": 3}, eval={**TINY["eval"], "snr_db": [10.0]})
+    frame = run_experiment(cfg, tmp_path / "run", log=lambda m: None)
+    seeds = frame[frame["variant"].str.startswith("seed ")]
+    assert sorted(seeds["variant"]) == ["seed 0", "seed 1", "seed 2"]
+    assert seeds["train_seed"].nunique() == 3 and 11 in set(seeds["train_seed"])  # index 0: the run seed
+    summary = frame[frame["variant"] == ""]
+    assert len(summary) == 1 and summary["n_train_seeds"].iloc[0] == 3
+    row = summary.iloc[0]
+    assert row["top1_accuracy"] == pytest.approx(seeds["top1_accuracy"].mean())
+    assert row["top1_accuracy_seed_min"] == seeds["top1_accuracy"].min()
+    assert row["top1_accuracy_seed_max"] == seeds["top1_accuracy"].max()
+    assert row["top1_accuracy_seed_std"] == pytest.approx(seeds["top1_accuracy"].std(ddof=1))
+    assert len(list((tmp_path / "run" / "checkpoints").iterdir())) == 3
+    assert (tmp_path / "run" / "accuracy_top1_tdl-a.png").is_file()

@@ -1,10 +1,12 @@
-"""Separation baselines through the real PHY: BPG + 5G LDPC + QAM (with its MCS envelope) and the
-capacity bound, on Fashion-MNIST through `semlink run`."""
+"""Image baselines through the real PHY on Fashion-MNIST through `semlink run`: BPG + 5G LDPC + QAM
+(with its MCS envelope), the capacity bound, and deep JSCC."""
 
 from __future__ import annotations
 
 import json
 import math
+
+import numpy as np
 
 import pytest
 
@@ -15,7 +17,7 @@ from semlink.sim.experiment import ExperimentConfig, run_experiment
 RUN = {
     "name": "separation",
     "seed": 3,
-    "data": {"dataset": "fashion-mnist", "train_per_class": 30, "test_per_class": 24},
+    "data": {"dataset": "fashion-mnist", "train_per_class": 100, "test_per_class": 24},
     "encoder": {"spec": "efficientnet-lite0", "image_size": 64},
     "link": {"channel": {"name": "awgn"}},
     "budgets": [64, 392],
@@ -23,6 +25,7 @@ RUN = {
         {"type": "bpg+ldpc", "mcs": [["qpsk", 0.5], ["16qam", 0.5]]},
         {"type": "bpg+ldpc", "name": "bpg+ldpc-decode", "mcs": [["qpsk", 0.5]], "on_failure": "decode"},
         {"type": "bpg+capacity"},
+        {"type": "deep-jscc", "channel_uses": 392, "epochs": 6, "patience": 6},
         {"type": "noiseless"},
     ],
     "eval": {"snr_db": [-6.0, 0.0, 6.0, 12.0], "noiseless": True},
@@ -116,3 +119,19 @@ def test_codec_names_in_the_spec_match_the_registry():
         assert _CodecSpec(type="x", codec=name).codec == name
     with pytest.raises(ValueError, match="unknown codec 'gif'"):
         _CodecSpec(type="x", codec="gif")
+
+
+def test_deep_jscc_degrades_gracefully_where_separation_falls_off_its_cliff(separation_run):
+    """Across the SNR grid deep JSCC's PSNR moves by a few dB per 6 dB step and stays well above the
+    fallback image, while BPG + LDPC jumps from the fallback to its noiseless quality."""
+    frame, run = separation_run
+    jscc = frame[frame["system"] == "deep-jscc"].set_index("snr_db")["psnr_db"]
+    fallback = frame[(frame["system"] == "bpg+ldpc") & (frame["snr_db"] == -6.0) & (frame["budget"] == 392)]
+    fallback_psnr = float(fallback["psnr_db"].max())
+    assert jscc.loc[-6.0] > fallback_psnr + 3
+    steps = np.diff(jscc.loc[[-6.0, 0.0, 6.0, 12.0]].to_numpy())
+    assert (steps > -0.5).all() and (steps < 4).all(), steps
+    ldpc = frame[(frame["system"] == "bpg+ldpc") & (frame["variant"] == "16qam r=1/2")
+                 & (frame["budget"] == 392)].set_index("snr_db")["psnr_db"]
+    assert np.diff(ldpc.loc[[-6.0, 0.0, 6.0, 12.0]].to_numpy()).max() > 5
+    assert (run / "checkpoints" / "deep-jscc__392cu__awgn" / "model.safetensors").is_file()

@@ -1,6 +1,10 @@
-"""Small natural images for the codec tests: crops of scikit-image's bundled photos (no download)."""
+"""Small natural images for the codec tests: crops of scikit-image's bundled photos (no download);
+an unsafe pickle for the weights-loading tests."""
 
 from __future__ import annotations
+
+import os
+import pickle
 
 import numpy as np
 import pytest
@@ -38,3 +42,27 @@ def batch_psnr(reference: np.ndarray, decoded: np.ndarray) -> float:
 def psnr():
     """``psnr(reference [N,...], decoded [N,...]) -> dB`` over the whole batch."""
     return batch_psnr
+
+
+class _Boom:
+    """Unpickling this runs ``touch <marker>``: proof that a loader executed the pickle."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture()
+def evil_pickle(tmp_path):
+    """``evil_pickle(key) -> (path, marker)``: a plain pickle ``{key: ...}`` at ``path`` that creates
+    ``marker`` if anything unpickles it."""
+
+    def make(key: str):
+        marker, path = tmp_path / "pwned", tmp_path / "evil.pt"
+        with open(path, "wb") as fh:
+            pickle.dump({key: _Boom(marker)}, fh)
+        return path, marker
+
+    return make

@@ -48,7 +48,7 @@ def test_round_trip_and_bit_count(text):
 
 
 def test_budget_truncates_at_character_boundaries():
-    codec = TextCodec()
+    codec = TextCodec(whole_words=False)
     text = "naïve café – 東京 🚀"
     for budget in range(HEADER_BITS, codec.num_bits(text) + 16):
         bits = codec.encode(text, budget_bits=budget)
@@ -62,6 +62,16 @@ def test_budget_truncates_at_character_boundaries():
     assert fit_utf8("東京", 4) == "東".encode()
     with pytest.raises(SemlinkError, match="budget"):
         codec.encode("x", budget_bits=HEADER_BITS - 1)
+
+
+def test_budget_truncates_at_whole_words_by_default():
+    codec = TextCodec()
+    text = "a photo of a tabby cat, a tiger cat or an Egyptian cat"
+    for budget in range(HEADER_BITS + 8, codec.num_bits(text) + 16, 8):
+        got = codec.fit(text, budget)
+        assert text.startswith(got) and codec.num_bits(text, budget) <= budget
+        assert got == text or text[len(got)] in " ,", (budget, got)  # never half a word
+    assert codec.fit("supercalifragilistic", HEADER_BITS + 8 * 5) == "super"  # one long word: characters
 
 
 def test_bit_errors_never_raise_and_headers_are_clamped():

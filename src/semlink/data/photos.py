@@ -18,6 +18,11 @@ grayscale images and ``cat()`` (the same file as ``chelsea()``).
 
 Every photo is scaled so it covers ``image_size`` (an int for a square, or ``(height, width)``;
 default 256) and centre-cropped to it, aspect ratio kept. Class indices follow :data:`CLASSES`.
+
+``views = N`` (default 1) gives every photo N items: the whole photo, then N - 1 views of it —
+crops of 55 to 90 % of its shorter side at seeded random places, every other one mirrored — so a
+class has several items (a run's queries and the receiver's knowledge-base items are different
+views of one scene). The views are fixed by the photo and N alone.
 """
 
 from __future__ import annotations
@@ -80,8 +85,11 @@ def load_photos(
     **options: Any,
 ) -> ImageDataset:
     """The ``split`` photos as ``[N, H, W, 3] uint8`` (see the module docstring for the split)."""
+    views = options.pop("views", 1)
     if options:
-        raise SemlinkError(f"dataset 'photos' takes only image_size=, not {sorted(options)}")
+        raise SemlinkError(f"dataset 'photos' takes only image_size= and views=, not {sorted(options)}")
+    if isinstance(views, bool) or not isinstance(views, int) or not 1 <= views <= 1000:
+        raise SemlinkError(f"photos views = {views!r}; accepted: an integer from 1 to 1000")
     if root is not None:
         raise SemlinkError("dataset 'photos' is bundled with scikit-image/scikit-learn and takes no root=")
     if download:
@@ -99,8 +107,10 @@ def load_photos(
             raise MissingResourceError(
                 f"photo {name!r} is not bundled in the installed package: {exc}"
             ) from exc
-        images.append(resize_cover(as_rgb_image(photo, f"photo {name!r}"), size))
-        labels.append(CLASSES.index(name))
+        photo = as_rgb_image(photo, f"photo {name!r}")
+        for view in _views(photo, views, seed=len(images)):
+            images.append(resize_cover(view, size))
+            labels.append(CLASSES.index(name))
     return ImageDataset(
         images=np.stack(images),
         labels=np.asarray(labels, dtype=np.int64),
@@ -109,6 +119,19 @@ def load_photos(
         split=split,
         source="skimage.data + sklearn.datasets.load_sample_images",
     )
+
+
+def _views(photo: np.ndarray, count: int, seed: int) -> list[np.ndarray]:
+    """The photo itself, then ``count - 1`` seeded square-ish crops (every other one mirrored)."""
+    rng = np.random.default_rng([0x50484F54, seed])  # "PHOT"
+    height, width = photo.shape[:2]
+    out = [photo]
+    for i in range(1, count):
+        side = int(min(height, width) * rng.uniform(0.55, 0.9))
+        top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+        view = photo[top : top + side, left : left + side]
+        out.append(np.ascontiguousarray(view[:, ::-1] if i % 2 else view))
+    return out
 
 
 register_dataset("photos", load_photos)

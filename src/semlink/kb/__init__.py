@@ -6,8 +6,19 @@ item ids as torch tensors on the query's device; ``kb.save(dir)`` / ``KnowledgeB
 expect_encoder=..., expect_dim=...)`` persist it with checksums. Retrieval is scored by
 :mod:`semlink.metrics` (``top_k_accuracy``, ``binomial_ci``). The CLI commands (``semlink kb
 build|query``) are in :mod:`semlink.kb.cli`.
+
+Modules: ``index`` (build, search, search parameters), ``store`` (the checksummed files),
+``gpu`` (FAISS device placement), ``validation`` (vectors, labels, ids, metric).
 """
 
-from semlink.kb._base import KnowledgeBase, SearchResult
+from typing import TYPE_CHECKING
+
+from semlink.lazy import lazy_exports
 
 __all__ = ["KnowledgeBase", "SearchResult"]
+# Lazy: `semlink kb --help` needs neither torch nor FAISS.
+__getattr__, __dir__ = lazy_exports(__name__, {"KnowledgeBase": "index", "SearchResult": "index"})
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from semlink.kb.index import KnowledgeBase, SearchResult  # noqa: F401

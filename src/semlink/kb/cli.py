@@ -11,22 +11,24 @@ one line and exits with status 2.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 import typer
 
-from semlink.bridge import describe
 from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError
-from semlink.io import atomic_path
-from semlink.kb._base import KnowledgeBase
-from semlink.metrics import binomial_ci, top_k_hits
+
+if TYPE_CHECKING:  # the CLI stays import-light: torch and FAISS load inside the commands
+    import torch
 
 app = typer.Typer(help="Build and query the receiver's FAISS knowledge base.", no_args_is_help=True)
 
 
 def read_feature_file(path: Path, *, need_labels: bool) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read ``features`` (as float32), ``labels`` and ``ids`` from a safetensors file, and its metadata."""
+    import torch
     from safetensors import SafetensorError, safe_open
+
+    from semlink.bridge import describe
 
     if not path.is_file():
         raise MissingResourceError(f"feature file {path} not found")
@@ -69,6 +71,8 @@ def build(
     seed: int = typer.Option(0, "--seed", help="seed of the IVF/PQ k-means"),
 ) -> None:
     """Index the features of a safetensors file and save the knowledge base to --out."""
+    from semlink.kb.index import KnowledgeBase
+
     tensors, meta = read_feature_file(features, need_labels=True)
     kb = KnowledgeBase.build(
         tensors["features"],
@@ -104,6 +108,12 @@ def query(
     ),
 ) -> None:
     """Search the knowledge base and print top-1 / top-k accuracy (when the file has labels)."""
+    import torch
+
+    from semlink.io import atomic_path
+    from semlink.kb.index import KnowledgeBase
+    from semlink.metrics import binomial_ci, top_k_hits
+
     tensors, meta = read_feature_file(features, need_labels=False)
     expect = encoder or meta.get("encoder")
     base = KnowledgeBase.load(kb, expect_encoder=expect, expect_dim=int(tensors["features"].shape[1]))

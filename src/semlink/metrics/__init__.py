@@ -7,6 +7,7 @@
 - :mod:`~semlink.metrics.score`: turns what a receiver decoded into one results row.
 """
 
+from semlink.metrics.image import psnr_db
 from semlink.metrics.intervals import CI_METHODS, binomial_ci, paired_difference_ci, paired_mean_difference_ci
 from semlink.metrics.retrieval import nearest_labels, retrieval_metrics, top_k_accuracy, top_k_hits
 
@@ -16,6 +17,7 @@ __all__ = [
     "nearest_labels",
     "paired_difference_ci",
     "paired_mean_difference_ci",
+    "psnr_db",
     "retrieval_metrics",
     "top_k_accuracy",
     "top_k_hits",

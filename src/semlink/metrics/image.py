@@ -59,15 +59,25 @@ def _as_nchw(images: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     return x.permute(0, 3, 1, 2).float()
 
 
-def psnr_db(reference: np.ndarray | torch.Tensor, decoded: np.ndarray | torch.Tensor) -> np.ndarray:
-    """``[N] float64`` PSNR of each image in dB (peak 255), capped at :data:`MAX_PSNR_DB`."""
-    ref, out = _as_nchw(reference, "reference images"), _as_nchw(decoded, "decoded images")
-    if ref.shape != out.shape:
-        raise SemlinkError(f"decoded images {tuple(out.shape)} do not match the reference {tuple(ref.shape)}")
-    mse = (ref.double() - out.double()).square().flatten(1).mean(dim=1).numpy()
-    with np.errstate(divide="ignore"):
-        psnr = 10.0 * np.log10(255.0**2 / mse)
-    return np.minimum(psnr, MAX_PSNR_DB)
+def psnr_db(reference: np.ndarray | torch.Tensor, estimate: np.ndarray | torch.Tensor,
+            max_value: float = 255.0) -> torch.Tensor:
+    """``[B] float64`` PSNR of each item in dB, ``10 log10(max_value² / MSE)``, capped at :data:`MAX_PSNR_DB`.
+
+    ``reference``/``estimate``: ``[B, ...]`` of one shape, NumPy or torch, any real dtype (uint8
+    images with ``max_value=255``; floats in [0, 1] with ``max_value=1``). Averages over a data set
+    are taken of these per-image values (the deep-JSCC literature's convention).
+
+    >>> round(float(psnr_db(torch.zeros(1, 4), torch.full((1, 4), 0.1), max_value=1.0)[0]), 6)
+    20.0
+    """
+    ref = torch.as_tensor(reference)
+    est = torch.as_tensor(estimate).to(ref.device)
+    if ref.shape != est.shape or ref.dim() < 1:
+        raise SemlinkError(
+            f"psnr_db needs two tensors [B, ...] of one shape; got {tuple(ref.shape)} and {tuple(est.shape)}"
+        )
+    mse = (ref.double() - est.double()).square().flatten(1).mean(dim=1)
+    return (10.0 * torch.log10(max_value**2 / mse)).clamp(max=MAX_PSNR_DB)
 
 
 def lpips_weights_path(net: str = "alex") -> str:
@@ -107,7 +117,7 @@ def image_quality(
     if ref.shape != out.shape:
         raise SemlinkError(f"decoded images {tuple(out.shape)} do not match the reference {tuple(ref.shape)}")
     result = ImageQuality()
-    psnr = psnr_db(reference, decoded)
+    psnr = psnr_db(ref, out).cpu().numpy()
     result.per_image["psnr_db"] = psnr
     result.metrics["psnr_db"] = float(psnr.mean())
     side = min(ref.shape[-2:])

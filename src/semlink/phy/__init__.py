@@ -35,44 +35,42 @@ Channel uses are complex symbols on data REs (pilots and cyclic prefix excluded;
 ``ebno_db``), padding to whole code blocks and OFDM slots included.
 """
 
-from semlink.phy.analog import AnalogLink, AnalogOutput, unit_energy_scale
-from semlink.phy.budget import code_for_budget, payload_bits_for_budget, payload_bits_for_link
-from semlink.phy.config import (
-    CHANNELS,
-    CSI_MODES,
-    EQUALIZERS,
-    INTERPOLATIONS,
-    MODULATIONS,
-    AnalogLinkConfig,
-    ChannelConfig,
-    DigitalLinkConfig,
-    OfdmConfig,
-)
-from semlink.phy.convert import complex_to_real, real_to_complex
-from semlink.phy.digital import BlockResult, DigitalLink, Transmission
-from semlink.phy.snr import ebno_db_to_snr_db, snr_db_to_noise_var
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "AnalogLink",
-    "AnalogLinkConfig",
-    "AnalogOutput",
-    "BlockResult",
-    "CHANNELS",
-    "CSI_MODES",
-    "ChannelConfig",
-    "DigitalLink",
-    "DigitalLinkConfig",
-    "EQUALIZERS",
-    "INTERPOLATIONS",
-    "MODULATIONS",
-    "OfdmConfig",
-    "Transmission",
-    "code_for_budget",
-    "complex_to_real",
-    "ebno_db_to_snr_db",
-    "payload_bits_for_budget",
-    "payload_bits_for_link",
-    "real_to_complex",
-    "snr_db_to_noise_var",
-    "unit_energy_scale",
-]
+from semlink.lazy import lazy_exports
+
+# Names load lazily (PEP 562): configs and budgets are importable without torch or Sionna, so the
+# CLI validates a run's PHY settings in milliseconds; the links import their heavy modules on use.
+_EXPORTS = {
+    "AnalogLink": "analog", "AnalogOutput": "analog", "unit_energy_scale": "analog",
+    "code_for_budget": "budget", "payload_bits_for_budget": "budget", "payload_bits_for_link": "budget",
+    "CHANNELS": "config", "CSI_MODES": "config", "DECODERS": "config", "EQUALIZERS": "config",
+    "INTERPOLATIONS": "config", "MODULATIONS": "config", "AnalogLinkConfig": "config",
+    "ChannelConfig": "config", "DigitalLinkConfig": "config", "OfdmConfig": "config",
+    "complex_to_real": "convert", "real_to_complex": "convert",
+    "BlockResult": "digital", "DigitalLink": "digital", "PayloadTransmission": "digital", "Transmission": "digital",
+    "ebno_db_to_snr_db": "snr", "snr_db_to_noise_var": "snr",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from semlink.phy.analog import AnalogLink, AnalogOutput, unit_energy_scale  # noqa: F401
+    from semlink.phy.budget import code_for_budget, payload_bits_for_budget, payload_bits_for_link  # noqa: F401
+    from semlink.phy.config import (  # noqa: F401
+        CHANNELS,
+        CSI_MODES,
+        DECODERS,
+        EQUALIZERS,
+        INTERPOLATIONS,
+        MODULATIONS,
+        AnalogLinkConfig,
+        ChannelConfig,
+        DigitalLinkConfig,
+        OfdmConfig,
+    )
+    from semlink.phy.convert import complex_to_real, real_to_complex  # noqa: F401
+    from semlink.phy.digital import BlockResult, DigitalLink, PayloadTransmission, Transmission  # noqa: F401
+    from semlink.phy.snr import ebno_db_to_snr_db, snr_db_to_noise_var  # noqa: F401

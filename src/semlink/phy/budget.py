@@ -96,7 +96,7 @@ def code_for_budget(channel_uses: int, bits_per_symbol: int, rate: float) -> tup
     >>> code_for_budget(4000, 6, 0.75)          # 24000 coded bits: 3 blocks of 7998 (a multiple of 6)
     (5998, 7998)
     """
-    from semlink.phy.coding import check_code_params
+    from semlink.phy.code_rules import check_code_params
 
     budget = _count(channel_uses, "channel_uses", 1)
     bps = _count(bits_per_symbol, "bits_per_symbol", 1)

@@ -21,6 +21,8 @@ __all__ = [
     "CSI_MODES",
     "INTERPOLATIONS",
     "EQUALIZERS",
+    "DECODERS",
+    "DEFAULT_NMS_SCALE",
     "ChannelConfig",
     "OfdmConfig",
     "DigitalLinkConfig",
@@ -62,6 +64,13 @@ INTERPOLATIONS: tuple[str, ...] = ("nn", "lin")
 #: (``x_hat = x + e``), ``lmmse-biased`` the per-symbol MMSE estimate (``conj(h) y / (|h|^2 + s)``).
 #: The digital link always uses ``lmmse``: its APP demapper needs the unbiased model.
 EQUALIZERS: tuple[str, ...] = ("lmmse", "lmmse-biased")
+
+#: LDPC decoders: Sionna's flooding BP (the reference, any device), and semlink's layered
+#: sum-product and normalised min-sum with early stop (numba, CPU): see :mod:`semlink.phy.coding`.
+DECODERS: tuple[str, ...] = ("sionna-bp", "layered-bp", "layered-nms")
+
+#: Default normalisation factor of ``layered-nms``'s min-sum messages.
+DEFAULT_NMS_SCALE = 0.75
 
 
 def _positive_float(value: Any, name: str, allow_zero: bool = False) -> float:
@@ -235,11 +244,14 @@ def _check_link_common(cfg: Any) -> None:
 
 @dataclass(frozen=True)
 class DigitalLinkConfig:
-    """Bits over 5G LDPC + QAM + (OFDM) + channel + estimation + LMMSE + APP demapping + BP decoding.
+    """Bits over 5G LDPC + QAM + (OFDM) + channel + estimation + LMMSE + APP demapping + LDPC decoding.
 
     ``code_k``/``code_n``: information and codeword bits of one 5G NR LDPC code block (TS 38.212,
     Sionna ``LDPC5GEncoder``: 12 <= k <= 8448, 1/5 <= k/n <= 0.95, base-graph limits); ``n`` must
     be a multiple of the bits per symbol. Both None means uncoded. ``ofdm=None`` is flat mode.
+    ``decoder``: one of :data:`DECODERS`; ``bp_iterations`` is its number of iterations
+    (``sionna-bp``) or the most it may use (layered decoders stop at a zero syndrome);
+    ``nms_scale`` is the min-sum normalisation factor of ``layered-nms``, in (0, 1].
     """
 
     modulation: str = "qpsk"
@@ -250,6 +262,8 @@ class DigitalLinkConfig:
     csi: str = "perfect"
     interpolation: str = "nn"
     bp_iterations: int = 20
+    decoder: str = "sionna-bp"
+    nms_scale: float = DEFAULT_NMS_SCALE
 
     def __post_init__(self) -> None:
         mod = (
@@ -260,13 +274,21 @@ class DigitalLinkConfig:
         _set(self, "modulation", mod)
         _check_link_common(self)
         _int_at_least(self.bp_iterations, "bp_iterations", 1)
+        decoder = self.decoder.lower().strip() if isinstance(self.decoder, str) else self.decoder
+        if decoder not in DECODERS:
+            raise choice_error("LDPC decoder", self.decoder, DECODERS)
+        _set(self, "decoder", decoder)
+        scale = _positive_float(self.nms_scale, "nms_scale")
+        if scale > 1.0:
+            raise SemlinkError(f"nms_scale must be in (0, 1], got {self.nms_scale!r}")
+        _set(self, "nms_scale", scale)
         k, n = self.code_k, self.code_n
         if (k is None) != (n is None):
             raise SemlinkError(
                 f"code_k and code_n must both be integers (coded) or both None (uncoded), got k={k!r}, n={n!r}"
             )
         if k is not None:
-            from semlink.phy.coding import check_code_params
+            from semlink.phy.code_rules import check_code_params
 
             check_code_params(k, n, self.bits_per_symbol)
 

@@ -1,4 +1,4 @@
-"""Digital link: bits -> 5G LDPC -> QAM -> (OFDM slots) -> channel -> CSI -> LMMSE -> APP demapping -> BP.
+"""Digital link: bits -> 5G LDPC -> QAM -> (OFDM slots) -> channel -> CSI -> LMMSE -> APP demapping -> LDPC decoding.
 
 CSI is perfect, LS or LMMSE (:mod:`semlink.phy.estimation`); the equaliser is always Sionna's unbiased
 LMMSE, the model the APP demapper assumes.
@@ -22,20 +22,23 @@ flat mode.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from sionna.phy import Block
-from sionna.phy.mapping import BinarySource, Constellation, Demapper, Mapper
+from sionna.phy.mapping import BinarySource, Constellation, Mapper
 
 from semlink.errors import SemlinkError
 from semlink.phy.coding import LdpcCodec
 from semlink.phy.config import DigitalLinkConfig
+from semlink.phy.demapping import make_demapper
 from semlink.phy.grid import slots_needed
 from semlink.phy.snr import ebno_db_to_snr_db, noise_var_per_example
 from semlink.phy.symbol_link import make_symbol_link
 
-__all__ = ["DigitalLink", "BlockResult", "Transmission", "FLAT_UNCODED_BLOCK_SYMBOLS"]
+__all__ = ["DigitalLink", "BlockResult", "PayloadTransmission", "Transmission", "FLAT_UNCODED_BLOCK_SYMBOLS"]
 
 #: Symbols per uncoded accounting block in flat mode (no slots to align to).
 FLAT_UNCODED_BLOCK_SYMBOLS = 1024
@@ -66,6 +69,19 @@ class Transmission(NamedTuple):
     channel_uses: torch.Tensor
 
 
+class PayloadTransmission(NamedTuple):
+    """Variable-length payloads through the link (:meth:`DigitalLink.transmit_payloads`), one entry each.
+
+    ``bits_hat``: received ``[L_i] uint8`` bits; ``block_ok``: ``[num_blocks_i] bool`` receiver-side
+    syndrome check per code block (all True when uncoded); ``channel_uses``: ``[P] int64`` complex
+    symbols each payload occupied (whole code blocks; no slot padding: the symbols that carry it).
+    """
+
+    bits_hat: list[np.ndarray]
+    block_ok: list[np.ndarray]
+    channel_uses: np.ndarray
+
+
 class DigitalLink(Block):
     """Coded (or uncoded) QAM over a Sionna PHY; a ``torch.nn.Module``. See the module docstring.
 
@@ -89,12 +105,13 @@ class DigitalLink(Block):
         )
         constellation = Constellation("qam", self._bps, device=self.device)
         self._mapper = Mapper(constellation=constellation, device=self.device)
-        self._demapper = Demapper("app", constellation=constellation, device=self.device)
+        self._demapper = make_demapper(constellation, device=self.device)  # exact APP, per real dimension
         self._source = BinarySource(device=self.device)
         if cfg.coded:
             assert cfg.code_k is not None and cfg.code_n is not None
             self._codec: LdpcCodec | None = LdpcCodec(
-                cfg.code_k, cfg.code_n, self._bps, num_iter=cfg.bp_iterations, device=self.device
+                cfg.code_k, cfg.code_n, self._bps, num_iter=cfg.bp_iterations, device=self.device,
+                decoder=cfg.decoder, nms_scale=cfg.nms_scale,
             )
             self._k, self._n = cfg.code_k, cfg.code_n
         else:
@@ -157,6 +174,28 @@ class DigitalLink(Block):
         return BlockResult(bits, out.bits_hat, (out.bits_hat == bits).all(dim=-1))
 
     @torch.no_grad()
+    def channel_llrs(self, batch_size: int, snr_db: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's input for decoder studies: ``(bits [B, k] float32, llr [B, n] float32)``.
+
+        Random information bits, one code block per example, through encoder, mapper, channel,
+        equaliser and demapper (logits ``log p(1)/p(0)``). It draws exactly the random numbers
+        :meth:`simulate` draws, and the noise scales with ``snr_db``: from one seed, any decoder
+        at any SNR sees the same bits, channel and noise (common random numbers). Coded links only.
+        """
+        if self._codec is None:
+            raise SemlinkError("channel_llrs needs a coded link (code_k, code_n); this link is uncoded")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise SemlinkError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        bits = self._source([batch_size, self._k])
+        no = noise_var_per_example(snr_db, batch_size, self.device)
+        return bits, self._coded_llrs(bits.unsqueeze(1), no)
+
+    @property
+    def codec(self) -> LdpcCodec | None:
+        """The link's :class:`~semlink.phy.coding.LdpcCodec` (None when uncoded)."""
+        return self._codec
+
+    @torch.no_grad()
     def transmit(self, bits: torch.Tensor, snr_db: float | torch.Tensor) -> Transmission:
         """Send ``bits [B, L]`` (0/1, any real dtype) at ``snr_db`` (float or ``[B]``); see :class:`Transmission`."""
         bits, home = self._check_bits(bits)
@@ -175,23 +214,71 @@ class DigitalLink(Block):
             u_hat = (self._demapper(x_hat, no_eff) > 0).to(bits.dtype)  # logits log p(1)/p(0)
             ok = torch.ones(batch, num_blocks, dtype=torch.bool, device=bits.device)
         else:
-            c = self._codec.encode(bits.reshape(batch * num_blocks, self._k))
-            x = self._mapper(c).reshape(batch, -1)  # [B, num_blocks * n / bps]
-            x_hat, no_eff = self._through_channel(x, no)
-            sym_per_block = self._n // self._bps
-            llr = self._demapper(
-                x_hat.reshape(batch * num_blocks, sym_per_block),
-                no_eff.reshape(batch * num_blocks, sym_per_block),
-            )
+            llr = self._coded_llrs(bits.reshape(batch, num_blocks, self._k), no)
             u_hat, ok = self._codec.decode(llr)
         bits_hat = u_hat.reshape(batch, padded)[:, :length]
         uses = torch.full((batch,), self.channel_uses(length), dtype=torch.int64, device=bits.device)
         return Transmission(bits_hat.to(home), ok.reshape(batch, num_blocks).to(home), uses.to(home))
 
+    def payload_channel_uses(self, num_bits: int) -> int:
+        """Complex symbols a ``num_bits`` payload occupies (whole code blocks; 0 for an empty payload)."""
+        if num_bits <= 0:
+            return 0
+        if self._codec is None:
+            return math.ceil(num_bits / self._bps)
+        return math.ceil(num_bits / self._k) * (self._n // self._bps)
+
+    @torch.no_grad()
+    def transmit_payloads(
+        self, payloads: Sequence[np.ndarray | torch.Tensor], snr_db: float, batch_size: int = 1024
+    ) -> PayloadTransmission:
+        """Send variable-length payloads (``[L_i]`` 0/1 bits each), each in code blocks of its own.
+
+        Payloads that take the same number of code blocks travel together (rows of
+        :meth:`transmit`, each its own channel realisation); an empty payload sends nothing and
+        comes back empty with no blocks. What comes back is what the receiver has: the decoded bits
+        and the syndrome check of every block (it learns a payload's length from the payload itself,
+        e.g. a header in the first block, as a real receiver would).
+        """
+        bits = [np.asarray(p.detach().cpu().numpy() if isinstance(p, torch.Tensor) else p, dtype=np.uint8).reshape(-1)
+                for p in payloads]
+        lengths = np.array([b.size for b in bits], dtype=np.int64)
+        blocks = np.array([math.ceil(n / self._k) for n in lengths], dtype=np.int64)
+        received: list[np.ndarray] = [np.zeros(0, np.uint8) for _ in bits]
+        checks: list[np.ndarray] = [np.zeros(0, bool) for _ in bits]
+        for count in sorted(set(blocks.tolist()) - {0}):
+            rows = np.flatnonzero(blocks == count)
+            width = int(lengths[rows].max()) if self._codec is None else count * self._k
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start : start + batch_size]
+                frame = np.zeros((len(chunk), width), dtype=np.float32)
+                for r, i in enumerate(chunk):
+                    frame[r, : lengths[i]] = bits[i]
+                out = self.transmit(torch.from_numpy(frame), snr_db)
+                hat = out.bits_hat.cpu().numpy().astype(np.uint8)
+                ok = out.block_ok.cpu().numpy()
+                for r, i in enumerate(chunk):
+                    received[i] = hat[r, : lengths[i]]
+                    checks[i] = ok[r, :count] if self._codec is not None else np.ones(count, bool)
+        uses = np.array([self.payload_channel_uses(int(n)) for n in lengths], dtype=np.int64)
+        return PayloadTransmission(received, checks, uses)
+
     def call(self, bits: torch.Tensor, snr_db: float | torch.Tensor) -> Transmission:
         return self.transmit(bits, snr_db)
 
     # -- internals --------------------------------------------------------------------------------
+    def _coded_llrs(self, bits: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
+        """``bits [B, num_blocks, k]`` -> demapper logits ``[B * num_blocks, n]``; blocks of a row share its slots."""
+        assert self._codec is not None
+        batch, num_blocks, _ = bits.shape
+        c = self._codec.encode(bits.reshape(batch * num_blocks, self._k))
+        x = self._mapper(c).reshape(batch, -1)  # [B, num_blocks * n / bps]
+        x_hat, no_eff = self._through_channel(x, no)
+        sym_per_block = self._n // self._bps
+        return self._demapper(
+            x_hat.reshape(batch * num_blocks, sym_per_block), no_eff.reshape(batch * num_blocks, sym_per_block)
+        )
+
     def _through_channel(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x [B, M]`` -> equalised ``(x_hat, no_eff)`` ``[B, M]``, each row in slots of its own."""
         return self._core.send_rows(x, no)

@@ -49,7 +49,7 @@ from typing import Any
 
 import torch
 
-from semlink.errors import MissingResourceError, SemlinkError, require
+from semlink.errors import MissingResourceError, require
 from semlink.local_models import WEIGHT_FILES, load_from_dir, require_model_dir, torch_dtype
 from semlink.registry import Registry
 from semlink.tx.caption import caption_words
@@ -111,12 +111,6 @@ def available_correctors() -> list[str]:
     return CORRECTORS.available()
 
 
-def _check_options(backend: str, options: dict[str, Any], accepted: set[str]) -> None:
-    extra = sorted(set(options) - accepted)
-    if extra:
-        raise SemlinkError(f"corrector {backend!r} takes no option(s) {extra}; accepted: {sorted(accepted)}")
-
-
 # --------------------------------------------------------------------------------------------------
 # none
 # --------------------------------------------------------------------------------------------------
@@ -135,7 +129,7 @@ class IdentityCorrector(Corrector):
 def _make_none(
     argument: str | None, *, vocabulary: Any, phrases: Any, closed_vocabulary: Any, **options: Any
 ) -> Corrector:
-    _check_options("none", options, set())
+    CORRECTORS.check_options("none", options, set())
     return IdentityCorrector()
 
 
@@ -308,7 +302,7 @@ def _make_symspell(
     closed_vocabulary: bool,
     **options: Any,
 ) -> Corrector:
-    _check_options("symspell", options, {"max_edit_distance", "max_words"})
+    CORRECTORS.check_options("symspell", options, {"max_edit_distance", "max_words"})
     return SymSpellCorrector(vocabulary, phrases=phrases, closed_vocabulary=closed_vocabulary, **options)
 
 
@@ -346,9 +340,9 @@ class Seq2SeqCorrector(Corrector):
         require(isinstance(batch_size, int) and batch_size >= 1, f"batch_size {batch_size!r}; accepted: ≥ 1")
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-        from semlink.tx.encoders import _resolve_device
+        from semlink.devices import resolve_device
 
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.tokenizer = load_from_dir(lambda: AutoTokenizer.from_pretrained(str(path)), path, backend)
         self.model = load_from_dir(
             lambda: AutoModelForSeq2SeqLM.from_pretrained(str(path), dtype=torch_dtype(dtype)), path, backend
@@ -376,6 +370,6 @@ class Seq2SeqCorrector(Corrector):
 def _make_bart(
     argument: str | None, *, vocabulary: Any, phrases: Any, closed_vocabulary: Any, **options: Any
 ) -> Corrector:
-    _check_options("bart", options, {"num_beams", "max_new_tokens", "device", "dtype", "batch_size"})
+    CORRECTORS.check_options("bart", options, {"num_beams", "max_new_tokens", "device", "dtype", "batch_size"})
     assert argument is not None
     return Seq2SeqCorrector(argument, **options)

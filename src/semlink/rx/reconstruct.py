@@ -45,7 +45,6 @@ size, a system setting both ends know.
 from __future__ import annotations
 
 import abc
-import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,7 +56,7 @@ import torch
 
 from semlink.data.base import ImageDataset
 from semlink.errors import SemlinkError, require
-from semlink.imaging import Box, as_rgb_image, clamp_box, parse_size, paste, resize_cover
+from semlink.imaging import Box, as_rgb_image, clamp_box, image_digest, parse_size, paste, resize_cover
 from semlink.local_models import load_from_dir, require_model_dir, torch_dtype
 from semlink.registry import Registry
 from semlink.tx.caption import Captioner, split_blocks
@@ -115,25 +114,9 @@ def available_reconstructors() -> list[str]:
     return RECONSTRUCTORS.available()
 
 
-def _check_options(backend: str, options: dict[str, Any], accepted: set[str]) -> None:
-    extra = sorted(set(options) - accepted)
-    if extra:
-        raise SemlinkError(
-            f"reconstructor {backend!r} takes no option(s) {extra}; accepted: {sorted(accepted)}"
-        )
-
-
 # --------------------------------------------------------------------------------------------------
 # kb-compose
 # --------------------------------------------------------------------------------------------------
-
-
-def image_digest(image: np.ndarray) -> str:
-    """Content hash of one image (shape and pixels)."""
-    arr = np.ascontiguousarray(image)
-    h = hashlib.blake2b(str(arr.shape).encode(), digest_size=16)
-    h.update(arr.data)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,7 +221,7 @@ class KbComposeReconstructor(Reconstructor):
 
 @RECONSTRUCTORS.register("kb-compose")
 def _make_kb_compose(argument: str | None, **options: Any) -> Reconstructor:
-    _check_options("kb-compose", options, {"library", "captioner", "grid"})
+    RECONSTRUCTORS.check_options("kb-compose", options, {"library", "captioner", "grid"})
     library = options.get("library")
     if isinstance(library, CaptionLibrary):
         return KbComposeReconstructor(library)
@@ -303,9 +286,9 @@ class DiffusionReconstructor(Reconstructor):
         from diffusers import StableDiffusionPipeline
         from transformers import CLIPVisionModelWithProjection
 
-        from semlink.tx.encoders import _resolve_device
+        from semlink.devices import resolve_device
 
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         dt = torch_dtype(dtype)
         pipe = load_from_dir(
             lambda: StableDiffusionPipeline.from_pretrained(
@@ -390,7 +373,7 @@ def _make_ip_adapter(argument: str | None, **options: Any) -> Reconstructor:
         "ip_adapter_weights",
         "image_encoder",
     }
-    _check_options("ip-adapter", options, accepted | {"device", "dtype"})
+    RECONSTRUCTORS.check_options("ip-adapter", options, accepted | {"device", "dtype"})
     assert argument is not None
     return DiffusionReconstructor(argument, **options)
 

@@ -67,6 +67,8 @@ class LinkSpec(Strict):
     interpolation: Literal["nn", "lin"] = "nn"
     analog_equalizer: Literal["lmmse", "lmmse-biased"] = "lmmse"
     bp_iterations: int = 20
+    decoder: str = "sionna-bp"  # sionna-bp | layered-bp | layered-nms (checked by DigitalLinkConfig)
+    nms_scale: float = 0.75
     channel: ChannelSpec = ChannelSpec()
     ofdm: OfdmSpec | None = None
 
@@ -92,7 +94,7 @@ class LinkSpec(Strict):
         from semlink.phy import DigitalLinkConfig
 
         coding = dict(modulation=self.modulation, code_k=self.code_k, code_n=self.code_n,
-                      bp_iterations=self.bp_iterations)
+                      bp_iterations=self.bp_iterations, decoder=self.decoder, nms_scale=self.nms_scale)
         return DigitalLinkConfig(**self._shared({**coding, **overrides}))
 
     def analog(self, **overrides: Any):
@@ -127,13 +129,15 @@ class LinkSpec(Strict):
             "code_k": None,
             "code_n": None,
             "code_rate": None,
+            "decoder": None,
             "bp_iterations": None,
         }
         if digital:
             code = self.code if code is None else code
             k, n = (None, None) if code == "uncoded" else (int(code[0]), int(code[1]))
             row.update(modulation=(modulation or self.modulation).lower(), code_k=k, code_n=n,
-                       code_rate=(k / n if k else 1.0), bp_iterations=self.bp_iterations if k else None)
+                       code_rate=(k / n if k else 1.0), decoder=self.decoder if k else None,
+                       bp_iterations=self.bp_iterations if k else None)
         return row
 
 

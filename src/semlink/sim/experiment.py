@@ -83,12 +83,16 @@ def run_experiment(
     (default in-process), ``cache_dir`` the shared cache of trained codecs (None: none)."""
     from semlink.sim.comparisons import paired_comparisons
     from semlink.sim.executors import LocalExecutor
+    from semlink.sim.gallery import write_gallery
     from semlink.sim.plots import write_run_plots
-    from semlink.systems.context import build_context, context_payload, resolve_device
+    from semlink.devices import resolve_device
+    from semlink.systems.context import build_context, context_payload
 
     out = Path(out)
     executor = executor or LocalExecutor()
     config = cfg.model_dump(mode="json")
+    for spec in cfg.systems:  # models a stage names must be on disk: fail in seconds, before any work
+        getattr(spec, "preflight", lambda: None)()
     # Refuse a used folder (or a resume with another config) before anything in it is overwritten.
     run_dir = RunDirectory(out)
     done = run_dir.prepare(config, cfg.seed, resume, check=extension_problems)
@@ -113,6 +117,7 @@ def run_experiment(
     )
     frame = _with_derived_rows(frame, cfg, run_dir)
     write_run_plots(frame, out, cfg.name, formats=("png", "pdf", "svg"))
+    write_gallery(frame, points, run_dir, ctx.query_images, out, cfg.name)
     comparisons = paired_comparisons(frame, points, run_dir)
     if len(comparisons):
         run_dir.write_tables(comparisons.to_dict("records"), name="comparisons")
@@ -122,9 +127,9 @@ def run_experiment(
 
 def _with_derived_rows(frame: pd.DataFrame, cfg: ExperimentConfig, run_dir: RunDirectory) -> pd.DataFrame:
     """Append rows a system derives from its points (e.g. an MCS envelope) and rewrite the tables."""
-    from semlink.systems.base import system_class
+    from semlink.systems.base import seed_summary_rows, system_class
 
-    derived = []
+    derived = seed_summary_rows(frame)
     for spec in cfg.systems:
         hook = getattr(system_class(spec.type), "derived_rows", None)
         if hook is not None:
@@ -143,7 +148,7 @@ def _system_id(system) -> tuple:
 def _systems(cfg: ExperimentConfig):
     from semlink.systems.base import create_systems
 
-    systems = [system for spec in cfg.systems for system in create_systems(spec, cfg.budgets)]
+    systems = [system for spec in cfg.systems for system in create_systems(spec, cfg.budgets, cfg.train.seeds)]
     return systems, {ch.name: ch for ch in cfg.channel_list}
 
 
@@ -197,10 +202,21 @@ def make_evaluate(cfg: ExperimentConfig, ctx, systems, channels):
             "skipped_metrics": "; ".join(f"{k}: {v}" for k, v in sorted(scored.skipped.items())),
             **described,
             SECONDS: time.perf_counter() - tic,
-            PER_QUERY: scored.per_query,
+            PER_QUERY: {**scored.per_query, **_examples(received)},
         }
 
     return evaluate
+
+
+EXAMPLES = 4
+"""Queries whose reconstructions (and a scheme's own examples) are kept for the example figure."""
+
+
+def _examples(received) -> dict[str, np.ndarray]:
+    out = {f"example_{k}": np.asarray(v)[:EXAMPLES] for k, v in received.examples.items()}
+    if received.images is not None:
+        out["example_images"] = np.asarray(received.images)[:EXAMPLES]
+    return out
 
 
 class ExperimentWorkload:
@@ -213,7 +229,8 @@ class ExperimentWorkload:
 
     def build(self):
         from semlink.sim.config import validate
-        from semlink.systems.context import context_from_payload, resolve_device
+        from semlink.devices import resolve_device
+        from semlink.systems.context import context_from_payload
 
         cfg = validate(ExperimentConfig, self.config)
         seed_everything(cfg.seed)

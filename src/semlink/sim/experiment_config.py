@@ -32,6 +32,7 @@ class DataSpec(Strict):
     test_per_class: int | None = None  # None: the whole test split (halves: queries | knowledge base)
     train_fraction: float = Field(0.8, gt=0, lt=1)  # of the training split; the rest: validation sender/receiver
     test_fraction: float = Field(0.2, gt=0, lt=1)  # only for a folder without train/ and test/: held out per class
+    options: dict[str, Any] = {}  # dataset-specific, e.g. photos: {image_size = 128, views = 8}; folder: image_size
 
 
 class EncoderSpec(Strict):
@@ -68,6 +69,7 @@ class TrainSpec(Strict):
     validation: Literal["split", "every-snr"] | None = None
     val_size: int | None = Field(None, ge=1)
     snr_draw: Literal["batch", "example"] | None = None
+    seeds: int = Field(1, ge=1, le=100)  # codecs trained per (system, budget, channel): results give mean and spread
 
     def settings(self):
         from semlink.systems.kbsc_training import TrainSettings
@@ -141,10 +143,12 @@ class ExperimentConfig(Strict):
             self.link.analog(channel=channel.build())
             for spec in self.systems:
                 if isinstance(spec, KbscDigitalSpec):
-                    code = spec.code if spec.code is not None else self.link.code
-                    k, n = (None, None) if code == "uncoded" else code
-                    self.link.digital(channel=channel.build(), modulation=(spec.modulation or self.link.modulation),
-                                      code_k=k, code_n=n)
+                    modulation = (spec.modulation or self.link.modulation).lower()
+                    for budget in spec.budgets(self.budgets):
+                        code = spec.resolved_code(budget, modulation, self.link.code)
+                        k, n = (None, None) if code == "uncoded" else code
+                        self.link.digital(channel=channel.build(), modulation=modulation, code_k=k, code_n=n)
+                        spec.layout(budget, modulation, code)
         return self
 
     @property

@@ -1,8 +1,9 @@
 """Matplotlib figures of results tables (PNG for a glance; PDF and SVG for papers; written atomically).
 
 Experiment figures have one file per channel and one panel per channel-use budget: one line per
-system with its 95 % band, systems without a budget (``raw``) drawn dashed in every panel, the
-no-channel bound as a grey line.
+system with its band — the spread (min to max) across training seeds where a run trained several,
+else the 95 % confidence interval — systems without a budget (``raw``) drawn dashed in every panel,
+the no-channel bound as a grey line.
 """
 
 from __future__ import annotations
@@ -87,13 +88,18 @@ def plot_metric_panels(
 ) -> None:
     """``metric`` against SNR, one panel per budget, one line per (system, variant); see the module docstring."""
     frame = frame[frame[metric].notna()] if metric in frame.columns else frame.iloc[0:0]
+    if "variant" in frame.columns:  # per-training-seed rows are summarised by their mean row (band: the spread)
+        frame = frame[~frame["variant"].fillna("").str.startswith("seed ")]
     if frame.empty:
         return
+    spread = (f"{metric}_seed_min", f"{metric}_seed_max")
     bound = frame[frame["channel"] == "none"]
     rows = frame[frame["channel"] != "none"]
     budgets = sorted({b for b in rows["budget"] if not _is_budgetless(b)}) or [None]
     fig, axes = plt.subplots(1, len(budgets), figsize=(5.2 * len(budgets), 4.2), squeeze=False, sharey=True)
     colours: dict[str, str] = {}
+    # Systems with an envelope: the envelope is the line; each MCS it chose from is drawn thin.
+    enveloped = set(rows.loc[rows["variant"].fillna("") == "envelope", "system"]) if "variant" in rows else set()
     for ax, budget in zip(axes[0], budgets):
         in_panel = rows[rows["budget"].map(_is_budgetless) | (rows["budget"] == budget)] if budget is not None else rows
         for (_, _, budgetless), part in in_panel.groupby(
@@ -103,16 +109,26 @@ def plot_metric_panels(
             finite = part[part["snr_db"].abs() < 1e9]
             if finite.empty:
                 continue
-            label = _line_label(part.iloc[0])
+            first = part.iloc[0]
+            label = _line_label(first)
             style = {"linestyle": "--"} if budgetless and budget is not None else {}
-            (line,) = ax.plot(finite["snr_db"], finite[metric], marker="o", markersize=3, label=label,
-                              color=colours.get(label), **style)
+            minor = first["system"] in enveloped and first.get("variant") != "envelope"
+            if minor:
+                style.update(linewidth=0.8, alpha=0.5, markersize=2)
+            (line,) = ax.plot(finite["snr_db"], finite[metric], marker="o", label=label,
+                              color=colours.get(label), **{"markersize": 3, **style})
             colours.setdefault(label, line.get_color())
-            if len(ci) == 2 and all(c in finite.columns for c in ci) and finite[ci[0]].notna().all():
-                ax.fill_between(finite["snr_db"], finite[ci[0]], finite[ci[1]], alpha=0.15, color=line.get_color())
+            if minor:
+                continue
+            if all(c in finite.columns for c in spread) and finite[spread[0]].notna().all():
+                ax.fill_between(finite["snr_db"], finite[spread[0]], finite[spread[1]], alpha=0.25,
+                                color=line.get_color(), linewidth=0)
+            elif len(ci) == 2 and all(c in finite.columns for c in ci) and finite[ci[0]].notna().all():
+                ax.fill_between(finite["snr_db"], finite[ci[0]], finite[ci[1]], alpha=0.12, color=line.get_color(),
+                                linewidth=0)
         for _, b in bound.iterrows():
             ax.axhline(b[metric], linestyle=":", color="gray", label=f"{b['system']} (no channel)")
-        ax.set_title(f"{budget} channel uses per image" if budget is not None else "")
+        ax.set_title(f"{int(budget)} channel uses per image" if budget is not None else "")
         ax.set_xlabel("SNR (Es/N0 per channel use) [dB]")
         ax.grid(True, alpha=0.3)
         if ylim:

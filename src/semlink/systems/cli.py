@@ -19,14 +19,22 @@ def register(app: typer.Typer) -> None:
         cache: Path | None = typer.Option(None, "--cache", help="Folder of the shared cache of trained codecs "
                                           "(default: $SEMLINK_CACHE/checkpoints or ~/.cache/semlink/checkpoints)."),
         no_cache: bool = typer.Option(False, "--no-cache", help="Neither reuse nor store codecs in the shared cache."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved points, channel uses and CBR; run nothing."),
     ) -> None:
         """Run an experiment: systems × budgets × channels × SNRs → results tables, manifest, plots."""
         from semlink.sim.executors import create_executor
-        from semlink.sim.experiment import load_experiment, run_experiment
+        from semlink.sim.experiment_config import load_experiment
+
+        cfg = load_experiment(config)  # validated whole (PHY included) before anything heavy is imported
+        runner = create_executor(executor, workers, address)
+        if dry_run:
+            from semlink.sim.dry_run import describe_run
+
+            typer.echo(describe_run(cfg))
+            return
+        from semlink.sim.experiment import run_experiment
         from semlink.systems.context import default_cache_dir
 
-        cfg = load_experiment(config)
-        runner = create_executor(executor, workers, address)
         cache_dir = None if no_cache else (cache if cache is not None else default_cache_dir() / "checkpoints")
         frame = run_experiment(cfg, out, resume=resume, executor=runner, cache_dir=cache_dir)
         cols = [c for c in ("system", "budget", "variant", "channel", "snr_db", "channel_uses", "top1_accuracy",
@@ -73,13 +81,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command("export-onnx")
     def export_onnx(
-        checkpoint: Path = typer.Argument(..., help="A KBSC checkpoint folder (config.json + model.safetensors)."),
+        checkpoint: Path = typer.Argument(
+            ..., help="A KBSC or deep-JSCC checkpoint folder (config.json + model.safetensors)."
+        ),
         out: Path = typer.Option(..., "--out", help="Folder for tx_encoder.onnx and rx_decoder.onnx."),
         opset: int | None = typer.Option(None, "--opset"),
     ) -> None:
-        """Export a trained KBSC transmitter (feature → symbols) and receiver (symbols → feature) as ONNX."""
-        from semlink.systems.onnx_export import export_codec
+        """Export a trained transmitter and receiver as ONNX (KBSC: feature ↔ symbols; deep JSCC: image ↔ symbols)."""
+        from semlink.systems.onnx_export import export_checkpoint
 
-        paths = export_codec(checkpoint, out, opset=opset)
+        paths = export_checkpoint(checkpoint, out, opset=opset)
         for p in paths:
             typer.echo(f"wrote {p}")

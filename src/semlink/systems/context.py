@@ -21,7 +21,7 @@ from semlink.errors import SemlinkError
 
 __all__ = [
     "ExperimentContext", "build_context", "context_from_payload", "context_payload", "data_fingerprint",
-    "default_cache_dir", "resolve_device",
+    "default_cache_dir",
 ]
 
 
@@ -42,9 +42,10 @@ class ExperimentContext:
     link: Any  # semlink.sim.config.LinkSpec: modulation, code, grid, CSI shared by all systems
     source_shape: tuple[int, ...]  # (H, W) or (H, W, 3) of one source image
     checkpoints: Any  # semlink.systems.checkpoints.CheckpointStore: the run's codecs and the shared cache
-    train_labels: torch.Tensor | None = None  # [N] int64, row-aligned with train_features
     query_images: np.ndarray | None = None
     train_images: np.ndarray | None = None
+    train_labels: np.ndarray | None = None  # [N] int64, row-aligned with train_features and train_images
+    class_names: list[str] | None = None
     val_images: np.ndarray | None = None  # the sender half of the validation split
     image_encoder: Any = None  # semlink.tx.ImageEncoder: re-encodes reconstructed images for scoring
     kb_directory: Path | None = None  # where the knowledge base's files are (shipped to remote workers)
@@ -52,7 +53,7 @@ class ExperimentContext:
     top_k: int = 5
     lpips: bool = True
     seed: int = 0
-    train: Any = None  # semlink.systems.kbsc_model.TrainSettings
+    train: Any = None  # semlink.systems.kbsc_training.TrainSettings
     encoder: str = "unknown"  # the image encoder's canonical name (checkpoint provenance)
     data_fingerprint: str = "unknown"  # hash of the training and validation data (checkpoint provenance)
     encode_cache_dir: Path | None = None  # where image-codec encodes persist across runs (None: memory only)
@@ -117,14 +118,6 @@ class ExperimentContext:
         return self._links[key]
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SemlinkError(f"device {name!r} asked for but CUDA is not available; use device = 'cpu' or 'auto'")
-    return torch.device(name)
-
-
 def default_cache_dir() -> Path:
     return Path(os.environ.get("SEMLINK_CACHE", Path.home() / ".cache" / "semlink"))
 
@@ -142,12 +135,12 @@ def build_context(
     from semlink.tx import create_encoder, extract_features
 
     data = cfg.data
-    train_set = load_dataset(data.dataset, root=data.root, split="train", download=data.download)
+    train_set = load_dataset(data.dataset, root=data.root, split="train", download=data.download, **data.options)
     if train_set.split == "all":
         # One pool of images (a folder without train/ and test/): hold out a seeded part per class.
         train_set, test_set = _hold_out(train_set, data.test_fraction, cfg.seed)
     else:
-        test_set = load_dataset(data.dataset, root=data.root, split="test", download=data.download)
+        test_set = load_dataset(data.dataset, root=data.root, split="test", download=data.download, **data.options)
     if data.train_per_class is not None:
         train_set = train_set.subset(subset_per_class(train_set.labels, data.train_per_class, seed=cfg.seed))
     if data.test_per_class is not None:
@@ -171,14 +164,14 @@ def build_context(
     kb.save(out / "kb")
     queries, query_labels = part(test_x, test_y, split.test_sender)
     log(f"knowledge base: {len(kb_x)} items ({cfg.kb.factory}); {len(queries)} queries")
-    train_features, train_labels = part(train_x, train_y, split.train)
+    train_features = part(train_x, train_y, split.train)[0]
     val_sender = part(train_x, train_y, split.val_sender)
     val_receiver = part(train_x, train_y, split.val_receiver)
     train_images = train_set.images[np.asarray(split.train)]
+    train_labels = train_set.labels[np.asarray(split.train)]
     val_images = train_set.images[np.asarray(split.val_sender)]
     return ExperimentContext(
         train_features=train_features,
-        train_labels=train_labels,
         val_sender=val_sender,
         val_receiver=val_receiver,
         queries=queries,
@@ -191,6 +184,8 @@ def build_context(
         encode_cache_dir=(Path(cache_dir).parent / "encodes") if cache_dir is not None else None,
         query_images=test_set.images[np.asarray(split.test_sender)],
         train_images=train_images,
+        train_labels=train_labels,
+        class_names=list(train_set.class_names),
         val_images=val_images,
         image_encoder=encoder,
         eval_batch_size=cfg.eval.batch_size,
@@ -199,8 +194,7 @@ def build_context(
         seed=cfg.seed,
         train=cfg.train.settings(),
         encoder=encoder.name,
-        data_fingerprint=data_fingerprint(train_features, train_labels, *val_sender, *val_receiver, train_images,
-                                          val_images),
+        data_fingerprint=data_fingerprint(train_features, *val_sender, *val_receiver, train_images, val_images),
         log=log,
     )
 
@@ -251,6 +245,10 @@ def context_payload(ctx: ExperimentContext) -> dict[str, Any]:
         "query_labels": ctx.query_labels.cpu().numpy(),
         "query_images": ctx.query_images,
         "fallback_image": ctx.fallback_image if ctx.train_images is not None and len(ctx.train_images) else None,
+        # The receiver's own image library (kb-compose) is the training split: it travels too.
+        "train_images": ctx.train_images,
+        "train_labels": ctx.train_labels,
+        "class_names": ctx.class_names,
         "source_shape": tuple(ctx.source_shape),
         "kb_files": files(Path(ctx.kb_directory)),
         "checkpoint_files": files(ctx.checkpoints.run_dir),
@@ -280,6 +278,8 @@ def context_from_payload(cfg, payload: dict[str, Any], workdir: Path, device: to
         queries=queries, query_labels=torch.as_tensor(payload["query_labels"], device=device), kb=kb,
         link=cfg.link, source_shape=tuple(payload["source_shape"]),
         checkpoints=CheckpointStore(workdir / "checkpoints"), query_images=payload["query_images"],
+        train_images=payload["train_images"], train_labels=payload["train_labels"],
+        class_names=payload["class_names"],
         image_encoder=create_encoder(cfg.encoder.spec, image_size=cfg.encoder.image_size, device=str(device)),
         eval_batch_size=cfg.eval.batch_size, top_k=cfg.eval.top_k, lpips=cfg.eval.lpips, seed=cfg.seed,
         train=cfg.train.settings(), encoder=payload["encoder"], data_fingerprint=payload["data_fingerprint"],

@@ -14,32 +14,34 @@ success = the retrieved item has the sent image's class. The references ``raw`` 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
-from semlink.errors import SemlinkError, choice_error
-from semlink.phy import MODULATIONS
-from semlink.systems.base import Received, is_noiseless
+from semlink.errors import SemlinkError
+from semlink.systems.base import Received, SystemBase, is_noiseless, training_seed
 from semlink.systems.kbsc_model import KbscCodec, analog_channel, load_codec, save_codec
 from semlink.systems.kbsc_training import history_dict, train_codec
 from semlink.tx.quantize import UniformQuantizer
 
 
-class _CodecSystem:
-    """Shared by the systems that train a codec per channel and cache it as a checkpoint."""
+class _CodecSystem(SystemBase):
+    """Shared by the systems that train a codec per channel and cache it as a checkpoint.
 
-    def __init__(self, spec, budget: int) -> None:
-        self.spec = spec
-        self.budget = int(budget)
-        self.name = spec.display_name
-        self.variant = ""
+    ``train_index`` i > 0 (``[train] seeds`` > 1) trains with its own seed derived from the run seed
+    (:func:`semlink.systems.base.training_seed`); index 0 uses the run seed itself.
+    """
+
+    trained = True  # expanded per training seed by create_systems
+
+    def __init__(self, spec, budget: int, train_index: int = 0) -> None:
+        super().__init__(spec, budget, train_index)
         self.codecs: dict[Any, KbscCodec] = {}
         self.training: dict[Any, dict[str, Any]] = {}
 
     def _checkpoint_name(self, channel) -> str:
-        return f"{self.name}__{self.budget}cu__{channel.name}"
+        suffix = f"__seed{self.train_index}" if self.train_index else ""
+        return f"{self.name}__{self.budget}cu__{channel.name}{suffix}"
 
     def _train_channel(self, ctx, channel):
         raise NotImplementedError
@@ -61,7 +63,7 @@ class _CodecSystem:
             "train": _settings_dict(self._settings(ctx)),
             "encoder": ctx.encoder,
             "data": ctx.data_fingerprint,
-            "seed": ctx.seed,
+            "seed": training_seed(ctx.seed, self.train_index),
             "codec_class": type(self).__name__,
             "codec_channel_uses": self._codec_uses(ctx),
         }
@@ -69,41 +71,41 @@ class _CodecSystem:
     def prepare(self, ctx, channel) -> None:
         if channel in self.codecs:
             return
-        name = self._checkpoint_name(channel)
+        from semlink.systems.checkpoints import load_or_train
+
         provenance = self._provenance(ctx, channel)
-        directory = ctx.checkpoints.locate(name, provenance, log=ctx.log)
-        if directory is not None:
+        what = f"{self.name} @ {self.budget} [{channel.name}]{f' seed {self.train_index}' if self.train_index else ''}"
+
+        def load(directory):
             codec, meta = load_codec(directory)
             if meta.get("feature_dim") != ctx.feature_dim:
                 raise SemlinkError(
                     f"checkpoint {str(directory)!r} decodes {meta.get('feature_dim')}-d features, the run has "
                     f"{ctx.feature_dim}-d ones; remove it or use a new --out folder"
                 )
-            history = meta.get("history", {})
-            ctx.log(f"{self.name} @ {self.budget} [{channel.name}]: loaded checkpoint {directory}")
-        else:
-            ctx.log(f"{self.name} @ {self.budget} [{channel.name}]: training ({ctx.train.recipe} recipe)")
+            return codec, meta
+
+        def train():
+            labels = None if ctx.train_labels is None else torch.as_tensor(ctx.train_labels,
+                                                                            device=ctx.train_features.device)
             codec, trained = train_codec(
-                ctx.train_features,
-                ctx.val_sender,
-                ctx.val_receiver,
-                self._train_channel(ctx, channel),
-                self._codec_uses(ctx),
-                self._settings(ctx),
-                seed=ctx.seed,
-                train_labels=ctx.train_labels,
+                ctx.train_features, ctx.val_sender, ctx.val_receiver, self._train_channel(ctx, channel),
+                self._codec_uses(ctx), self._settings(ctx), seed=training_seed(ctx.seed, self.train_index),
+                train_labels=labels,
             )
-            ctx.log(
-                f"{self.name} @ {self.budget} [{channel.name}]: best val top-1 {trained.best_val_accuracy:.3f} "
-                f"at epoch {trained.best_epoch}; collapsed={trained.collapsed}"
-            )
-            history = history_dict(trained)
-            save_codec(codec, ctx.checkpoints.run_dir / name, **provenance, history=history)
-            ctx.checkpoints.publish(name, provenance)
+            ctx.log(f"{what}: best val top-1 {trained.best_val_accuracy:.3f} at epoch {trained.best_epoch}; "
+                    f"collapsed={trained.collapsed}")
+            return codec, history_dict(trained)
+
+        def save(codec, directory, history):
+            save_codec(codec, directory, **provenance, history=history)
+
+        codec, history = load_or_train(ctx, self._checkpoint_name(channel), provenance, load=load, train=train,
+                                       save=save, what=what)
         self.codecs[channel] = codec.to(ctx.queries.device)
         self.training[channel] = {
             "train_recipe": ctx.train.recipe,
-            "train_seed": ctx.seed,
+            "train_seed": training_seed(ctx.seed, self.train_index),
             "best_epoch": history.get("best_epoch"),
             "best_val_accuracy": history.get("best_val_accuracy"),
             "collapsed": history.get("collapsed"),
@@ -121,9 +123,6 @@ def _settings_dict(train) -> dict[str, Any]:
 
 class KbscAnalog(_CodecSystem):
     """Learned compressor → ``budget`` complex symbols on the analog link → decompressor."""
-
-    def channel_uses(self, ctx) -> int:
-        return self.budget
 
     def _codec_uses(self, ctx) -> int:
         return self.budget
@@ -155,42 +154,19 @@ class KbscDigital(_CodecSystem):
     trained through the quantiser (straight-through gradient); channel errors are not trained for.
     """
 
-    def __init__(self, spec, budget: int) -> None:
-        super().__init__(spec, budget)
+    def __init__(self, spec, budget: int, train_index: int = 0) -> None:
+        super().__init__(spec, budget, train_index)
         self.quantizer = UniformQuantizer(spec.bits_per_value)
 
     def _modulation(self, ctx) -> str:
         return (self.spec.modulation or ctx.link.modulation).lower()
 
     def _code(self, ctx):
-        return self.spec.code if self.spec.code is not None else ctx.link.code
+        return self.spec.resolved_code(self.budget, self._modulation(ctx), ctx.link.code)
 
     def _layout(self, ctx) -> tuple[int, int, int]:
-        """(latent values, payload bits, channel uses) per image: the largest even latent whose
-        code blocks (padding included) fit in the budget of ``channel_uses`` symbols."""
-        modulation = self._modulation(ctx)
-        if modulation not in MODULATIONS:
-            raise choice_error("modulation", modulation, MODULATIONS)
-        bps = MODULATIONS[modulation]
-        code = self._code(ctx)
-        q = self.quantizer.bits_per_value
-        budget = self.budget
-
-        def uses(latent: int) -> int:
-            bits = latent * q
-            coded = bits if code == "uncoded" else math.ceil(bits / code[0]) * code[1]
-            return math.ceil(coded / bps)
-
-        k, n = (1, 1) if code == "uncoded" else code
-        latent = int(budget * bps * k / n / q) // 2 * 2
-        while latent >= 2 and uses(latent) > budget:
-            latent -= 2
-        if latent < 2:
-            raise SemlinkError(
-                f"system {self.name!r}: a budget of {budget} channel uses cannot carry one code block of "
-                f"{modulation} with code {code} ({uses(2)} uses at least); raise channel_uses or use a shorter code"
-            )
-        return latent, latent * q, uses(latent)
+        """(latent values, payload bits, channel uses) per image (see ``KbscDigitalSpec.layout``)."""
+        return self.spec.layout(self.budget, self._modulation(ctx), self._code(ctx))
 
     def channel_uses(self, ctx) -> int:
         return self._layout(ctx)[2]

@@ -16,26 +16,20 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from semlink.systems.base import Received, is_noiseless
+from semlink.systems.base import Received, SystemBase, is_noiseless
 
 
-class RawFeatures:
+class RawFeatures(SystemBase):
     """The uncompressed feature as D/2 complex symbols on the analog link (the reference's baseline)."""
 
     def __init__(self, spec, budget: int | None = None) -> None:
-        self.spec = spec
-        self.name = spec.display_name
-        self.budget = None
-        self.variant = ""
+        super().__init__(spec)  # no budget: its size is the feature's
 
     def channel_uses(self, ctx) -> int:
         return math.ceil(ctx.feature_dim / 2)
 
     def channel_uses_with_padding(self, ctx, channel) -> int:
         return ctx.analog_link(channel).channel_uses(self.channel_uses(ctx))
-
-    def prepare(self, ctx, channel) -> None:
-        return None
 
     def describe(self, ctx, channel) -> dict[str, Any]:
         return ctx.link.describe(channel)
@@ -61,25 +55,19 @@ class RawFeatures:
         return Received(features=torch.cat(parts))
 
 
-class Noiseless:
+class Noiseless(SystemBase):
     """The receiver gets the sender's feature unchanged: the upper bound on retrieval accuracy."""
 
     channel_free = True  # evaluated once, without a channel or SNR
 
     def __init__(self, spec, budget: int | None = None) -> None:
-        self.spec = spec
-        self.name = spec.display_name
-        self.budget = None
-        self.variant = ""
+        super().__init__(spec)
 
     def channel_uses(self, ctx) -> int:
         return 0
 
     def channel_uses_with_padding(self, ctx, channel) -> int:
         return 0
-
-    def prepare(self, ctx, channel) -> None:
-        return None
 
     def describe(self, ctx, channel) -> dict[str, Any]:
         return {"link": "none"}

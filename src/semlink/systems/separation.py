@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from semlink.phy import MODULATIONS, code_for_budget, payload_bits_for_budget
-from semlink.systems.base import Received, is_noiseless
+from semlink.systems.base import Received, SystemBase, is_noiseless
 
 __all__ = ["SeparationCapacity", "SeparationLdpc", "envelope_rows"]
 
@@ -53,14 +53,11 @@ def _rate_label(rate: float) -> str:
     return f"{fraction.numerator}/{fraction.denominator}" if abs(float(fraction) - rate) < 1e-6 else f"{rate:.3g}"
 
 
-class _CodecSystem:
+class _CodecSystem(SystemBase):
     """What both baselines share: the codec, rate matching through the run's encode cache, fallback."""
 
     def __init__(self, spec, budget: int) -> None:
-        self.spec = spec
-        self.budget = int(budget)
-        self.name = spec.display_name
-        self.variant = ""
+        super().__init__(spec, budget)
         self._codec = None
         self._decoded: dict[bytes, np.ndarray | None] = {}
 
@@ -71,9 +68,6 @@ class _CodecSystem:
 
             self._codec = create_codec(self.spec.codec, **self.spec.codec_options)
         return self._codec
-
-    def channel_uses(self, ctx) -> int:
-        return self.budget
 
     def _fit(self, ctx, budgets) -> list:
         from semlink.tx.codecs import fit_to_budget
@@ -150,47 +144,38 @@ class SeparationLdpc(_CodecSystem):
     @torch.no_grad()
     def transmit(self, ctx, channel, snr_db: float) -> Received:
         self.prepare(ctx, channel)
-        k, n = self.code
         payloads = [f.encoded.payload if f.fits else b"" for f in self.fitted]
-        blocks = np.array([math.ceil(8 * len(p) / k) for p in payloads])
-        intact = np.ones(len(payloads), dtype=bool)
-        received = list(payloads)
-        failed_blocks = 0
-        if not is_noiseless(snr_db):
-            link = self._link(ctx, channel)
-            for count in sorted(set(blocks.tolist()) - {0}):
-                rows = np.flatnonzero(blocks == count)
-                for start in range(0, len(rows), ctx.eval_batch_size):
-                    chunk = rows[start : start + ctx.eval_batch_size]
-                    bits = np.zeros((len(chunk), count * k), dtype=np.float32)
-                    for r, i in enumerate(chunk):
-                        raw = np.unpackbits(np.frombuffer(payloads[i], dtype=np.uint8))
-                        bits[r, : raw.size] = raw
-                    out = link.transmit(torch.from_numpy(bits), snr_db)
-                    ok = out.block_ok.cpu().numpy().all(axis=1)
-                    failed_blocks += int((~out.block_ok).sum())
-                    hat = out.bits_hat.cpu().numpy().astype(np.uint8)
-                    for r, i in enumerate(chunk):
-                        intact[i] = bool(ok[r])
-                        received[i] = np.packbits(hat[r, : 8 * len(payloads[i])]).tobytes()
-        decoded: list[np.ndarray | None] = [None] * len(payloads)
-        whole = [i for i in range(len(payloads)) if payloads[i] and intact[i]]
+        count = len(payloads)
+        if is_noiseless(snr_db):
+            received, intact = list(payloads), np.ones(count, dtype=bool)
+            uses = np.array([self._link(ctx, channel).payload_channel_uses(8 * len(p)) for p in payloads])
+            failed_blocks = 0
+        else:
+            sent = self._link(ctx, channel).transmit_payloads(
+                [np.unpackbits(np.frombuffer(p, dtype=np.uint8)) for p in payloads], snr_db, ctx.eval_batch_size)
+            received = [np.packbits(b).tobytes() for b in sent.bits_hat]
+            intact = np.array([bool(ok.all()) for ok in sent.block_ok])
+            failed_blocks = int(sum((~ok).sum() for ok in sent.block_ok))
+            uses = sent.channel_uses
+        decoded: list[np.ndarray | None] = [None] * count
+        whole = [i for i in range(count) if payloads[i] and intact[i]]
         for i, image in zip(whole, self._intact(ctx, [payloads[i] for i in whole])):
             decoded[i] = image
-        damaged = [i for i in range(len(payloads)) if payloads[i] and not intact[i]]
+        damaged = [i for i in range(count) if payloads[i] and not intact[i]]
         if damaged and self.spec.on_failure == "decode":
             for i, image in zip(damaged, self.codec.decode([received[i] for i in damaged],
                                                            expected_shape=ctx.source_shape)):
                 decoded[i] = image
         images, fell_back = self._images(ctx, decoded)
-        sent_blocks = int(blocks.sum())
+        k, n = self.code
+        sent_blocks = int(sum(math.ceil(8 * len(p) / k) for p in payloads))
         return Received(
             images=images,
-            channel_uses_sent=blocks * (n // self.bits_per_symbol),
+            channel_uses_sent=uses,
             extras={
                 **self._codec_columns(self.fitted),
                 "code_block_failure_rate": failed_blocks / sent_blocks if sent_blocks else 0.0,
-                "image_failure_rate": float(np.mean([not intact[i] for i in range(len(payloads)) if payloads[i]]))
+                "image_failure_rate": float(np.mean([not intact[i] for i in range(count) if payloads[i]]))
                 if any(payloads) else 0.0,
                 "fallback_rate": float(fell_back.mean()),
             },
@@ -203,11 +188,9 @@ class SeparationCapacity(_CodecSystem):
     def channel_uses_with_padding(self, ctx, channel) -> int:
         return ctx.analog_link(channel).channel_uses(self.budget)
 
-    def prepare(self, ctx, channel) -> None:
-        return None
-
     def describe(self, ctx, channel) -> dict[str, Any]:
         return {**ctx.link.describe(channel), "link": "capacity"}
+
 
     @torch.no_grad()
     def transmit(self, ctx, channel, snr_db: float) -> Received:

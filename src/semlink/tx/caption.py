@@ -147,12 +147,6 @@ def available_captioners() -> list[str]:
     return CAPTIONERS.available()
 
 
-def _check_options(backend: str, options: dict[str, Any], accepted: set[str]) -> None:
-    extra = sorted(set(options) - accepted)
-    if extra:
-        raise SemlinkError(f"captioner {backend!r} takes no option(s) {extra}; accepted: {sorted(accepted)}")
-
-
 def _check_batch_size(batch_size: Any) -> int:
     require(
         isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1,
@@ -259,7 +253,7 @@ class ImageNetLabelCaptioner(Captioner):
 
 @CAPTIONERS.register("imagenet-labels", takes_argument="never")
 def _make_imagenet_labels(argument: str | None, **options: Any) -> Captioner:
-    _check_options(
+    CAPTIONERS.check_options(
         "imagenet-labels", options, {"encoder", "image_size", "top_k", "min_prob", "device", "batch_size"}
     )
     return ImageNetLabelCaptioner(**options)
@@ -309,9 +303,9 @@ class LlavaCaptioner(Captioner):
         require(isinstance(query, str) and query.strip() != "", "the LLaVA query must be a non-empty string")
         from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-        from semlink.tx.encoders import _resolve_device
+        from semlink.devices import resolve_device
 
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.processor = load_from_dir(lambda: AutoProcessor.from_pretrained(str(path)), path, backend)
         if getattr(self.processor, "chat_template", None) is None:
             raise MissingResourceError(
@@ -354,7 +348,7 @@ class LlavaCaptioner(Captioner):
 
 @CAPTIONERS.register("llava", takes_argument="required", argument_help="<dir>")
 def _make_llava(argument: str | None, **options: Any) -> Captioner:
-    _check_options("llava", options, {"query", "max_new_tokens", "device", "dtype", "batch_size"})
+    CAPTIONERS.check_options("llava", options, {"query", "max_new_tokens", "device", "dtype", "batch_size"})
     assert argument is not None
     return LlavaCaptioner(argument, **options)
 
@@ -378,9 +372,9 @@ class BlipCaptioner(Captioner):
         self.batch_size = _check_batch_size(batch_size)
         from transformers import BlipForConditionalGeneration, BlipProcessor
 
-        from semlink.tx.encoders import _resolve_device
+        from semlink.devices import resolve_device
 
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.processor = load_from_dir(lambda: BlipProcessor.from_pretrained(str(path)), path, backend)
         self.model = load_from_dir(
             lambda: BlipForConditionalGeneration.from_pretrained(str(path), dtype=torch_dtype(dtype)),
@@ -406,6 +400,6 @@ class BlipCaptioner(Captioner):
 
 @CAPTIONERS.register("blip", takes_argument="required", argument_help="<dir>")
 def _make_blip(argument: str | None, **options: Any) -> Captioner:
-    _check_options("blip", options, {"prompt", "max_new_tokens", "device", "dtype", "batch_size"})
+    CAPTIONERS.check_options("blip", options, {"prompt", "max_new_tokens", "device", "dtype", "batch_size"})
     assert argument is not None
     return BlipCaptioner(argument, **options)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError, require
+from semlink.errors import CorruptFileError, MissingResourceError, require
 from semlink.imaging import as_rgb_image, resize_float
 from semlink.tx.encoders import IMAGENET_MEAN, IMAGENET_STD
 from semlink.tx.segment import COMPONENT_FRACTION, SEGMENTERS, BoxMode, Segmenter
@@ -149,16 +149,10 @@ class U2NetpSegmenter(Segmenter):
 
 @SEGMENTERS.register("u2netp", takes_argument="optional", argument_help="<file.onnx>")
 def _make_u2netp(argument: str | None, **options: Any) -> Segmenter:
-    _refuse_options(
+    SEGMENTERS.check_options(
         "u2netp", options, {"input_size", "threshold", "mode", "margin", "component_fraction", "num_threads"}
     )
     return U2NetpSegmenter(argument, **options)
-
-
-def _refuse_options(backend: str, options: dict[str, Any], accepted: set[str]) -> None:
-    extra = sorted(set(options) - accepted)
-    if extra:
-        raise SemlinkError(f"segmenter {backend!r} takes no option(s) {extra}; accepted: {sorted(accepted)}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -194,7 +188,8 @@ class FcnSegmenter(Segmenter):
         component_fraction: float = COMPONENT_FRACTION,
         device: str | torch.device | None = None,
     ) -> None:
-        from semlink.tx.encoders import _resolve_device, load_state_dict_safely
+        from semlink.devices import resolve_device
+        from semlink.tx.encoders import load_state_dict_safely
 
         self._set_box_options(mode, margin, component_fraction)
         require(
@@ -222,7 +217,7 @@ class FcnSegmenter(Segmenter):
             raise CorruptFileError(
                 f"{str(path)!r} is not a 21-class FCN-ResNet50 state dict: {str(exc).splitlines()[0]}"
             ) from exc
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.model = model.eval().to(self.device)
         self.model.requires_grad_(False)
         self.input_size = input_size
@@ -252,6 +247,6 @@ class FcnSegmenter(Segmenter):
 
 @SEGMENTERS.register("fcn", takes_argument="required", argument_help="<weights file>")
 def _make_fcn(argument: str | None, **options: Any) -> Segmenter:
-    _refuse_options("fcn", options, {"input_size", "mode", "margin", "component_fraction", "device"})
+    SEGMENTERS.check_options("fcn", options, {"input_size", "mode", "margin", "component_fraction", "device"})
     assert argument is not None  # the registry requires it
     return FcnSegmenter(argument, **options)

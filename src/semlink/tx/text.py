@@ -91,8 +91,12 @@ def _hard_bits(bits: torch.Tensor | np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 
 
-def fit_utf8(text: str, max_bytes: int) -> bytes:
-    """The UTF-8 bytes of the longest prefix of ``text`` (whole characters) that fits in ``max_bytes``."""
+def fit_utf8(text: str, max_bytes: int, whole_words: bool = False) -> bytes:
+    """The UTF-8 bytes of the longest prefix of ``text`` (whole characters) that fits in ``max_bytes``.
+
+    ``whole_words``: when the text must be cut, cut before the last word that does not fit whole (a
+    half word would be "corrected" into another word at the receiver), unless no space precedes it.
+    """
     data = text.encode("utf-8")
     if len(data) <= max_bytes:
         return data
@@ -100,7 +104,13 @@ def fit_utf8(text: str, max_bytes: int) -> bytes:
     # A UTF-8 continuation byte is 0b10xxxxxx: step back until the cut falls before a character start.
     while cut > 0 and (data[cut] & 0xC0) == 0x80:
         cut -= 1
-    return data[:cut]
+    if not whole_words:
+        return data[:cut]
+    if data[cut : cut + 1] != b" ":
+        space = data.rfind(b" ", 0, cut)
+        if space > 0:
+            cut = space
+    return data[:cut].rstrip(b" ,;")
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,7 @@ class TextCodec:
     """UTF-8 text frames with a :data:`HEADER_BITS`-bit length header (see the module docstring)."""
 
     header_bits: int = HEADER_BITS
+    whole_words: bool = True  # a text cut to its budget ends at a whole word
 
     def __post_init__(self) -> None:
         require(8 <= self.header_bits <= 32, f"header_bits = {self.header_bits}; accepted: 8 to 32")
@@ -147,18 +158,18 @@ class TextCodec:
 
     def fit(self, text: str, budget_bits: int | None = None) -> str:
         """The part of ``text`` that a frame of ``budget_bits`` carries (what an error-free link delivers)."""
-        return fit_utf8(text, self.payload_bytes(budget_bits)).decode("utf-8")
+        return fit_utf8(text, self.payload_bytes(budget_bits), self.whole_words).decode("utf-8")
 
     def num_bits(self, text: str, budget_bits: int | None = None) -> int:
         """Frame length in bits for ``text`` (header included)."""
-        return self.header_bits + 8 * len(fit_utf8(text, self.payload_bytes(budget_bits)))
+        return self.header_bits + 8 * len(fit_utf8(text, self.payload_bytes(budget_bits), self.whole_words))
 
     def encode(
         self, text: str, budget_bits: int | None = None, device: torch.device | str | None = None
     ) -> torch.Tensor:
         """``text`` → frame ``[num_bits] float32`` (0/1), on ``device`` (default CPU)."""
         require(isinstance(text, str), f"text must be a str, got {type(text).__name__}")
-        payload = fit_utf8(text, self.payload_bytes(budget_bits))
+        payload = fit_utf8(text, self.payload_bytes(budget_bits), self.whole_words)
         bits = torch.cat([uint_to_bits([len(payload)], self.header_bits), bytes_to_bits(payload)])
         return bits if device is None else bits.to(device)
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from semlink.errors import SemlinkError
+from semlink.imaging import image_digest
 from semlink.io import write_bytes_atomic, write_text_atomic
 from semlink.tx.codecs.base import Encoded, ImageCodec, as_image_list
 
@@ -34,14 +35,6 @@ __all__ = ["EncodeCache", "image_digest"]
 
 _MAGIC = b"SLENC1\n"
 _RECORD = struct.Struct("<16sIIdI")
-
-
-def image_digest(image: np.ndarray) -> bytes:
-    """16-byte BLAKE2b of an image's shape and pixels."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(repr(tuple(image.shape)).encode())
-    h.update(np.ascontiguousarray(image).tobytes())
-    return h.digest()
 
 
 def _codec_hash(codec: ImageCodec) -> str:

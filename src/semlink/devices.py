@@ -1,0 +1,66 @@
+"""Device names → ``torch.device``: the one resolver every part of semlink uses.
+
+Accepted names: ``"auto"`` (CUDA when torch sees a GPU, else the CPU; ``None`` means the same),
+``"cpu"``, ``"cuda"``, ``"cuda:N"`` and ``"mps"``; a ``torch.device`` goes through the same checks.
+Asking for a device this machine lacks is a :class:`~semlink.errors.MissingResourceError` that says
+what torch sees, rather than a torch error at the first tensor moved there.
+
+>>> resolve_device("cpu")
+device(type='cpu')
+>>> resolve_device("auto").type in ("cpu", "cuda")
+True
+>>> resolve_device("tpu")
+Traceback (most recent call last):
+...
+semlink.errors.SemlinkError: unknown device 'tpu'; accepted: auto, cpu, cuda, cuda:N, mps
+"""
+
+from __future__ import annotations
+
+import torch
+
+from semlink.errors import MissingResourceError, choice_error
+
+ACCEPTED_DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """The ``torch.device`` named by ``device`` (see the module docstring), checked to exist here.
+
+    Raises
+    ------
+    SemlinkError
+        An unknown name (the message lists the accepted ones).
+    MissingResourceError
+        ``cuda``/``cuda:N``/``mps`` where torch sees no such device (``cuda:N`` past the GPU count).
+    """
+    if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(device, torch.device):
+        dev = device
+    elif isinstance(device, str):
+        try:
+            dev = torch.device(device.strip().lower())
+        except (RuntimeError, ValueError) as exc:
+            raise choice_error("device", device, ACCEPTED_DEVICES) from exc
+    else:
+        raise choice_error("device", device, ACCEPTED_DEVICES)
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise choice_error("device", device, ACCEPTED_DEVICES)
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise MissingResourceError(
+                f"device {str(device)!r} asked for but torch sees no CUDA GPU (torch {torch.__version__}, "
+                f"built for CUDA {torch.version.cuda}); use device 'cpu' or 'auto'"
+            )
+        if dev.index is not None and dev.index >= count:
+            raise MissingResourceError(
+                f"device {str(device)!r} asked for but torch sees {count} CUDA GPU(s): "
+                f"cuda:0..cuda:{count - 1}"
+            )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise MissingResourceError(
+            f"device {str(device)!r} asked for but MPS is not available; use 'cpu' or 'auto'"
+        )
+    return dev
