@@ -119,7 +119,7 @@ def target_lines(frames: dict[str, Any]) -> tuple[list[str], int]:
         ok = got["mean"] / bound >= threshold if kind == "ratio" else got["mean"] >= bound - threshold
         missed += not ok
         want = f">= {threshold:.2f} x bound" if kind == "ratio" else f">= bound - {threshold:.2f}"
-        name = f"{system} {channel} @ {snr:+.0f} dB ({got['n']} seeds)"
+        name = f"{system} {channel} @ {snr:+.0f} dB ({got['n']} seed{'s' if got['n'] > 1 else ''})"
         lines.append(f"{name:44s} {got['mean']:7.4f} {got['std']:7.4f} {got['min']:6.4f}..{got['max']:6.4f} "
                      f"{bound:6.4f} {got['mean'] / bound:6.3f}  {want:20s} {'PASS' if ok else 'FAIL'}")
     return lines, missed
@@ -137,8 +137,8 @@ def curve_lines(frames: dict[str, Any]) -> list[str]:
                 got = figures(frame, system, channel, snr)
                 if got is None:
                     continue
-                spread = 0.0 if math.isnan(got["std"]) else got["std"]
-                cells.append(f"{snr:+.0f}: {got['mean']:.3f}±{spread:.3f}")
+                spread = "" if math.isnan(got["std"]) else f"±{got['std']:.3f}"  # one seed: no spread
+                cells.append(f"{snr:+.0f}: {got['mean']:.3f}{spread}")
                 kept = got
             lines.append(f"  {system} {channel}  " + "  ".join(cells))
             if kept is not None:
