@@ -47,6 +47,10 @@ class KbSpec(Strict):
 
 
 class TrainSpec(Strict):
+    """``[train]``: how every codec of the run is trained. Keys left out (None) take the recipe's
+    value (:data:`semlink.systems.kbsc_training.RECIPE_DEFAULTS`); see
+    :class:`semlink.systems.kbsc_training.TrainSettings`."""
+
     recipe: Literal["robust", "reference"] = "robust"
     epochs: int = Field(100, gt=0)
     patience: int = Field(20, gt=0)
@@ -54,15 +58,36 @@ class TrainSpec(Strict):
     lr: float | None = Field(None, gt=0)
     snr_db: DbList = REFERENCE_TRAIN_SNRS
     hidden_dim: int = Field(384, gt=0)
+    class_weight: float = Field(0.0, ge=0)
+    noise_input: Literal["none", "mmse", "mmse-film"] | None = None
+    schedule: Literal["constant", "cosine"] | None = None
+    warmup_epochs: float | None = Field(None, ge=0)
+    weight_decay: float | None = Field(None, ge=0)
+    ema_decay: float | None = Field(None, ge=0, lt=1)
+    selection: Literal["best", "smoothed"] | None = None
+    smoothing_window: int = Field(3, ge=1)
+    validation: Literal["split", "every-snr"] | None = None
+    val_size: int | None = Field(None, ge=1)
+    snr_draw: Literal["batch", "example"] | None = None
     seeds: int = Field(1, ge=1, le=100)  # codecs trained per (system, budget, channel): results give mean and spread
 
     def settings(self):
-        from semlink.systems.kbsc_model import TrainSettings
+        from semlink.systems.kbsc_training import TrainSettings
 
         return TrainSettings(
             recipe=self.recipe, epochs=self.epochs, patience=self.patience, batch_size=self.batch_size,
-            lr=self.lr, snr_db=tuple(self.snr_db), hidden_dim=self.hidden_dim,
+            lr=self.lr, snr_db=tuple(self.snr_db), hidden_dim=self.hidden_dim, class_weight=self.class_weight,
+            noise_input=self.noise_input,
+            schedule=self.schedule, warmup_epochs=self.warmup_epochs, weight_decay=self.weight_decay,
+            ema_decay=self.ema_decay, selection=self.selection, smoothing_window=self.smoothing_window,
+            validation=self.validation, val_size=self.val_size, snr_draw=self.snr_draw,
         )
+
+    @model_validator(mode="after")
+    def _check_settings(self):
+        if self.warmup_epochs is not None and self.warmup_epochs >= self.epochs:
+            raise ValueError(f"warmup_epochs = {self.warmup_epochs} must be shorter than epochs = {self.epochs}")
+        return self
 
 
 class EvalSpec(Strict):

@@ -178,6 +178,7 @@ def seed_summary_rows(frame) -> list[dict[str, Any]]:
     mean over training seeds of every numeric column, ``n_train_seeds`` and, for the main metrics,
     ``<metric>_seed_std`` / ``_seed_min`` / ``_seed_max`` (the spread the plots draw). Its confidence
     interval columns are the means of the per-seed ones (the query-sampling uncertainty of one run).
+    ``collapsed`` is true when any seed's kept checkpoint collapsed, ``n_collapsed`` counts them.
     """
     import pandas as pd
 
@@ -195,6 +196,9 @@ def seed_summary_rows(frame) -> list[dict[str, Any]]:
                 values = pd.to_numeric(group[metric])
                 row.update({f"{metric}_seed_std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
                             f"{metric}_seed_min": float(values.min()), f"{metric}_seed_max": float(values.max())})
+        if "collapsed" in group.columns:
+            flags = group["collapsed"].map(lambda v: bool(v) if v is not None and v == v else False)
+            row.update(collapsed=bool(flags.any()), n_collapsed=int(flags.sum()))
         row.update(variant="", n_train_seeds=len(group), seed=None, train_seed=None, best_epoch=None)
         rows.append(row)
     return rows

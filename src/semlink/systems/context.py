@@ -44,7 +44,7 @@ class ExperimentContext:
     checkpoints: Any  # semlink.systems.checkpoints.CheckpointStore: the run's codecs and the shared cache
     query_images: np.ndarray | None = None
     train_images: np.ndarray | None = None
-    train_labels: np.ndarray | None = None
+    train_labels: np.ndarray | None = None  # [N] int64, row-aligned with train_features and train_images
     class_names: list[str] | None = None
     val_images: np.ndarray | None = None  # the sender half of the validation split
     image_encoder: Any = None  # semlink.tx.ImageEncoder: re-encodes reconstructed images for scoring
@@ -53,7 +53,7 @@ class ExperimentContext:
     top_k: int = 5
     lpips: bool = True
     seed: int = 0
-    train: Any = None  # semlink.systems.kbsc_model.TrainSettings
+    train: Any = None  # semlink.systems.kbsc_training.TrainSettings
     encoder: str = "unknown"  # the image encoder's canonical name (checkpoint provenance)
     data_fingerprint: str = "unknown"  # hash of the training and validation data (checkpoint provenance)
     encode_cache_dir: Path | None = None  # where image-codec encodes persist across runs (None: memory only)

@@ -20,14 +20,8 @@ import torch
 
 from semlink.errors import SemlinkError
 from semlink.systems.base import Received, SystemBase, is_noiseless, training_seed
-from semlink.systems.kbsc_model import (
-    KbscCodec,
-    analog_channel,
-    history_dict,
-    load_codec,
-    save_codec,
-    train_codec,
-)
+from semlink.systems.kbsc_model import KbscCodec, analog_channel, load_codec, save_codec
+from semlink.systems.kbsc_training import history_dict, train_codec
 from semlink.tx.quantize import UniformQuantizer
 
 
@@ -55,6 +49,10 @@ class _CodecSystem(SystemBase):
     def _codec_uses(self, ctx) -> int:
         raise NotImplementedError
 
+    def _settings(self, ctx):
+        """The :class:`~semlink.systems.kbsc_training.TrainSettings` this system trains with."""
+        return ctx.train
+
     def _provenance(self, ctx, channel) -> dict[str, Any]:
         """What a checkpoint must have been trained with to be reused for ``channel``."""
         return {
@@ -62,7 +60,7 @@ class _CodecSystem(SystemBase):
             "budget": self.budget,
             "channel": channel.model_dump(mode="json"),
             "link": ctx.link.model_dump(mode="json", exclude={"channel"}),
-            "train": _settings_dict(ctx),
+            "train": _settings_dict(self._settings(ctx)),
             "encoder": ctx.encoder,
             "data": ctx.data_fingerprint,
             "seed": training_seed(ctx.seed, self.train_index),
@@ -88,9 +86,12 @@ class _CodecSystem(SystemBase):
             return codec, meta
 
         def train():
+            labels = None if ctx.train_labels is None else torch.as_tensor(ctx.train_labels,
+                                                                            device=ctx.train_features.device)
             codec, trained = train_codec(
                 ctx.train_features, ctx.val_sender, ctx.val_receiver, self._train_channel(ctx, channel),
-                self._codec_uses(ctx), ctx.train, seed=training_seed(ctx.seed, self.train_index),
+                self._codec_uses(ctx), self._settings(ctx), seed=training_seed(ctx.seed, self.train_index),
+                train_labels=labels,
             )
             ctx.log(f"{what}: best val top-1 {trained.best_val_accuracy:.3f} at epoch {trained.best_epoch}; "
                     f"collapsed={trained.collapsed}")
@@ -108,13 +109,14 @@ class _CodecSystem(SystemBase):
             "best_epoch": history.get("best_epoch"),
             "best_val_accuracy": history.get("best_val_accuracy"),
             "collapsed": history.get("collapsed"),
+            "decoder_noise_input": codec.noise_input,
         }
 
 
-def _settings_dict(ctx) -> dict[str, Any]:
+def _settings_dict(train) -> dict[str, Any]:
     from dataclasses import asdict
 
-    settings = asdict(ctx.train)
+    settings = asdict(train)
     settings["snr_db"] = list(settings["snr_db"])
     return settings
 
@@ -138,6 +140,7 @@ class KbscAnalog(_CodecSystem):
     def transmit(self, ctx, channel, snr_db: float) -> Received:
         codec = self.codecs[channel]
         send = analog_channel(ctx.analog_link(channel))
+        # The decoder gets what the receiver has: the equalised symbols and their noise variance.
         parts = [codec.decode(send(codec.encode(ctx.queries[s]), snr_db)) for s in ctx.batches()]
         return Received(features=torch.cat(parts))
 
@@ -181,6 +184,12 @@ class KbscDigital(_CodecSystem):
         link = ctx.link.describe(channel, digital=True, modulation=self._modulation(ctx), code=self._code(ctx))
         return {**link, "ebno_offset_db": self._link(ctx, channel).ebno_to_snr_db(0.0),
                 **self.training.get(channel, {})}
+
+    def _settings(self, ctx):
+        # The receiver gets hard bits, so there is no per-symbol noise variance to read: blind decoder.
+        from dataclasses import replace
+
+        return replace(ctx.train, noise_input="none")
 
     def _train_channel(self, ctx, channel):
         quantizer = self.quantizer

@@ -1,15 +1,9 @@
-"""The KBSC feature codec: compressor (TX) + decompressor (RX), training recipes, checkpoints.
+"""The KBSC feature codec: compressor (TX) + decompressor (RX), the latent channel, checkpoints.
 
-Two training recipes:
-
-- ``reference`` — the published recipe: MSE between the decoded and the L2-normalised feature,
-  BatchNorm on the decoder output, Adam 1e-4. Known to collapse on some data (the BN gain shrinks
-  towards zero, training loss reaches the predict-the-mean value and retrieval falls to chance);
-  only early stopping on validation accuracy hides it by keeping an early checkpoint.
-- ``robust`` (default) — targets standardised per dimension with training-set statistics (so the
-  decoder's output BatchNorm has the scale it naturally produces), MSE plus an InfoNCE term that
-  scores each decoded feature against the batch's true features (the retrieval task itself), Adam
-  1e-3. A collapse monitor records the decoder's output spread every epoch.
+The codec maps a feature to ``k`` reals (``k/2`` complex channel symbols) and back. What the
+decoder reads is what a real receiver has (:class:`ReceivedLatent`): the equalised symbols in the
+on-air scale and, for a noise-aware decoder, the per-symbol noise variance the link reports.
+Training (recipes, schedule, checkpoint choice) is in :mod:`semlink.systems.kbsc_training`.
 
 Checkpoints are a folder with ``model.safetensors`` (weights and target statistics) and
 ``config.json`` (architecture, recipe, training history) — no pickle.
@@ -17,86 +11,54 @@ Checkpoints are a folder with ``model.safetensors`` (weights and target statisti
 
 from __future__ import annotations
 
-import copy
 import json
-import math
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError, choice_error, require
+from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError, choice_error
 from semlink.io import atomic_path, write_json_atomic
-from semlink.metrics.retrieval import nearest_labels, top_k_hits
-from semlink.rx.decompressor import FeatureDecompressor
+from semlink.rx.decompressor import EQUALIZER_CONVENTIONS, NOISE_INPUTS, FeatureDecompressor
 from semlink.tx.compressor import FeatureCompressor
 
 RECIPES = ("robust", "reference")
 CHECKPOINT_FORMAT = 1
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    """How a codec is trained (defaults: the ``robust`` recipe sized for the offline default)."""
-
-    recipe: str = "robust"
-    epochs: int = 100
-    patience: int = 20
-    batch_size: int = 128
-    lr: float | None = None  # None: the recipe's own (reference 1e-4, robust 1e-3)
-    snr_db: tuple[float, ...] = (-7.0, -4.0, 0.0, 4.0, 7.0, 10.0)
-    hidden_dim: int = 384
-    contrastive_weight: float = 1.0
-    temperature: float = 0.07
-
-    def __post_init__(self) -> None:
-        if self.recipe not in RECIPES:
-            raise choice_error("training recipe", self.recipe, RECIPES)
-        require(self.epochs > 0, f"epochs = {self.epochs}; must be a positive integer")
-        require(self.patience > 0, f"patience = {self.patience}; must be a positive integer")
-        require(self.batch_size > 1, f"batch_size = {self.batch_size}; must be at least 2 (BatchNorm)")
-        require(len(self.snr_db) > 0, "train snr_db is empty; give at least one training SNR in dB")
-        require(self.lr is None or (math.isfinite(self.lr) and self.lr > 0), f"lr = {self.lr}; must be positive")
-        require(self.hidden_dim > 0, f"hidden_dim = {self.hidden_dim}; must be a positive integer")
-        require(all(math.isfinite(s) for s in self.snr_db), f"train snr_db {self.snr_db} must be finite dB values")
-
-    @property
-    def learning_rate(self) -> float:
-        if self.lr is not None:
-            return self.lr
-        return 1e-4 if self.recipe == "reference" else 1e-3
-
-
-@dataclass
-class TrainHistory:
-    epoch_loss: list[float] = field(default_factory=list)
-    val_accuracy: list[float] = field(default_factory=list)
-    output_spread: list[float] = field(default_factory=list)  # mean per-dim std of decoder output / target std
-    best_epoch: int = -1
-    best_val_accuracy: float = 0.0
-    collapsed: bool = False
-
-
 class KbscCodec(nn.Module):
     """Compressor + decompressor with the target statistics the recipe trains against.
 
     ``encode``: feature ``[B, D] float32`` → latent ``[B, 2·channel_uses] float32``;
-    ``decode``: latent ``[B, 2·channel_uses] float32`` → feature ``[B, D] float32`` in the
+    ``decode``: received latent ``[B, 2·channel_uses] float32`` (and, for a noise-aware decoder, its
+    per-symbol noise variance ``[B, channel_uses] float32``) → feature ``[B, D] float32`` in the
     original feature space (L2-normalise it before a nearest-neighbour search).
+
+    :param noise_input: what the decoder reads besides the latent (:data:`NOISE_INPUTS`).
+    :param equalizer: the link's equaliser convention (``"lmmse"`` | ``"lmmse-biased"``), so the
+        decoder's front end reads its ``noise_var`` right (:func:`semlink.rx.decompressor.mmse_form`).
     """
 
-    def __init__(self, feature_dim: int, channel_uses: int, hidden_dim: int = 384, recipe: str = "robust") -> None:
+    def __init__(
+        self,
+        feature_dim: int,
+        channel_uses: int,
+        hidden_dim: int = 384,
+        recipe: str = "robust",
+        noise_input: str = "none",
+        equalizer: str = "lmmse",
+    ) -> None:
         super().__init__()
         if recipe not in RECIPES:
             raise choice_error("training recipe", recipe, RECIPES)
         self.recipe = recipe
         self.compressor = FeatureCompressor(feature_dim, channel_uses, hidden_dim)
-        self.decompressor = FeatureDecompressor(2 * channel_uses, feature_dim, hidden_dim, output_norm=True)
+        self.decompressor = FeatureDecompressor(
+            2 * channel_uses, feature_dim, hidden_dim, output_norm=True, noise_input=noise_input, equalizer=equalizer
+        )
         self.register_buffer("target_mean", torch.zeros(feature_dim))
         self.register_buffer("target_std", torch.ones(feature_dim))
 
@@ -126,8 +88,23 @@ class KbscCodec(nn.Module):
     def encode(self, features: torch.Tensor) -> torch.Tensor:
         return self.compressor(features)
 
-    def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.from_target(self.decompressor(latent))
+    @property
+    def noise_input(self) -> str:
+        return self.decompressor.noise_input
+
+    @property
+    def equalizer(self) -> str:
+        return self.decompressor.equalizer
+
+    def decode_target(self, latent: torch.Tensor, noise_var: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder's raw output (the recipe's training target space) ``[B, D]``."""
+        return self.decompressor(latent, noise_var)
+
+    def decode(self, latent: torch.Tensor | ReceivedLatent, noise_var: torch.Tensor | None = None) -> torch.Tensor:
+        """Feature ``[B, D]`` from a received latent (a tensor, or a :class:`ReceivedLatent`)."""
+        if isinstance(latent, ReceivedLatent):
+            latent, noise_var = latent
+        return self.from_target(self.decompressor(latent, noise_var))
 
     def architecture(self) -> dict[str, Any]:
         return {
@@ -135,134 +112,64 @@ class KbscCodec(nn.Module):
             "channel_uses": self.channel_uses,
             "hidden_dim": self.hidden_dim,
             "recipe": self.recipe,
+            "noise_input": self.noise_input,
+            "equalizer": self.equalizer,
         }
 
 
-Channel = Callable[[torch.Tensor, float], torch.Tensor]
-"""A differentiable channel on latents: ``(latent [B,k] float32, snr_db) → received latent [B,k]``."""
+class ReceivedLatent(NamedTuple):
+    """What the receiver has for a sent latent (the latent channel's output).
+
+    ``latent``: ``[B, 2N] float32`` equalised symbols as interleaved re/im, in the on-air
+    (unit-energy) scale; ``noise_var``: ``[B, N] float32`` their per-symbol effective noise variance
+    as the link reports it (:class:`semlink.phy.AnalogOutput`; zeros without noise), or None where
+    the channel knows none (e.g. a quantiser).
+    """
+
+    latent: torch.Tensor
+    noise_var: torch.Tensor | None = None
 
 
-def analog_channel(link) -> Channel:
+Channel = Callable[[torch.Tensor, "float | torch.Tensor"], "ReceivedLatent | torch.Tensor"]
+"""A differentiable channel on latents: ``(latent [B,k] float32, snr_db) → ReceivedLatent`` (or a bare
+received latent ``[B,k]`` when the channel reports no noise variance); ``snr_db`` is one value in dB
+or a ``[B] float32`` tensor of finite per-example values. A channel may carry an
+``equalizer`` attribute: the convention of its ``noise_var`` (default ``"lmmse"``)."""
+
+
+def receive(channel: Channel, latent: torch.Tensor, snr_db: float) -> ReceivedLatent:
+    """``channel(latent, snr_db)`` as a :class:`ReceivedLatent` (a bare tensor gets ``noise_var=None``)."""
+    out = channel(latent, snr_db)
+    return out if isinstance(out, ReceivedLatent) else ReceivedLatent(out, None)
+
+
+class AnalogChannel:
+    """:class:`semlink.phy.AnalogLink` as a latent channel (k reals = k/2 symbols); see :func:`analog_channel`."""
+
+    def __init__(self, link) -> None:
+        self.link = link
+        self.equalizer = link.cfg.equalizer
+
+    def __call__(self, latent: torch.Tensor, snr_db: float | torch.Tensor) -> ReceivedLatent:
+        from semlink.phy import complex_to_real, real_to_complex, unit_energy_scale
+        from semlink.systems.base import is_noiseless
+
+        if not isinstance(snr_db, torch.Tensor) and is_noiseless(snr_db):
+            on_air = latent * unit_energy_scale(latent)
+            return ReceivedLatent(on_air, on_air.new_zeros(on_air.shape[0], on_air.shape[1] // 2))
+        out = self.link(real_to_complex(latent), snr_db)
+        return ReceivedLatent(complex_to_real(out.symbols_hat), out.noise_var)
+
+
+def analog_channel(link) -> AnalogChannel:
     """Wrap :class:`semlink.phy.AnalogLink` as a latent-to-latent channel (k reals = k/2 symbols).
 
-    The received latent is what the receiver has: the equalised symbols in the on-air scale (each
-    latent normalised to unit average symbol energy; the per-image scale is not sent), so the
-    decoder learns from normalised latents. A noiseless channel delivers the on-air latent.
+    The output is what the receiver has: the equalised symbols in the on-air scale (each latent
+    normalised to unit average symbol energy; the per-image scale is not sent) and their
+    per-symbol noise variance (:class:`ReceivedLatent`). A noiseless channel delivers the on-air
+    latent with zero noise variance. ``.equalizer`` is the link's equaliser convention.
     """
-    from semlink.phy import complex_to_real, real_to_complex, unit_energy_scale
-    from semlink.systems.base import is_noiseless
-
-    def channel(latent: torch.Tensor, snr_db: float) -> torch.Tensor:
-        if is_noiseless(snr_db):
-            return latent * unit_energy_scale(latent)
-        out = link(real_to_complex(latent), snr_db)
-        return complex_to_real(out.symbols_hat)
-
-    return channel
-
-
-def _loss(codec: KbscCodec, decoded_target: torch.Tensor, features: torch.Tensor, settings: TrainSettings):
-    if codec.recipe == "reference":
-        return F.mse_loss(decoded_target, features)
-    target = codec.to_target(features)
-    mse = F.mse_loss(decoded_target, target)
-    decoded = F.normalize(codec.from_target(decoded_target), dim=-1)
-    logits = decoded @ F.normalize(features, dim=-1).T / settings.temperature
-    contrastive = F.cross_entropy(logits, torch.arange(len(features), device=features.device))
-    return mse + settings.contrastive_weight * contrastive
-
-
-def train_codec(
-    train_features: torch.Tensor,
-    val_sender: tuple[torch.Tensor, torch.Tensor],
-    val_receiver: tuple[torch.Tensor, torch.Tensor],
-    channel: Channel,
-    channel_uses: int,
-    settings: TrainSettings = TrainSettings(),
-    seed: int = 0,
-    progress: bool | None = None,
-    log: Callable[[str], None] | None = None,
-) -> tuple[KbscCodec, TrainHistory]:
-    """Train a codec through ``channel``; keep the epoch with the best validation accuracy.
-
-    The training SNR is drawn per batch from ``settings.snr_db``; validation sends the sender
-    split through the channel at every training SNR in turn and scores top-1 semantic matching
-    against the receiver split. Training stops after ``patience`` epochs without improvement.
-    """
-    import sys
-
-    from tqdm import tqdm
-
-    require(train_features.ndim == 2, f"train features have shape {tuple(train_features.shape)}; expected [N, D]")
-    require(len(train_features) >= settings.batch_size,
-            f"{len(train_features)} training features is fewer than batch_size = {settings.batch_size}")
-    from semlink.seeding import seed_everything
-
-    # The channel noise and fading drawn in training come from Sionna's generator: seed it too, so
-    # a codec retrained after a resume is the same codec.
-    seed_everything(seed)
-    generator = torch.Generator().manual_seed(int(seed) % (1 << 63))
-    device = train_features.device
-    codec = KbscCodec(train_features.shape[1], channel_uses, settings.hidden_dim, settings.recipe).to(device)
-    codec.fit_target_statistics(train_features)
-    optimiser = torch.optim.Adam(codec.parameters(), lr=settings.learning_rate)
-    history = TrainHistory()
-    best_state = copy.deepcopy(codec.state_dict())
-    val_x, val_y = val_sender
-    kb_x, kb_y = val_receiver
-    snrs = list(settings.snr_db)
-    epochs_without_gain = 0
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(range(settings.epochs), desc=f"train kbsc@{channel_uses}", disable=not show, leave=False)
-    for epoch in bar:
-        codec.train()
-        order = torch.randperm(len(train_features), generator=generator).to(device)
-        total, count = 0.0, 0
-        for start in range(0, len(order) - settings.batch_size + 1, settings.batch_size):
-            batch = train_features[order[start : start + settings.batch_size]]
-            snr = snrs[int(torch.randint(len(snrs), (1,), generator=generator))]
-            decoded_target = codec.decompressor(channel(codec.encode(batch), snr))
-            loss = _loss(codec, decoded_target, batch, settings)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            total += loss.item() * len(batch)
-            count += len(batch)
-        history.epoch_loss.append(total / max(count, 1))
-        accuracy, spread = _validate(codec, channel, val_x, val_y, kb_x, kb_y, snrs)
-        history.val_accuracy.append(accuracy)
-        history.output_spread.append(spread)
-        if accuracy > history.best_val_accuracy:
-            history.best_val_accuracy, history.best_epoch = accuracy, epoch
-            best_state = copy.deepcopy(codec.state_dict())
-            epochs_without_gain = 0
-        else:
-            epochs_without_gain += 1
-        bar.set_postfix(loss=f"{history.epoch_loss[-1]:.4f}", val=f"{accuracy:.3f}")
-        if log is not None:
-            log(f"epoch {epoch}: loss {history.epoch_loss[-1]:.4f} val top-1 {accuracy:.3f} spread {spread:.3f}")
-        if epochs_without_gain >= settings.patience:
-            break
-    # A decoder whose outputs no longer vary across inputs has collapsed to the mean prediction.
-    history.collapsed = bool(history.output_spread and history.output_spread[-1] < 0.05)
-    codec.load_state_dict(best_state)
-    codec.eval()
-    return codec, history
-
-
-@torch.no_grad()
-def _validate(codec, channel, val_x, val_y, kb_x, kb_y, snrs: Sequence[float]) -> tuple[float, float]:
-    codec.eval()
-    chunks = torch.chunk(torch.arange(len(val_x), device=val_x.device), len(snrs))
-    correct, spreads = 0.0, []
-    for snr, idx in zip(snrs, chunks):
-        if len(idx) == 0:
-            continue
-        decoded = codec.decode(channel(codec.encode(val_x[idx]), snr))
-        correct += int(top_k_hits(nearest_labels(decoded, kb_x, kb_y, k=1), val_y[idx], 1).sum())
-        target_std = val_x[idx].std(0).mean().clamp_min(1e-12)
-        spreads.append(float(decoded.std(0).mean() / target_std))
-    return correct / len(val_x), sum(spreads) / max(len(spreads), 1)
+    return AnalogChannel(link)
 
 
 def save_codec(codec: KbscCodec, directory: str | os.PathLike[str], **metadata: Any) -> None:
@@ -292,8 +199,11 @@ def load_codec(directory: str | os.PathLike[str], map_location: str | torch.devi
             )
     try:
         meta = json.loads(config_path.read_text())
-        codec = KbscCodec(meta["feature_dim"], meta["channel_uses"], meta["hidden_dim"], meta["recipe"])
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        codec = KbscCodec(
+            meta["feature_dim"], meta["channel_uses"], meta["hidden_dim"], meta["recipe"],
+            noise_input=meta.get("noise_input", "none"), equalizer=meta.get("equalizer", "lmmse"),
+        )
+    except (json.JSONDecodeError, KeyError, TypeError, SemlinkError) as err:
         raise CorruptFileError(f"{str(config_path)!r} is not a KBSC checkpoint config ({err})") from None
     if meta.get("kind") != "kbsc-codec":
         raise CorruptFileError(f"{str(config_path)!r} has kind {meta.get('kind')!r}; expected 'kbsc-codec'")
@@ -305,18 +215,16 @@ def load_codec(directory: str | os.PathLike[str], map_location: str | torch.devi
     return codec.eval(), meta
 
 
-def history_dict(history: TrainHistory) -> dict[str, Any]:
-    return asdict(history)
-
-
 __all__ = [
+    "EQUALIZER_CONVENTIONS",
+    "NOISE_INPUTS",
     "RECIPES",
+    "AnalogChannel",
+    "Channel",
     "KbscCodec",
-    "TrainSettings",
-    "TrainHistory",
+    "ReceivedLatent",
     "analog_channel",
-    "train_codec",
-    "save_codec",
     "load_codec",
-    "SemlinkError",
+    "receive",
+    "save_codec",
 ]

@@ -11,9 +11,13 @@ KBSC (``kind = "kbsc-codec"``, :func:`export_codec`):
   on-air channel symbols, interleaved re/im (pair them with :func:`semlink.phy.real_to_complex`;
   ONNX has no complex tensors), each example scaled to unit average energy per complex symbol
   exactly as :class:`semlink.phy.AnalogLink` does (:func:`semlink.phy.unit_energy_scale`).
-- ``rx_decoder.onnx``: ``symbols [B, 2·channel_uses] float32`` → ``features [B, D] float32``: the
-  received equalised symbols as they come off the link (``AnalogOutput.symbols_hat`` as reals, in
-  the on-air scale). Nothing else crosses: the receiver never learns the transmit scale.
+- ``rx_decoder.onnx``: ``symbols [B, 2·channel_uses] float32`` (and, for a noise-aware decoder,
+  ``noise_var [B, channel_uses] float32``) → ``features [B, D] float32``: the received equalised
+  symbols as they come off the link (``AnalogOutput.symbols_hat`` as reals, in the on-air scale)
+  and their per-symbol noise variance (``AnalogOutput.noise_var``, in the convention of the
+  equaliser the codec was trained with, recorded in its ``config.json``). That is all the receiver
+  has: it never learns the transmit scale. A blind decoder (``noise_input = "none"``) takes
+  ``symbols`` alone.
 
 BatchNorm runs in inference mode (running statistics).
 
@@ -58,8 +62,8 @@ class _KbscDecoder(nn.Module):
         super().__init__()
         self.codec = codec
 
-    def forward(self, symbols: torch.Tensor) -> torch.Tensor:
-        return self.codec.decode(symbols)
+    def forward(self, symbols: torch.Tensor, noise_var: torch.Tensor | None = None) -> torch.Tensor:
+        return self.codec.decode(symbols, noise_var)
 
 
 class _JsccEncoder(nn.Module):
@@ -80,20 +84,20 @@ class _JsccDecoder(nn.Module):
         return self.decoder.forward_reals(symbols)
 
 
-_Job = tuple[str, nn.Module, torch.Tensor, str, list[str]]
+_Job = tuple[str, nn.Module, tuple[torch.Tensor, ...], list[str], list[str]]
 
 
 def _export(jobs: list[_Job], out: str | os.PathLike[str], opset: int | None) -> list[Path]:
-    """Trace each ``(filename, module, example input, input name, output names)`` into ``out``."""
+    """Trace each ``(filename, module, example inputs, input names, output names)`` into ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     kwargs = {"opset_version": opset} if opset else {}
     paths = []
-    for filename, module, example, in_name, out_names in jobs:
-        axes = {name: {0: "batch"} for name in [in_name, *out_names]}
+    for filename, module, example, in_names, out_names in jobs:
+        axes = {name: {0: "batch"} for name in [*in_names, *out_names]}
         with atomic_path(out / filename) as tmp, torch.no_grad():
             torch.onnx.export(
-                module, (example,), str(tmp), input_names=[in_name], output_names=out_names,
+                module, example, str(tmp), input_names=in_names, output_names=out_names,
                 dynamic_axes=axes, dynamo=False, **kwargs,
             )
         paths.append(out / filename)
@@ -107,9 +111,14 @@ def export_codec(
     codec = checkpoint if isinstance(checkpoint, KbscCodec) else load_codec(checkpoint)[0]
     # Export a copy: torch.onnx.export can leave the module it traced in training mode.
     codec = copy.deepcopy(codec).cpu().eval()
+    rx_inputs: tuple[torch.Tensor, ...] = (torch.randn(2, 2 * codec.channel_uses),)
+    rx_names = ["symbols"]
+    if codec.decompressor.noise_aware:
+        rx_inputs += (torch.rand(2, codec.channel_uses),)
+        rx_names.append("noise_var")
     return _export([
-        ("tx_encoder.onnx", _KbscEncoder(codec), torch.randn(2, codec.feature_dim), "features", ["symbols"]),
-        ("rx_decoder.onnx", _KbscDecoder(codec), torch.randn(2, 2 * codec.channel_uses), "symbols", ["features"]),
+        ("tx_encoder.onnx", _KbscEncoder(codec), (torch.randn(2, codec.feature_dim),), ["features"], ["symbols"]),
+        ("rx_decoder.onnx", _KbscDecoder(codec), rx_inputs, rx_names, ["features"]),
     ], out, opset)
 
 
@@ -121,8 +130,8 @@ def export_jscc(
     codec = copy.deepcopy(codec).cpu().eval()
     height, width, channels = codec.image_shape
     return _export([
-        ("tx_encoder.onnx", _JsccEncoder(codec), torch.rand(2, channels, height, width), "images", ["symbols"]),
-        ("rx_decoder.onnx", _JsccDecoder(codec), torch.randn(2, 2 * codec.channel_uses), "symbols", ["images"]),
+        ("tx_encoder.onnx", _JsccEncoder(codec), (torch.rand(2, channels, height, width),), ["images"], ["symbols"]),
+        ("rx_decoder.onnx", _JsccDecoder(codec), (torch.randn(2, 2 * codec.channel_uses),), ["symbols"], ["images"]),
     ], out, opset)
 
 

@@ -1,0 +1,171 @@
+"""KBSC training: the schedule, checkpoint choice, the collapse flag of the kept checkpoint, seeds,
+and the noise-aware decoder against the blind one."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from semlink.errors import SemlinkError
+from semlink.metrics import nearest_labels, paired_difference_ci, top_k_hits
+from semlink.systems.kbsc_model import ReceivedLatent, analog_channel
+from semlink.systems.kbsc_training import (
+    RECIPE_DEFAULTS,
+    TrainSettings,
+    learning_rate_at,
+    selection_scores,
+    train_codec,
+)
+
+
+def _clusters(num: int, dim: int = 24, classes: int = 6, seed: int = 0):
+    """L2-normalised features around ``classes`` random centres, labels ``[num]``."""
+    g = torch.Generator().manual_seed(seed)
+    centres = F.normalize(torch.randn(classes, dim, generator=g), dim=-1)
+    labels = torch.arange(num) % classes
+    return F.normalize(centres[labels] + 0.2 * torch.randn(num, dim, generator=g), dim=-1), labels
+
+
+def _data(seed: int = 0):
+    x, y = _clusters(600, seed=seed)
+    return x[:384], (x[384:492], y[384:492]), (x[492:], y[492:])
+
+
+def _flat_link(channel: str = "awgn"):
+    from semlink.phy import AnalogLink, AnalogLinkConfig, ChannelConfig
+
+    return AnalogLink(AnalogLinkConfig(channel=ChannelConfig(name=channel), ofdm=None))
+
+
+def test_warmup_then_cosine_decay():
+    total, warmup = 100, 10
+    rates = [learning_rate_at(s, total, warmup, 1e-3, "cosine") for s in range(total)]
+    assert rates[0] == pytest.approx(1e-4) and rates[warmup - 1] == pytest.approx(1e-3)
+    assert all(a < b for a, b in zip(rates[:warmup - 1], rates[1:warmup]))  # rising warm-up
+    assert all(a >= b for a, b in zip(rates[warmup:], rates[warmup + 1:]))  # then never rising
+    assert rates[(total + warmup) // 2] == pytest.approx(5e-4, rel=1e-6)  # half-way down at mid-decay
+    assert rates[-1] < 1e-3 * 1e-3  # ends near zero
+    assert [learning_rate_at(s, total, 0, 1e-4, "constant") for s in (0, 50, 99)] == [1e-4] * 3
+    with pytest.raises(SemlinkError, match="schedule"):
+        learning_rate_at(0, 10, 0, 1e-3, "step")
+
+
+def test_smoothed_selection_prefers_a_sustained_plateau_to_one_lucky_epoch():
+    accuracy = [0.30, 0.62, 0.41, 0.50, 0.55, 0.56, 0.57]
+    assert max(range(7), key=lambda i: selection_scores(accuracy, "best", 3)[i]) == 1
+    smoothed = selection_scores(accuracy, "smoothed", 3)
+    assert max(range(7), key=lambda i: smoothed[i]) == 6
+    assert smoothed[0] == accuracy[0] and smoothed[2] == pytest.approx(sum(accuracy[:3]) / 3)
+
+
+def test_recipe_defaults_and_bad_settings():
+    ref, robust = TrainSettings(recipe="reference").resolved(), TrainSettings().resolved()
+    # The published recipe is unchanged: Adam 1e-4 at a constant rate, blind decoder, best epoch kept.
+    assert (ref["lr"], ref["schedule"], ref["weight_decay"], ref["ema_decay"], ref["noise_input"],
+            ref["selection"], ref["validation"]) == (1e-4, "constant", 0.0, 0.0, "none", "best", "split")
+    assert robust["schedule"] == "cosine" and robust["noise_input"] != "none"
+    assert TrainSettings(recipe="reference", lr=3e-4).learning_rate == 3e-4
+    assert set(RECIPE_DEFAULTS["robust"]) == set(RECIPE_DEFAULTS["reference"])
+    for bad, match in (({"schedule": "step"}, "schedule"), ({"selection": "last"}, "selection"),
+                       ({"noise_input": "snr"}, "noise_input"), ({"warmup_epochs": 5, "epochs": 5}, "warmup"),
+                       ({"ema_decay": 1.0}, "ema_decay"), ({"val_size": 0}, "val_size")):
+        with pytest.raises(SemlinkError, match=match):
+            TrainSettings(**bad)
+
+
+def test_history_records_the_schedule_seed_and_every_snr():
+    train, val_sender, val_receiver = _data()
+    settings = TrainSettings(epochs=4, patience=4, batch_size=64, hidden_dim=32, snr_db=(0.0, 10.0),
+                             warmup_epochs=1.0)
+    codec, history = train_codec(train, val_sender, val_receiver, analog_channel(_flat_link()), 8, settings, seed=3)
+    assert history.seed == 3 and len(history.learning_rate) == 4
+    # Last step of the warm-up epoch is the peak; the decay then ends near zero.
+    assert history.learning_rate[0] == pytest.approx(1e-3)
+    assert history.learning_rate[-1] < 0.1 * history.learning_rate[1] < history.learning_rate[0]
+    assert all(len(per_snr) == 2 for per_snr in history.val_accuracy_per_snr)
+    assert history.val_accuracy == pytest.approx([sum(p) / 2 for p in history.val_accuracy_per_snr])
+    assert codec.noise_input == RECIPE_DEFAULTS["robust"]["noise_input"] and not codec.training
+
+
+def test_seeds_give_independent_codecs_and_the_same_seed_the_same_codec():
+    train, val_sender, val_receiver = _data()
+    settings = TrainSettings(epochs=1, patience=1, batch_size=64, hidden_dim=32, snr_db=(0.0,))
+
+    def weights(seed):
+        codec, history = train_codec(train, val_sender, val_receiver, analog_channel(_flat_link()), 8, settings,
+                                     seed=seed)
+        assert history.seed == seed
+        return torch.cat([p.detach().flatten() for p in codec.parameters()])
+
+    a, b, a_again = weights(0), weights(1), weights(0)
+    assert torch.equal(a, a_again)
+    assert not torch.allclose(a, b)
+
+
+def test_collapse_flag_describes_the_kept_checkpoint():
+    """A channel that works for the first epoch and then erases every message: the decoder's output
+    turns constant (spread 0) and validation falls to chance, so the kept checkpoint is the first
+    epoch, which has not collapsed. The last epoch has; the flag must describe the kept one."""
+    train, val_sender, val_receiver = _data()
+    link = analog_channel(_flat_link())
+    settings = TrainSettings(recipe="reference", epochs=4, patience=4, batch_size=64, hidden_dim=32,
+                             snr_db=(10.0,), lr=3e-3)
+    steps_per_epoch = len(train) // settings.batch_size
+    calls = {"n": 0}
+
+    def fails_after_one_epoch(latent, snr_db):
+        calls["n"] += 1
+        received = link(latent, snr_db)
+        if calls["n"] <= steps_per_epoch + 1:  # epoch 0: its training steps and its validation
+            return received
+        return ReceivedLatent(torch.zeros_like(received.latent), received.noise_var)
+
+    codec, history = train_codec(train, val_sender, val_receiver, fails_after_one_epoch, 8, settings, seed=0)
+    assert history.output_spread[-1] < 0.05  # the last epoch collapsed...
+    assert history.best_epoch == 0 and history.output_spread[0] > 0.3
+    assert not history.collapsed  # ...but the kept checkpoint did not
+    # 6 classes: chance is 1/6, i.e. 18 of the 108 validation queries (sd 3.9); 0.35 is 38, 5 sd above.
+    assert history.best_val_accuracy > 0.35
+
+
+def test_noise_aware_decoder_is_no_worse_than_a_blind_one_on_rayleigh(fashion_features):
+    """Rayleigh block fading, unbiased equaliser: each example sees its own noise level. Two codecs
+    trained alike (same seed, data, SNRs and schedule) differ only in whether the decoder reads the
+    link's per-symbol noise variance. Both decode the same 1000 queries over the same channel
+    realisations (common random numbers) at -4 and 4 dB.
+
+    Pass criterion: the lower end of the 95 % paired confidence interval (Newcombe) of
+    accuracy(aware) - accuracy(blind) is above -0.02 at every SNR, i.e. "no worse by more than 2 points"
+    at 97.5 % one-sided confidence per SNR; the run is seeded, so the outcome is fixed.
+    """
+    from semlink.seeding import seed_everything
+
+    torch.set_num_threads(1)
+    x, y = fashion_features["train"], fashion_features["train_labels"]
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    train, val = x[order[:1200]], order[1200:]
+    val_sender, val_receiver = (x[val[:150]], y[val[:150]]), (x[val[150:]], y[val[150:]])
+    queries, kb = fashion_features["test"][:500], fashion_features["test"][500:]
+    query_labels, kb_labels = fashion_features["test_labels"][:500], fashion_features["test_labels"][500:]
+    link = analog_channel(_flat_link("rayleigh"))
+    base = dict(epochs=6, patience=6, batch_size=64, snr_db=(-4.0, 4.0), val_size=150)
+    hits = {}
+    for mode in ("none", "mmse"):
+        codec, history = train_codec(train, val_sender, val_receiver, link, 32, TrainSettings(noise_input=mode, **base),
+                                     seed=5)
+        assert not history.collapsed
+        for snr in (-4.0, 4.0):
+            per_snr = []
+            for repeat in range(2):  # two independent channel draws per query: 1000 paired trials
+                seed_everything(100 + repeat + int(snr))
+                with torch.no_grad():
+                    decoded = codec.decode(link(codec.encode(queries), snr))
+                per_snr.append(top_k_hits(nearest_labels(decoded, kb, kb_labels, 1), query_labels, 1))
+            hits[mode, snr] = torch.cat(per_snr).numpy()
+    for snr in (-4.0, 4.0):
+        diff, low, high = paired_difference_ci(hits["mmse", snr], hits["none", snr])
+        assert low > -0.02, (snr, diff, low, high)
+    assert not math.isnan(diff)
