@@ -9,7 +9,7 @@ import pytest
 
 from semlink.errors import SemlinkError
 from semlink.sim.experiment_config import ExperimentConfig, TrainSpec, load_experiment, validate
-from semlink.systems.kbsc_training import RECIPE_DEFAULTS
+from semlink.systems.kbsc_recipes import RECIPE_DEFAULTS
 
 ROOT = Path(__file__).parents[2]
 

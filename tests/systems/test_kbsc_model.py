@@ -11,7 +11,8 @@ import torch
 from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError
 from semlink.metrics import nearest_labels, top_k_accuracy
 from semlink.systems.kbsc_model import KbscCodec, analog_channel, load_codec, save_codec
-from semlink.systems.kbsc_training import TrainSettings, train_codec
+from semlink.systems.kbsc_recipes import TrainSettings
+from semlink.systems.kbsc_training import train_codec
 
 
 def _awgn_link():

@@ -48,8 +48,8 @@ class KbSpec(Strict):
 
 class TrainSpec(Strict):
     """``[train]``: how every codec of the run is trained. Keys left out (None) take the recipe's
-    value (:data:`semlink.systems.kbsc_training.RECIPE_DEFAULTS`); see
-    :class:`semlink.systems.kbsc_training.TrainSettings`."""
+    value (:data:`semlink.systems.kbsc_recipes.RECIPE_DEFAULTS`); see
+    :class:`semlink.systems.kbsc_recipes.TrainSettings`."""
 
     recipe: Literal["robust", "reference"] = "robust"
     epochs: int = Field(100, gt=0)
@@ -72,7 +72,7 @@ class TrainSpec(Strict):
     seeds: int = Field(1, ge=1, le=100)  # codecs trained per (system, budget, channel): results give mean and spread
 
     def settings(self):
-        from semlink.systems.kbsc_training import TrainSettings
+        from semlink.systems.kbsc_recipes import TrainSettings
 
         return TrainSettings(
             recipe=self.recipe, epochs=self.epochs, patience=self.patience, batch_size=self.batch_size,

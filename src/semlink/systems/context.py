@@ -53,7 +53,7 @@ class ExperimentContext:
     top_k: int = 5
     lpips: bool = True
     seed: int = 0
-    train: Any = None  # semlink.systems.kbsc_training.TrainSettings
+    train: Any = None  # semlink.systems.kbsc_recipes.TrainSettings
     encoder: str = "unknown"  # the image encoder's canonical name (checkpoint provenance)
     data_fingerprint: str = "unknown"  # hash of the training and validation data (checkpoint provenance)
     encode_cache_dir: Path | None = None  # where image-codec encodes persist across runs (None: memory only)

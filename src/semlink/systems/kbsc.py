@@ -50,7 +50,7 @@ class _CodecSystem(SystemBase):
         raise NotImplementedError
 
     def _settings(self, ctx):
-        """The :class:`~semlink.systems.kbsc_training.TrainSettings` this system trains with."""
+        """The :class:`~semlink.systems.kbsc_recipes.TrainSettings` this system trains with."""
         return ctx.train
 
     def _provenance(self, ctx, channel) -> dict[str, Any]:
