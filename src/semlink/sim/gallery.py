@@ -111,7 +111,9 @@ def write_gallery(frame: pd.DataFrame, points: Sequence[Any], run_dir: Any, sent
                     crop_ax.set_title("crop sent", fontsize=7)
             axes[r][0].text(-0.15, 0.5, label, transform=axes[r][0].transAxes, fontsize=8, ha="right", va="center")
         fig.suptitle(f"{title}: what the receivers rebuilt ({channel}; PSNR of this image)", fontsize=10)
-        fig.subplots_adjust(hspace=0.75 if texts else 0.35, wspace=0.08)
+        height = fig.get_figheight()  # margins in inches: a fraction would leave tall figures half empty
+        fig.subplots_adjust(top=1 - 0.85 / height, bottom=(0.8 if texts else 0.2) / height,
+                            hspace=0.75 if texts else 0.35, wspace=0.08)
         path = out / f"examples_{channel}.png"
         _save(fig, path)
         written.append(path)
