@@ -13,7 +13,8 @@ from semlink.errors import SemlinkError
 from semlink.metrics import nearest_labels, paired_difference_ci, top_k_hits
 from semlink.systems.kbsc_model import ReceivedLatent, analog_channel
 from semlink.systems.kbsc_recipes import RECIPE_DEFAULTS, TrainSettings
-from semlink.systems.kbsc_training import learning_rate_at, selection_scores, train_codec
+from semlink.systems.kbsc_training import selection_scores, train_codec
+from semlink.systems.schedule import learning_rate_at
 
 
 def _clusters(num: int, dim: int = 24, classes: int = 6, seed: int = 0):

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from semlink.errors import require
 from semlink.systems.jscc_model import JsccCodec, SymbolChannel, transmit_images, uint8_images
+from semlink.systems.schedule import learning_rate_at
 from semlink.tx.jscc import images_to_tensor
 
 
@@ -71,14 +72,6 @@ class JsccHistory:
     train_seconds: float = 0.0  # wall time of the whole training call (not part of the result)
 
 
-def _cosine_schedule(total_steps: int, final_fraction: float) -> Callable[[int], float]:
-    def factor(step: int) -> float:
-        progress = min(step, total_steps) / max(total_steps, 1)
-        return final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
-
-
 def train_jscc(
     train_images: np.ndarray | torch.Tensor,
     val_images: np.ndarray | torch.Tensor,
@@ -119,8 +112,10 @@ def train_jscc(
     codec = JsccCodec(tuple(train_x.shape[1:]), channel_uses, settings.filters).to(device)
     steps_per_epoch = len(train_x) // settings.batch_size
     optimiser = torch.optim.Adam(codec.parameters(), lr=settings.lr)
+    final = settings.final_lr_fraction  # cosine decay from lr to lr · final, per step
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, _cosine_schedule(settings.epochs * steps_per_epoch, settings.final_lr_fraction)
+        optimiser,
+        lambda step: final + (1 - final) * learning_rate_at(step, settings.epochs * steps_per_epoch, 0, 1.0, "cosine"),
     )
     snrs = list(settings.snr_db)
     history = JsccHistory()

@@ -59,8 +59,8 @@ from typing import Any
 from semlink.errors import choice_error, require
 from semlink.rx.decompressor import NOISE_INPUTS
 from semlink.systems.kbsc_model import RECIPES
+from semlink.systems.schedule import SCHEDULES
 
-SCHEDULES = ("constant", "cosine")
 SELECTIONS = ("best", "smoothed")
 VALIDATIONS = ("split", "every-snr")
 SNR_DRAWS = ("batch", "example")

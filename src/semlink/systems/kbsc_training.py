@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from semlink.errors import SemlinkError, choice_error, require
 from semlink.metrics.retrieval import nearest_labels, top_k_hits
 from semlink.systems.kbsc_model import Channel, KbscCodec, receive
-from semlink.systems.kbsc_recipes import SCHEDULES, SELECTIONS, VALIDATIONS, TrainSettings
+from semlink.systems.kbsc_recipes import SELECTIONS, VALIDATIONS, TrainSettings
+from semlink.systems.schedule import learning_rate_at
 
 COLLAPSE_SPREAD = 0.05  # decoder output spread (per-dim std / target std) below which a decoder has collapsed
 
@@ -48,27 +49,6 @@ class TrainHistory:
     collapsed: bool = False
     seed: int | None = None
     seconds: float = 0.0
-
-
-def learning_rate_at(step: int, total_steps: int, warmup_steps: int, base_lr: float, schedule: str) -> float:
-    """The learning rate of optimiser step ``step`` (0-based) of ``total_steps``.
-
-    ``constant``: ``base_lr`` after the warm-up; ``cosine``: ``base_lr · (1 + cos(π t)) / 2`` with
-    ``t`` the fraction of the post-warm-up steps done. The warm-up rises linearly from
-    ``base_lr / warmup_steps`` to ``base_lr``.
-
-    >>> [round(learning_rate_at(s, 10, 2, 1.0, "cosine"), 3) for s in (0, 1, 2, 6, 9)]
-    [0.5, 1.0, 1.0, 0.5, 0.038]
-    """
-    if schedule not in SCHEDULES:
-        raise choice_error("schedule", schedule, SCHEDULES)
-    if step < warmup_steps:
-        return base_lr * (step + 1) / warmup_steps
-    if schedule == "constant":
-        return base_lr
-    decay_steps = max(total_steps - warmup_steps, 1)
-    t = min((step - warmup_steps) / decay_steps, 1.0)
-    return base_lr * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
 def selection_scores(val_accuracy: Sequence[float], selection: str, window: int) -> list[float]:
@@ -287,6 +267,6 @@ def history_dict(history: TrainHistory) -> dict[str, Any]:
 
 
 __all__ = [
-    "COLLAPSE_SPREAD", "TrainHistory", "WeightAverage", "history_dict", "learning_rate_at", "selection_scores",
+    "COLLAPSE_SPREAD", "TrainHistory", "WeightAverage", "history_dict", "selection_scores",
     "train_codec", "validate",
 ]
