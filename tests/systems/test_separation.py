@@ -31,14 +31,19 @@ RUN = {
 }
 
 
+def _run_tree(features_dir) -> dict:
+    """The test run's config: :data:`RUN` with the envelope over two MCS pairs."""
+    tree = json.loads(json.dumps(RUN))
+    tree["encoder"]["cache_dir"] = str(features_dir)
+    tree["systems"][0]["mcs"] = "envelope"
+    tree["systems"][0]["mcs_table"] = [["qpsk", 0.5], ["16qam", 0.5]]
+    return tree
+
+
 @pytest.fixture(scope="module")
 def separation_run(tmp_path_factory, fashion_features):
     tmp = tmp_path_factory.mktemp("separation")
-    tree = json.loads(json.dumps(RUN))
-    tree["encoder"]["cache_dir"] = str(tmp / "features")
-    tree["systems"][0]["mcs"] = "envelope"
-    tree["systems"][0]["mcs_table"] = [["qpsk", 0.5], ["16qam", 0.5]]
-    cfg = validate(ExperimentConfig, tree)
+    cfg = validate(ExperimentConfig, _run_tree(tmp / "features"))
     return run_experiment(cfg, tmp / "run", log=lambda m: None, cache_dir=tmp / "codecs"), tmp / "run"
 
 
@@ -144,10 +149,7 @@ def test_resuming_with_an_added_snr_reuses_every_codec(separation_run, tmp_path)
     _, run_dir = separation_run
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
-    tree = json.loads(json.dumps(RUN))
-    tree["encoder"]["cache_dir"] = str(run_dir.parent / "features")
-    tree["systems"][0]["mcs"] = "envelope"
-    tree["systems"][0]["mcs_table"] = [["qpsk", 0.5], ["16qam", 0.5]]
+    tree = _run_tree(run_dir.parent / "features")
     tree["eval"]["snr_db"].append(3.0)
     lines: list[str] = []
     frame = run_experiment(validate(ExperimentConfig, tree), copy, resume=True, log=lines.append)
