@@ -268,3 +268,11 @@ def test_onnx_export_matches_pytorch_and_dispatches_on_kind(tmp_path, capsys):
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "'mystery'" in err and "kbsc-codec, deep-jscc" in err
+
+
+def test_provenance_may_not_overwrite_the_codecs_own_config_keys(tmp_path):
+    # A clash would be overwritten in config.json and the checkpoint would never match its provenance.
+    codec = JsccCodec((28, 28), 64, filters=4).eval()
+    with pytest.raises(SemlinkError, match="image_shape"):
+        save_jscc(codec, tmp_path / "ckpt", image_shape=[28, 28], seed=1)
+    assert not (tmp_path / "ckpt" / "config.json").exists()

@@ -20,9 +20,35 @@ from typing import Any
 
 from semlink.errors import SemlinkError
 
-__all__ = ["CheckpointStore", "load_or_train", "training_key"]
+__all__ = ["CheckpointStore", "load_or_train", "training_key", "write_checkpoint"]
 
 CONFIG_FILE = "config.json"
+
+
+def write_checkpoint(directory: str | os.PathLike[str], module: Any, *, kind: str, format: int,
+                     architecture: dict[str, Any], provenance: dict[str, Any]) -> Path:
+    """Write a codec as ``model.safetensors`` (its weights) + ``config.json`` (``kind``, ``format``, its
+    ``architecture`` and ``provenance``), each atomically; returns ``directory``.
+
+    A provenance key that is also one of the codec's own keys is refused: it would be overwritten in
+    ``config.json`` and the checkpoint would never match its provenance again (a resumed run would
+    refuse it).
+    """
+    from safetensors.torch import save_file
+
+    from semlink.io import atomic_path, write_json_atomic
+
+    own = {"kind", "format", *architecture}
+    clash = sorted(own & set(provenance))
+    if clash:
+        raise SemlinkError(f"checkpoint provenance keys {clash} clash with the codec's own config keys; rename them")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    with atomic_path(directory / "model.safetensors") as tmp:
+        save_file(state, str(tmp))
+    write_json_atomic(directory / CONFIG_FILE, {**provenance, "format": format, "kind": kind, **architecture})
+    return directory
 
 
 def training_key(provenance: dict[str, Any]) -> str:

@@ -38,7 +38,6 @@ import torch
 from torch import nn
 
 from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError, require
-from semlink.io import atomic_path, write_json_atomic
 from semlink.metrics import psnr_db
 from semlink.rx.jscc import JsccDecoder, images_to_uint8
 from semlink.tx.jscc import KERNEL_SIZE, JsccEncoder, JsccLayout, images_to_tensor
@@ -174,19 +173,14 @@ def save_jscc(
     ``config.json`` holds ``kind = "deep-jscc"``, the architecture, the training ``history`` and
     whatever ``provenance`` is given (dataset, channel, training settings, seed, ...: JSON values).
     """
-    from safetensors.torch import save_file
+    from semlink.systems.checkpoints import write_checkpoint
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in codec.state_dict().items()}
-    with atomic_path(directory / "model.safetensors") as tmp:
-        save_file(state, str(tmp))
     if is_dataclass(history):
         history = asdict(history)
-    meta = {**provenance, "format": CHECKPOINT_FORMAT, "kind": KIND, **codec.architecture()}
     if history is not None:
-        meta["history"] = history
-    write_json_atomic(directory / "config.json", meta)
+        provenance = {**provenance, "history": history}
+    write_checkpoint(directory, codec, kind=KIND, format=CHECKPOINT_FORMAT, architecture=codec.architecture(),
+                     provenance=provenance)
 
 
 def load_jscc(

@@ -21,7 +21,6 @@ import torch
 from torch import nn
 
 from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError, choice_error
-from semlink.io import atomic_path, write_json_atomic
 from semlink.rx.decompressor import EQUALIZER_CONVENTIONS, NOISE_INPUTS, FeatureDecompressor
 from semlink.tx.compressor import FeatureCompressor
 
@@ -174,15 +173,10 @@ def analog_channel(link) -> AnalogChannel:
 
 def save_codec(codec: KbscCodec, directory: str | os.PathLike[str], **metadata: Any) -> None:
     """Write ``model.safetensors`` + ``config.json`` into ``directory`` (each atomically)."""
-    from safetensors.torch import save_file
+    from semlink.systems.checkpoints import write_checkpoint
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in codec.state_dict().items()}
-    with atomic_path(directory / "model.safetensors") as tmp:
-        save_file(state, str(tmp))
-    meta = {"format": CHECKPOINT_FORMAT, "kind": "kbsc-codec", **codec.architecture(), **metadata}
-    write_json_atomic(directory / "config.json", meta)
+    write_checkpoint(directory, codec, kind="kbsc-codec", format=CHECKPOINT_FORMAT,
+                     architecture=codec.architecture(), provenance=metadata)
 
 
 def load_codec(directory: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> tuple[KbscCodec, dict]:
