@@ -22,11 +22,12 @@ def _awgn_link():
 
 
 def _split(features, labels):
+    """Training features, (validation sender features, labels), (receiver features, labels), training labels."""
     g = torch.Generator().manual_seed(0)
     order = torch.randperm(len(features), generator=g)
     a, b = int(0.8 * len(order)), int(0.9 * len(order))
     pick = lambda idx: (features[idx], labels[idx])  # noqa: E731
-    return features[order[:a]], pick(order[a:b]), pick(order[b:])
+    return features[order[:a]], pick(order[a:b]), pick(order[b:]), labels[order[:a]]
 
 
 @pytest.mark.slow
@@ -36,9 +37,10 @@ def test_robust_recipe_trains_through_the_analog_link_without_collapse(fashion_f
     Pass criteria at 99 % confidence: the validation split has 150 items, so an accuracy of 0.45
     lies > 5 binomial standard deviations above chance and several below what training reaches.
     """
-    train, val_sender, val_receiver = _split(fashion_features["train"], fashion_features["train_labels"])
+    train, val_sender, val_receiver, train_labels = _split(fashion_features["train"], fashion_features["train_labels"])
     settings = TrainSettings(recipe="robust", epochs=8, patience=8, batch_size=64)
-    codec, history = train_codec(train, val_sender, val_receiver, analog_channel(_awgn_link()), 64, settings, seed=1)
+    codec, history = train_codec(train, val_sender, val_receiver, analog_channel(_awgn_link()), 64, settings, seed=1,
+                                 train_labels=train_labels)
     assert not history.collapsed
     # Decoder outputs vary across inputs as much as the true features do (a collapsed decoder: ~0).
     assert history.output_spread[-1] > 0.3, history.output_spread
@@ -55,7 +57,7 @@ def test_robust_recipe_trains_through_the_analog_link_without_collapse(fashion_f
 
 def test_collapse_monitor_flags_a_constant_decoder(fashion_features):
     """A decoder whose output BatchNorm gain is zero predicts the mean: the monitor must say so."""
-    train, val_sender, val_receiver = _split(fashion_features["train"], fashion_features["train_labels"])
+    train, val_sender, val_receiver, _ = _split(fashion_features["train"], fashion_features["train_labels"])
 
     def flatten_everything(latent, snr_db):
         return torch.zeros_like(latent)  # a channel that erases the message

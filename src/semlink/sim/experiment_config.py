@@ -58,7 +58,7 @@ class TrainSpec(Strict):
     lr: float | None = Field(None, gt=0)
     snr_db: DbList = REFERENCE_TRAIN_SNRS
     hidden_dim: int = Field(384, gt=0)
-    class_weight: float = Field(0.0, ge=0)
+    class_weight: float | None = Field(None, ge=0)
     noise_input: Literal["none", "mmse", "mmse-film"] | None = None
     schedule: Literal["constant", "cosine"] | None = None
     warmup_epochs: float | None = Field(None, ge=0)

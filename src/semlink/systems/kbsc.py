@@ -110,13 +110,13 @@ class _CodecSystem(SystemBase):
             "best_val_accuracy": history.get("best_val_accuracy"),
             "collapsed": history.get("collapsed"),
             "decoder_noise_input": codec.noise_input,
+            "train_class_weight": self._settings(ctx).resolved()["class_weight"],
         }
 
 
 def _settings_dict(train) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    settings = asdict(train)
+    # Resolved, so a checkpoint records what it was trained with and a changed recipe default retrains.
+    settings = train.resolved()
     settings["snr_db"] = list(settings["snr_db"])
     return settings
 

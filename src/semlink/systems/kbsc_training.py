@@ -93,7 +93,7 @@ class WeightAverage:
 
 
 def _loss(codec: KbscCodec, decoded_target: torch.Tensor, features: torch.Tensor, settings: TrainSettings,
-          labels: torch.Tensor | None = None):
+          class_weight: float, labels: torch.Tensor | None = None):
     if codec.recipe == "reference":
         return F.mse_loss(decoded_target, features)
     target = codec.to_target(features)
@@ -102,10 +102,10 @@ def _loss(codec: KbscCodec, decoded_target: torch.Tensor, features: torch.Tensor
     logits = decoded @ F.normalize(features, dim=-1).T / settings.temperature
     contrastive = F.cross_entropy(logits, torch.arange(len(features), device=features.device))
     loss = mse + settings.contrastive_weight * contrastive
-    if settings.class_weight > 0:
+    if class_weight > 0:
         # The same scores with every same-class item of the batch as a positive (supervised contrastive).
         same = (labels[:, None] == labels[None, :]).to(logits.dtype)
-        loss = loss - settings.class_weight * ((same / same.sum(1, keepdim=True)) * logits.log_softmax(-1)).sum(1).mean()
+        loss = loss - class_weight * ((same / same.sum(1, keepdim=True)) * logits.log_softmax(-1)).sum(1).mean()
     return loss
 
 
@@ -140,9 +140,10 @@ def train_codec(
     require(train_features.ndim == 2, f"train features have shape {tuple(train_features.shape)}; expected [N, D]")
     require(len(train_features) >= settings.batch_size,
             f"{len(train_features)} training features is fewer than batch_size = {settings.batch_size}")
-    require(settings.class_weight == 0 or (train_labels is not None and len(train_labels) == len(train_features)),
-            f"class_weight = {settings.class_weight} needs train_labels, one per training feature")
     opts = settings.resolved()
+    require(opts["class_weight"] == 0 or (train_labels is not None and len(train_labels) == len(train_features)),
+            f"class_weight = {opts['class_weight']} (the {settings.recipe} recipe's unless set) needs train_labels, "
+            "one per training feature; pass them or set class_weight = 0")
     tic = time.perf_counter()
     # The channel noise and fading drawn in training come from Sionna's generator: seed it too, so
     # a codec retrained after a resume is the same codec.
@@ -184,7 +185,7 @@ def train_codec(
             else:
                 snr = snrs[int(torch.randint(len(snrs), (1,), generator=generator))]
             received = receive(channel, codec.encode(batch), snr)
-            loss = _loss(codec, codec.decode_target(*received), batch, settings,
+            loss = _loss(codec, codec.decode_target(*received), batch, settings, opts["class_weight"],
                          None if train_labels is None else train_labels[picked])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

@@ -4,8 +4,11 @@
 type                what crosses the channel
 ==================  =============================================================================
 ``raw``             the uncompressed D-dim feature as D/2 complex symbols on :class:`AnalogLink`
-``noiseless``       nothing: the receiver gets the sent feature (the retrieval upper bound)
+``noiseless``       nothing: the receiver gets the sent feature (raw-feature kNN-1)
 ==================  =============================================================================
+
+``noiseless`` bounds every codec that rebuilds the feature; a class-aware KBSC codec (the robust
+recipe's default) lands near its class instead and can pass it.
 """
 
 from __future__ import annotations

@@ -142,7 +142,8 @@ class RawSpec(SystemSpec):
 
 
 class NoiselessSpec(SystemSpec):
-    """No channel: the receiver gets the sent feature (the retrieval upper bound)."""
+    """No channel: the receiver gets the sent feature (raw-feature kNN-1; it bounds codecs that rebuild
+    the feature, not a class-aware one)."""
 
     type: Literal["noiseless"]
 
