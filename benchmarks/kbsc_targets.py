@@ -27,15 +27,18 @@ OFDM TDL-A, estimated CSI (offline link), k = 256  10 dB   >= bound - 0.05
 
 Each line prints the mean, the standard deviation and the range across seeds, the bound, the
 ratio, the target and PASS/FAIL, and the mean cosine between decoded and sent feature (how
-faithfully the feature itself is rebuilt; the robust recipe's class-aware loss trades some of it
-for class retrieval, which can then exceed the bound), plus per codec the epoch kept and whether
-it collapsed. Trained codecs are cached under ``--out``/codecs and reused by a later run with the
-same settings.
+faithfully the feature itself is rebuilt), plus per codec the epoch kept and whether
+it collapsed. The default codec is class-aware (the robust recipe's ``class_weight = 1``), so it
+can pass the raw-feature bound, which bounds only codecs that rebuild the feature; ``--label-free
+PART`` also trains that part with ``class_weight = 0`` and prints, under each target, the
+label-free figure and the difference on lines of their own (like with like). Trained codecs are
+cached under ``--out``/codecs and reused by a later run with the same settings.
 
     python benchmarks/kbsc_targets.py                  # 3 seeds, the full setup (hours on 2 CPU cores)
     python benchmarks/kbsc_targets.py --seeds 1 --parts flat
     python benchmarks/kbsc_targets.py --quick          # a small smoke run: figures NOT comparable to targets
     python benchmarks/kbsc_targets.py --class-weight 0 # the label-free loss (TrainSettings.class_weight)
+    python benchmarks/kbsc_targets.py --label-free flat  # and, on lines of their own, the label-free codecs
 """
 
 from __future__ import annotations
@@ -109,7 +112,12 @@ def bound_of(frame) -> float:
     return float(row["top1_accuracy"].iloc[0])
 
 
-def target_lines(frames: dict[str, Any]) -> tuple[list[str], int]:
+LABEL_FREE = "label-free"
+
+
+def target_lines(frames: dict[str, Any], label_free: dict[str, Any] | None = None) -> tuple[list[str], int]:
+    """One line per target (the verdict); where ``label_free`` holds the same part trained with
+    ``class_weight = 0``, a line of its own under it with its figures and the difference."""
     lines = [f"{'figure':44s} {'mean':>7s} {'± std':>7s} {'min..max':>13s} {'bound':>6s} {'ratio':>6s}  "
              f"{'target':20s} {'result':6s} cosine"]
     missed = 0
@@ -124,9 +132,19 @@ def target_lines(frames: dict[str, Any]) -> tuple[list[str], int]:
         missed += not ok
         want = f">= {threshold:.2f} x bound" if kind == "ratio" else f">= bound - {threshold:.2f}"
         name = f"{system} {channel} @ {snr:+.0f} dB ({got['n']} seed{'s' if got['n'] > 1 else ''})"
-        lines.append(f"{name:44s} {got['mean']:7.4f} {got['std']:7.4f} {got['min']:6.4f}..{got['max']:6.4f} "
-                     f"{bound:6.4f} {got['mean'] / bound:6.3f}  {want:20s} {'PASS' if ok else 'FAIL':6s} {got['cosine']:.3f}")
+        lines.append(_figure_line(name, got, bound) + f"  {want:20s} {'PASS' if ok else 'FAIL':6s} {got['cosine']:.3f}")
+        other = None if label_free is None or part not in label_free else figures(label_free[part], system, channel, snr)
+        if other is not None:
+            lines.append(_figure_line(f"  same, {LABEL_FREE} (class_weight = 0)", other, bound_of(label_free[part]))
+                         + f"  {'(not a target)':20s} {'':6s} {other['cosine']:.3f}")
+            lines.append(f"  {'difference, default - label-free':42s} {got['mean'] - other['mean']:+7.4f}"
+                         f"{'':67s}{got['cosine'] - other['cosine']:+.3f}")
     return lines, missed
+
+
+def _figure_line(name: str, got: dict[str, Any], bound: float) -> str:
+    return (f"{name:44s} {got['mean']:7.4f} {got['std']:7.4f} {got['min']:6.4f}..{got['max']:6.4f} "
+            f"{bound:6.4f} {got['mean'] / bound:6.3f}")
 
 
 def curve_lines(frames: dict[str, Any]) -> list[str]:
@@ -158,6 +176,9 @@ def main() -> None:
                         help="small data and 2 epochs: checks the pipeline; figures are not comparable to targets")
     parser.add_argument("--class-weight", type=float, default=None,
                         help="[train] class_weight (0: label-free loss; default: the recipe's, 1)")
+    parser.add_argument("--label-free", nargs="*", default=[], choices=PARTS, metavar="PART",
+                        help="also train these parts with class_weight = 0 and print each target's label-free "
+                             "figure and the difference on a line of its own")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "kbsc_targets")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
@@ -171,20 +192,26 @@ def main() -> None:
     def log(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
-    frames = {}
-    for part in args.parts:
-        cfg = part_config(part, args.seeds, args.quick, args.class_weight)
-        tag = f"{'-quick' if args.quick else ''}{f'-cw{args.class_weight:g}' if args.class_weight is not None else ''}"
+    def run(part: str, class_weight: float | None):
+        cfg = part_config(part, args.seeds, args.quick, class_weight)
+        tag = f"{'-quick' if args.quick else ''}{f'-cw{class_weight:g}' if class_weight is not None else ''}"
         folder = args.out / f"{part}{tag}-seeds{args.seeds}"
         tic = time.perf_counter()
-        frames[part] = run_experiment(cfg, folder, resume=folder.exists(), log=log, progress=False,
-                                      cache_dir=args.out / "codecs")
+        frame = run_experiment(cfg, folder, resume=folder.exists(), log=log, progress=False,
+                               cache_dir=args.out / "codecs")
         log(f"{part}: {time.perf_counter() - tic:.0f} s ({folder})")
+        return frame
+
+    frames = {part: run(part, args.class_weight) for part in args.parts}
+    label_free = {part: run(part, 0.0) for part in args.label_free}
     if args.quick:
         print("QUICK RUN: small data and 2 epochs; the figures below check the pipeline, not the targets.")
     print("\n".join(curve_lines(frames)))
+    if label_free:
+        print(f"{LABEL_FREE} (class_weight = 0):")
+        print("\n".join(curve_lines(label_free)))
     print()
-    lines, missed = target_lines(frames)
+    lines, missed = target_lines(frames, label_free)
     print("\n".join(lines))
     print(f"{missed} target(s) missed")
 
