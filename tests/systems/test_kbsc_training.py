@@ -194,8 +194,9 @@ def test_class_aware_loss_retrieves_the_class_better_than_the_label_free_one(fas
 
     Pass criterion: the lower end of the 95 % paired confidence interval (Newcombe) of
     accuracy(class-aware) - accuracy(label-free) is above 0, i.e. the class-aware codec is better at
-    97.5 % one-sided confidence; the run is seeded, so the outcome is fixed. Its decoded features are
-    also less faithful to the sent ones (lower mean cosine): it spends the channel on the class.
+    97.5 % one-sided confidence; the run is seeded, so the outcome is fixed. Both codecs still rebuild
+    the feature (mean cosine to the sent one well above that of unrelated items): the class-aware term
+    adds to the feature losses, it does not replace them.
     """
     from semlink.seeding import seed_everything
 
@@ -222,4 +223,5 @@ def test_class_aware_loss_retrieves_the_class_better_than_the_label_free_one(fas
         hits[weight], cosine[weight] = torch.cat(per_draw).numpy(), float(torch.stack(cosines).mean())
     diff, low, high = paired_difference_ci(hits[1.0], hits[0.0])
     assert low > 0, (diff, low, high)
-    assert cosine[1.0] < cosine[0.0], cosine
+    unrelated = float(F.cosine_similarity(queries, queries.roll(1, 0), dim=-1).mean())
+    assert min(cosine.values()) > unrelated + 0.1, (cosine, unrelated)
