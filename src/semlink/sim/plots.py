@@ -24,6 +24,13 @@ from semlink.io import atomic_path  # noqa: E402
 __all__ = ["plot_accuracy", "plot_metric_panels", "plot_waterfall", "write_run_plots"]
 
 
+def _suptitle(fig, title: str) -> None:
+    # Above the figure's top edge: at matplotlib's default height it overlaps the panels' own titles;
+    # the tight bounding box of _save takes it in.
+    if title:
+        fig.suptitle(title, y=1.03)
+
+
 def _save(fig, path: str | os.PathLike[str], formats: Sequence[str] = ("png",)) -> None:
     path = Path(path)
     for fmt in formats:
@@ -56,8 +63,7 @@ def plot_waterfall(frame: pd.DataFrame, path: str | os.PathLike[str], x: str = "
         ax.set_ylabel(metric)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
+    _suptitle(fig, title)
     _save(fig, path, formats)
 
 
@@ -160,9 +166,8 @@ def plot_metric_panels(
                 handles[lab] = h
                 labels.append(lab)
     fig.legend([handles[lab] for lab in labels], labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8,
-               bbox_to_anchor=(0.5, -0.02 - 0.035 * math.ceil(len(labels) / 4)))
-    if title:
-        fig.suptitle(title)
+               bbox_to_anchor=(0.5, -0.05 - 0.035 * math.ceil(len(labels) / 4)))
+    _suptitle(fig, title)
     _save(fig, path, formats)
 
 
@@ -186,8 +191,7 @@ def plot_versus_channel_uses(frame: pd.DataFrame, path: str | os.PathLike[str], 
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel(ylabel)
     axes[0][-1].legend(fontsize=7)
-    if title:
-        fig.suptitle(title)
+    _suptitle(fig, title)
     _save(fig, path, formats)
 
 
