@@ -144,6 +144,17 @@ def test_collapse_flag_describes_the_kept_checkpoint():
     assert history.best_val_accuracy > 0.35
 
 
+def _fashion_split(fashion_features):
+    """(training features, labels), validation sender, validation receiver, (queries, labels),
+    (knowledge base, labels) of the Fashion-MNIST feature fixture: 1200 / 150 / rest / 500 / rest."""
+    x, y = fashion_features["train"], fashion_features["train_labels"]
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    train, val = order[:1200], order[1200:]
+    test_x, test_y = fashion_features["test"], fashion_features["test_labels"]
+    return ((x[train], y[train]), (x[val[:150]], y[val[:150]]), (x[val[150:]], y[val[150:]]),
+            (test_x[:500], test_y[:500]), (test_x[500:], test_y[500:]))
+
+
 def test_noise_aware_decoder_is_no_worse_than_a_blind_one_on_rayleigh(fashion_features):
     """Rayleigh block fading, unbiased equaliser: each example sees its own noise level. Two codecs
     trained alike (same seed, data, SNRs and schedule) differ only in whether the decoder reads the
@@ -157,12 +168,8 @@ def test_noise_aware_decoder_is_no_worse_than_a_blind_one_on_rayleigh(fashion_fe
     from semlink.seeding import seed_everything
 
     torch.set_num_threads(1)
-    x, y = fashion_features["train"], fashion_features["train_labels"]
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-    train, train_labels, val = x[order[:1200]], y[order[:1200]], order[1200:]
-    val_sender, val_receiver = (x[val[:150]], y[val[:150]]), (x[val[150:]], y[val[150:]])
-    queries, kb = fashion_features["test"][:500], fashion_features["test"][500:]
-    query_labels, kb_labels = fashion_features["test_labels"][:500], fashion_features["test_labels"][500:]
+    (train, train_labels), val_sender, val_receiver, (queries, query_labels), (kb, kb_labels) = \
+        _fashion_split(fashion_features)
     link = analog_channel(_flat_link("rayleigh"))
     # Feature loss only (class_weight = 0): the test isolates what the decoder reads. With the class-aware
     # term on, this small run measures -0.001 [-0.035, +0.033] at -4 dB: no worse, but too few trials to
@@ -201,12 +208,8 @@ def test_class_aware_loss_retrieves_the_class_better_than_the_label_free_one(fas
     from semlink.seeding import seed_everything
 
     torch.set_num_threads(1)
-    x, y = fashion_features["train"], fashion_features["train_labels"]
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-    train, train_labels, val = x[order[:1200]], y[order[:1200]], order[1200:]
-    val_sender, val_receiver = (x[val[:150]], y[val[:150]]), (x[val[150:]], y[val[150:]])
-    queries, kb = fashion_features["test"][:500], fashion_features["test"][500:]
-    query_labels, kb_labels = fashion_features["test_labels"][:500], fashion_features["test_labels"][500:]
+    (train, train_labels), val_sender, val_receiver, (queries, query_labels), (kb, kb_labels) = \
+        _fashion_split(fashion_features)
     link = analog_channel(_flat_link())
     base = dict(epochs=6, patience=6, batch_size=64, snr_db=(-7.0, 0.0), val_size=150)
     hits, cosine = {}, {}
