@@ -56,7 +56,10 @@ to rebuild a 1280-d feature closely, so the codec spends them on what retrieval 
 feature then lands near its class rather than near itself: top-1 exceeds the raw-feature kNN-1
 figure (which bounds only a codec that rebuilds the feature); ``benchmarks/kbsc_targets.py``
 prints the mean cosine between decoded and sent feature beside each figure, so what the feature
-itself keeps is measured too. ``class_weight = 0`` gives the label-free codec back.
+itself keeps is measured too. With 30 epochs and three training seeds (``configs/kbsc_targets.toml``)
+the default reaches 0.789 +- 0.006 at -7 dB and 0.840 +- 0.001 at 10 dB (k = 256, AWGN), against
+0.687 +- 0.002 and 0.775 +- 0.002 label-free, with the decoded feature about as close to the sent
+one (mean cosine 0.658 against 0.641 at -7 dB). ``class_weight = 0`` gives the label-free codec back.
 """
 
 from __future__ import annotations
