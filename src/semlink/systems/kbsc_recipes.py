@@ -53,7 +53,7 @@ the bound at -7 dB (0.741).
 The class-aware term does, and is the default, because KBSC's task is the class of the retrieved
 item: 128 channel uses at -7 dB carry about 33 bits, plenty for a class decision but far too few
 to rebuild a 1280-d feature closely, so the codec spends them on what retrieval needs. The decoded
-feature then lands near its class rather than near itself: top-1 exceeds the raw-feature kNN-1
+feature then lands on its class's side of the knowledge base: top-1 exceeds the raw-feature kNN-1
 figure (which bounds only a codec that rebuilds the feature); ``benchmarks/kbsc_targets.py``
 prints the mean cosine between decoded and sent feature beside each figure, so what the feature
 itself keeps is measured too. With 30 epochs and three training seeds (``configs/kbsc_targets.toml``)
@@ -115,8 +115,8 @@ class TrainSettings:
     - ``class_weight``: weight of a supervised-contrastive term (robust: 1, reference: 0): the InfoNCE
       scores with every same-class item of the batch counted as a positive. It needs the training
       labels, which a KBSC system legitimately has at training time (the receiver's knowledge base
-      is labelled); the codec then learns to land near its class rather than near its own feature
-      (0: the label-free codec, which rebuilds the feature).
+      is labelled); the codec then learns to land among its class's items, and its decoded feature
+      stays about as close to the sent one (0: the label-free codec, trained on the feature alone).
     - ``val_size``: at most this many validation queries and as many receiver items (evenly spaced
       over the validation sender and receiver splits), which bounds the cost of validating every
       epoch at every SNR; None: the recipe's (reference: all).
