@@ -177,7 +177,9 @@ def test_same_run_on_every_executor_gives_identical_results(tmp_path, fashion_fe
 
     cfg = _tiny(tmp_path)
     cache = tmp_path / "codecs"
-    run_experiment(cfg, tmp_path / "local", log=lambda m: None, cache_dir=cache)
+    # One torch thread, as each pool worker has: float sums depend on the thread count.
+    run_experiment(cfg, tmp_path / "local", log=lambda m: None, cache_dir=cache,
+                   executor=create_executor("local", threads=1))
     expected = (tmp_path / "local" / "results.csv").read_bytes()
     for name in ("process", "ray"):
         logs: list[str] = []
