@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from semlink.errors import SemlinkError, choice_error
@@ -37,6 +38,22 @@ def _as_function(evaluate: Any) -> Callable[[Any], dict[str, Any]]:
     return evaluate.build() if hasattr(evaluate, "build") else evaluate
 
 
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Torch's intra-op thread count set to ``threads`` inside the block (None: left as it is)."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class LocalExecutor:
     """Evaluate points one after another in this process (the default).
 
@@ -52,17 +69,10 @@ class LocalExecutor:
         points = list(points)
         if not points:
             return
-        import torch
-
         fn = _as_function(evaluate)
-        before = torch.get_num_threads()
         for point in points:
-            if self.threads is not None:
-                torch.set_num_threads(self.threads)
-            try:
+            with _torch_threads(self.threads):
                 row = fn(point)
-            finally:
-                torch.set_num_threads(before)
             yield point, row
 
     def describe(self) -> dict[str, Any]:
