@@ -57,12 +57,13 @@ def main() -> None:
     from semlink.kb import KnowledgeBase
     from semlink.metrics import retrieval_metrics
     from semlink.seeding import seed_everything
-    from semlink.sim.config import ChannelSpec, LinkSpec, OfdmSpec
-    from semlink.systems import ExperimentContext
+    from semlink.phy.spec import ChannelSpec, LinkSpec, OfdmSpec
+    from semlink.phy.links import LinkFactory
+    from semlink.systems import Artifacts, Queries, ReceiverLibrary, RunSetting, Source, SystemContext
     from semlink.systems.checkpoints import CheckpointStore
     from semlink.systems.kbsc import KbscAnalog
     from semlink.systems.kbsc_model import KbscCodec
-    from semlink.systems.specs import KbscSpec
+    from semlink.systems.specs.kbsc import KbscSpec
 
     seed_everything(0)
     g = torch.Generator().manual_seed(0)
@@ -72,14 +73,13 @@ def main() -> None:
     channel = ChannelSpec(name="tdl-a", speed_mps=3.0)
     link = LinkSpec(csi="ls", interpolation="lin", channel=channel, ofdm=OfdmSpec())
     with TemporaryDirectory() as tmp:
-        ctx = ExperimentContext(
-            train_features=kb_x, val_sender=(kb_x, kb_y), val_receiver=(kb_x, kb_y), queries=queries,
-            query_labels=query_labels, kb=kb, link=link, source_shape=(32, 32, 3),
-            checkpoints=CheckpointStore(Path(tmp)), eval_batch_size=1000,
-        )
-        system = KbscAnalog(KbscSpec(type="kbsc"), args.channel_uses)
+        source = Source((32, 32, 3), args.dim)
+        ctx = SystemContext(source=source, queries=Queries(queries, query_labels, None, 1000),
+                            library=ReceiverLibrary(None), links=LinkFactory(link),
+                            artifacts=Artifacts(CheckpointStore(Path(tmp))))
+        system = KbscAnalog(KbscSpec(type="kbsc"), RunSetting(source, link), args.channel_uses)
         codec = KbscCodec(args.dim, args.channel_uses).eval()  # untrained: timing only
-        system.codecs[channel] = codec
+        system.codecs.codecs[channel] = codec
 
         def grid() -> tuple[float, float]:
             tic = time.perf_counter()
@@ -91,13 +91,13 @@ def main() -> None:
 
         # Evaluation sends one image per OFDM slot (independent fading per query), as `semlink run` does.
         key = ("analog", channel, False)
-        real_link = ctx.analog_link(channel)  # built once, outside the timing
+        real_link = ctx.links.analog(channel)  # built once, outside the timing
         awgn = AwgnTensorChannel()
         results = {"ofdm": [], "awgn": []}
         for _ in range(2):  # alternate, keep the best of two
-            ctx._links[key] = real_link
+            ctx.links._links[key] = real_link
             results["ofdm"].append(grid()[0])
-            ctx._links[key] = awgn
+            ctx.links._links[key] = awgn
             results["awgn"].append(grid()[0])
     ofdm, plain = min(results["ofdm"]), min(results["awgn"])
     n = len(REFERENCE_TEST_SNRS) * args.queries

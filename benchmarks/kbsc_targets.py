@@ -72,8 +72,10 @@ def part_config(part: str, seeds: int, quick: bool, class_weight: float | None =
 
     config: dict[str, Any] = load_experiment(CONFIG).model_dump(mode="json")
     config["train"]["seeds"] = seeds
+    trained = [s for s in config["systems"] if s["type"] == "kbsc"]
     if class_weight is not None:
-        config["train"]["class_weight"] = class_weight
+        for system in trained:
+            system["train"]["class_weight"] = class_weight
     if part == "tdla":
         config["name"] = "kbsc_targets_tdla"
         config["link"] = load_experiment(OFFLINE).model_dump(mode="json")["link"]
@@ -81,7 +83,8 @@ def part_config(part: str, seeds: int, quick: bool, class_weight: float | None =
         config["systems"] = [s for s in config["systems"] if s.get("name") in ("kbsc-k256", None)]
     if quick:  # a smoke run: small data, two epochs, the target SNRs only
         config["data"].update(train_per_class=300, test_per_class=100)
-        config["train"].update(epochs=2, patience=2)
+        for system in trained:
+            system["train"].update(epochs=2, patience=2)
         config["eval"]["snr_db"] = [-7.0, 10.0]
     return validate(ExperimentConfig, config)
 
@@ -175,7 +178,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="small data and 2 epochs: checks the pipeline; figures are not comparable to targets")
     parser.add_argument("--class-weight", type=float, default=None,
-                        help="[train] class_weight (0: label-free loss; default: the recipe's, 1)")
+                        help="the kbsc entries' train class_weight (0: label-free loss; default: the recipe's, 1)")
     parser.add_argument("--label-free", nargs="*", default=[], choices=PARTS, metavar="PART",
                         help="also train these parts with class_weight = 0 and print each target's label-free "
                              "figure and the difference on a line of its own")

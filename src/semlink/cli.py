@@ -129,8 +129,9 @@ def phy_ber(
     address: str | None = typer.Option(None, "--address", help="Address of an existing Ray cluster (ray)."),
 ) -> None:
     """Monte Carlo BER/BLER sweep: bits → LDPC → QAM → (OFDM) → channel → estimation → decoding."""
+    from semlink.config import read_toml, validate
     from semlink.sim.ber import run_ber_sweep
-    from semlink.sim.config import BerSweepConfig, read_toml, validate
+    from semlink.sim.config import BerSweepConfig
     from semlink.sim.executors import create_executor
 
     runner = create_executor(executor, workers, address)
@@ -217,23 +218,18 @@ def version() -> None:
         typer.echo(f"{name} {ver}")
 
 
-def _register_optional_commands() -> None:
-    """Subcommands whose modules live in other subpackages (added as they land)."""
-    try:
-        from semlink.kb.cli import app as kb_app
-    except ImportError:
-        kb_app = None
-    if kb_app is not None:
-        app.add_typer(kb_app, name="kb", help="FAISS knowledge base: build and query.")
-    try:
-        from semlink.systems.cli import register
-    except ImportError:
-        register = None
-    if register is not None:
-        register(app)
+def _register_commands() -> None:
+    """Subcommands whose modules live with their layer (each imports its heavy libraries only when run)."""
+    from semlink.kb.cli import app as kb_app
+    from semlink.sim.cli import register as register_run
+    from semlink.systems.cli import register as register_systems
+
+    app.add_typer(kb_app, name="kb", help="FAISS knowledge base: build and query.")
+    register_run(app)
+    register_systems(app)
 
 
-_register_optional_commands()
+_register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""payload_bits_for_budget is the exact inverse of DigitalLink.channel_uses (flat and on the OFDM grid)."""
+"""CodeLayout.max_bits is the exact inverse of a DigitalLink's channel uses (flat and on the OFDM grid)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 from semlink.errors import SemlinkError
 from semlink.phy import (
     ChannelConfig,
+    CodeLayout,
     DigitalLink,
     DigitalLinkConfig,
     OfdmConfig,
     payload_bits_for_budget,
-    payload_bits_for_link,
 )
 
 LINKS = {
@@ -49,7 +49,7 @@ def test_inverse_of_channel_uses_budgeting_carrying_symbols(link):
     flat = link if link.resource_grid is None else DigitalLink(dataclasses.replace(link.cfg, ofdm=None),
                                                                device="cpu")
     for budget in list(range(0, 700, 7)) + [864, 1727, 1728, 3000]:
-        bits = payload_bits_for_link(link, budget)
+        bits = link.layout.max_bits(budget)
         if budget < 150:
             assert bits == _largest_fitting(flat.channel_uses, budget, 8 * budget + 8)
         if bits:
@@ -59,13 +59,13 @@ def test_inverse_of_channel_uses_budgeting_carrying_symbols(link):
 
 
 def test_inverse_of_channel_uses_budgeting_whole_slots(link):
-    """Budget in data REs of whole slots: exactly ``DigitalLink.channel_uses`` on a grid."""
+    """Budget in data REs of whole slots: exactly ``DigitalLink.channel_uses_with_padding`` on a grid."""
     for budget in [0, 100, 511, 512, 863, 864, 865, 1727, 1728, 2600, 4000]:
-        bits = payload_bits_for_link(link, budget, whole_slots=True)
+        bits = link.layout.max_bits(budget, whole_slots=True)
         if bits:
-            assert link.channel_uses(bits) <= budget < link.channel_uses(bits + 1)
+            assert link.channel_uses_with_padding(bits) <= budget < link.channel_uses_with_padding(bits + 1)
         else:
-            assert link.channel_uses(1) > budget
+            assert link.channel_uses_with_padding(1) > budget
 
 
 def test_worked_numbers_and_bad_values():
@@ -82,3 +82,14 @@ def test_worked_numbers_and_bad_values():
         payload_bits_for_budget(100, 4, 100, 202)
     with pytest.raises(SemlinkError, match="code_n must be an integer"):
         payload_bits_for_budget(100, 4, 100, None)
+
+
+def test_the_link_uses_its_layout_for_both_counts():
+    """One computation: a DigitalLink's counts are its CodeLayout's, with and without slot padding."""
+    link = DigitalLink(LINKS["ofdm-ldpc-16qam"], device="cpu")
+    assert link.layout == CodeLayout(4, (256, 512), slot=864)
+    for bits in (1, 256, 257, 3000):
+        assert link.channel_uses(bits) == link.layout.symbols(bits)
+        assert link.channel_uses_with_padding(bits) == link.layout.padded(bits) >= link.channel_uses(bits)
+    with pytest.raises(SemlinkError, match="code_k < code_n"):
+        CodeLayout(4, (512, 256))

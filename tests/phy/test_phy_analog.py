@@ -168,10 +168,10 @@ def test_shapes_slots_and_channel_uses() -> None:
         out = link(_symbols(3, num), 10.0)
         assert out.symbols_hat.shape == (3, num) and out.symbols_hat.dtype == torch.complex64
         assert out.noise_var.shape == (3, num) and out.noise_var.dtype == torch.float32
-        assert link.channel_uses(num) == uses  # 128 symbols: 6 examples share a slot of 864 REs
+        assert link.channel_uses_with_padding(num) == uses  # 128 symbols: 6 examples share a slot of 864 REs
     unpacked = AnalogLink(AnalogLinkConfig(channel=ChannelConfig("tdl-a"), ofdm=OfdmConfig()), pack_examples=False)
-    assert unpacked.channel_uses(128) == 864
-    assert AnalogLink(AnalogLinkConfig(ofdm=None)).channel_uses(129) == 129
+    assert unpacked.channel_uses_with_padding(128) == 864
+    assert AnalogLink(AnalogLinkConfig(ofdm=None)).channel_uses_with_padding(129) == 129
 
 
 @pytest.mark.parametrize("csi", ["perfect", "ls"])
@@ -236,7 +236,8 @@ def test_same_seed_same_output_different_seed_different_noise() -> None:
         (torch.zeros(8, dtype=torch.complex64), 5.0, r"shape \[batch >= 1, num_symbols >= 1\]"),
         (torch.zeros(2, 0, dtype=torch.complex64), 5.0, r"shape \[batch >= 1"),
         (torch.full((2, 4), complex(math.nan, 0.0), dtype=torch.complex64), 5.0, "finite"),
-        (torch.ones(2, 4, dtype=torch.complex64), float("inf"), "snr_db must be a finite"),
+        (torch.ones(2, 4, dtype=torch.complex64), float("-inf"), "snr_db must be a finite"),
+        (torch.ones(2, 4, dtype=torch.complex64), torch.tensor([math.inf, 1.0]), "snr_db must be finite"),
         (torch.ones(2, 4, dtype=torch.complex64), torch.ones(3), r"shape \[\] or \[2\]"),
         ("abc", 5.0, "torch.Tensor"),
     ],
@@ -251,7 +252,7 @@ def test_bad_constructor_and_sizes() -> None:
     with pytest.raises(SemlinkError, match="max_slots_per_chunk"):
         AnalogLink(AnalogLinkConfig(ofdm=None), max_slots_per_chunk=0)
     with pytest.raises(SemlinkError, match="num_symbols must be an integer >= 1, got 0"):
-        AnalogLink(AnalogLinkConfig(ofdm=None)).channel_uses(0)
+        AnalogLink(AnalogLinkConfig(ofdm=None)).channel_uses_with_padding(0)
 
 
 @pytest.mark.parametrize("name, num, speed, ofdm", [
@@ -268,3 +269,17 @@ def test_channel_gains_are_the_realisations_the_link_applies(name, num, speed, o
     out = link(torch.ones(50, num, dtype=torch.complex64), 10.0)
     assert gains.shape == (50, num) and gains.dtype == torch.float32
     torch.testing.assert_close(gains, 0.1 / out.noise_var, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(("channel", "ofdm"), [("rayleigh", None), ("tdl-a", OfdmConfig())])
+def test_infinite_snr_is_no_channel(channel, ofdm) -> None:
+    """``snr_db = inf`` delivers the on-air symbols exactly with zero variance, and draws no random numbers."""
+    link = AnalogLink(AnalogLinkConfig(channel=ChannelConfig(channel), ofdm=ofdm, csi="ls" if ofdm else "perfect"))
+    x = _symbols(5, 100) * 3.0
+    seed_everything(7)
+    out = link(x, math.inf)
+    after = torch.rand(1)
+    torch.testing.assert_close(out.symbols_hat, x * unit_energy_scale(x), rtol=0, atol=0)
+    assert torch.equal(out.noise_var, torch.zeros(5, 100))
+    seed_everything(7)
+    assert torch.equal(torch.rand(1), after)

@@ -142,7 +142,8 @@ def test_transmit_payload_api() -> None:
     assert tx.bits_hat.shape == (3, 1000) and tx.bits_hat.dtype == torch.float32
     assert tx.block_ok.shape == (3, 3) and tx.block_ok.dtype == torch.bool
     # 3 blocks * 456 QPSK symbols = 1368 symbols -> 2 slots of 864 data REs
-    assert link.channel_uses(1000) == 1728 and tx.channel_uses.tolist() == [1728] * 3
+    assert link.channel_uses_with_padding(1000) == 1728 and tx.channel_uses_with_padding.tolist() == [1728] * 3
+    assert link.channel_uses(1000) == 1368  # the symbols that carry it
     assert torch.equal(tx.bits_hat, bits) and bool(tx.block_ok.all())
     # per-example SNR, integer bits, syndrome flags agree with the truth at a hard SNR
     tx = link.transmit(bits.to(torch.int64), torch.tensor([30.0, -5.0, 30.0]))
@@ -158,7 +159,8 @@ def test_block_properties_and_channel_uses() -> None:
     assert coded.ebno_to_snr_db(3.0) == pytest.approx(3.0 + 10 * math.log10(2.0))
     ofdm = uncoded("qpsk", ofdm=OfdmConfig())
     assert ofdm.k == ofdm.n == 864 * 2 and ofdm.code_rate == 1.0
-    assert ofdm.channel_uses(10) == 864 and ofdm.channel_uses(1729) == 1728
+    assert ofdm.channel_uses_with_padding(10) == 864 and ofdm.channel_uses_with_padding(1729) == 1728
+    assert ofdm.channel_uses(10) == 5 and ofdm.channel_uses(0) == 0
     flat = uncoded("64qam", ofdm=None)
     assert flat.k == FLAT_UNCODED_BLOCK_SYMBOLS * 6 and flat.channel_uses(13) == 3
 
@@ -209,6 +211,8 @@ def test_bad_sizes() -> None:
     with pytest.raises(SemlinkError, match="batch_size must be an integer >= 1, got 0"):
         link.simulate(0, 1.0)
     with pytest.raises(SemlinkError, match="num_bits must be an integer >= 1, got -5"):
+        link.channel_uses_with_padding(-5)
+    with pytest.raises(SemlinkError, match="bits must be an integer >= 0, got -5"):
         link.channel_uses(-5)
 
 
@@ -232,3 +236,13 @@ def test_variable_length_payloads_come_back_with_their_own_block_checks(code):
     if code[0] is not None:  # far below threshold every coded block fails, and the receiver knows it
         assert not any(ok.any() for ok in noisy.block_ok[1:])
     assert [len(b) for b in noisy.bits_hat] == [0, 10, 64, 65, 200]
+
+
+def test_infinite_snr_is_no_channel() -> None:
+    """``snr_db = inf``: the bits arrive as sent, every block whole, the same channel uses as at a finite SNR."""
+    link = DigitalLink(DigitalLinkConfig(code_k=64, code_n=128, ofdm=OfdmConfig(), channel=ChannelConfig("tdl-a"),
+                                         csi="ls"))
+    bits = torch.randint(0, 2, (4, 150)).float()
+    out = link.transmit(bits, math.inf)
+    assert torch.equal(out.bits_hat, bits) and out.block_ok.shape == (4, 3) and bool(out.block_ok.all())
+    assert out.channel_uses_with_padding.tolist() == [864] * 4 == link.transmit(bits, 5.0).channel_uses_with_padding.tolist()

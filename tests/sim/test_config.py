@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from semlink.errors import SemlinkError
-from semlink.sim.config import LinkSpec, validate
+from semlink.config import validate
+from semlink.phy.spec import LinkSpec
 
 
 def test_link_spec_passes_csi_and_equalizer_to_the_links() -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from semlink.errors import SemlinkError
-from semlink.sim.config import validate
+from semlink.config import validate
 from semlink.sim.experiment import ExperimentConfig, load_experiment, run_experiment
 
 SMALL = {
@@ -19,12 +19,12 @@ SMALL = {
     "encoder": {"spec": "efficientnet-lite0", "image_size": 64},
     "link": {"csi": "ls", "interpolation": "lin", "channel": {"name": "tdl-a"}, "ofdm": {}},
     "systems": [
-        {"type": "kbsc", "channel_uses": 32},
-        {"type": "kbsc-digital", "channel_uses": 64, "modulation": "qpsk", "code": [64, 128]},
+        {"type": "kbsc", "channel_uses": 32, "train": {"epochs": 3, "patience": 3, "batch_size": 32}},
+        {"type": "kbsc-digital", "channel_uses": 64, "modulation": "qpsk", "code": [64, 128],
+         "train": {"epochs": 3, "patience": 3, "batch_size": 32}},
         {"type": "raw"},
         {"type": "noiseless"},
     ],
-    "train": {"epochs": 3, "patience": 3, "batch_size": 32},
     "eval": {"snr_db": [-5.0, 5.0], "noiseless": True},
 }
 
@@ -92,7 +92,7 @@ def test_single_pool_folder_holds_out_test_images(tmp_path):
     from PIL import Image
 
     from semlink.data import load_dataset
-    from semlink.systems.context import _hold_out
+    from semlink.sim.resources import _hold_out
 
     for c in ("cat", "dog"):
         (tmp_path / c).mkdir()
@@ -139,7 +139,7 @@ def test_paper_config_validates_and_stops_at_the_missing_data(tmp_path, monkeypa
     from pathlib import Path
 
     cfg = load_experiment(Path(__file__).parents[2] / "configs" / "kbsc_paper.toml")
-    assert cfg.encoder.spec == "clip:ViT-B-32@openai" and cfg.train.recipe == "reference"
+    assert cfg.encoder.spec == "clip:ViT-B-32@openai" and cfg.systems[0].train.recipe == "reference"
     assert [s.channel_uses for s in cfg.systems[:2]] == [128, 64]
     monkeypatch.chdir(tmp_path)  # data root "data" is relative: an empty folder here
     with pytest.raises(SemlinkError, match="(?i)cifar"):
@@ -152,8 +152,8 @@ TINY = {
     "data": {"dataset": "fashion-mnist", "train_per_class": 40, "test_per_class": 20},
     "encoder": {"spec": "efficientnet-lite0", "image_size": 64},
     "link": {"csi": "ls", "interpolation": "lin", "channel": {"name": "tdl-a"}, "ofdm": {}},
-    "systems": [{"type": "kbsc", "channel_uses": 16}, {"type": "raw"}, {"type": "raw", "name": "raw-again"}],
-    "train": {"epochs": 2, "patience": 2, "batch_size": 32},
+    "systems": [{"type": "kbsc", "channel_uses": 16, "train": {"epochs": 2, "patience": 2, "batch_size": 32}},
+                {"type": "raw"}, {"type": "raw", "name": "raw-again"}],
     "eval": {"snr_db": [0.0, 10.0], "noiseless": False},
 }
 
@@ -221,8 +221,9 @@ def test_common_random_numbers_additions_and_the_codec_cache(tmp_path, fashion_f
     assert len(timings) == len(more) and (timings["seconds"] > 0).all()
 
     # A changed setting is not an addition: refused, naming what changed.
-    other = _tiny(tmp_path, train={**TINY["train"], "epochs": 3})
-    with pytest.raises(SemlinkError, match=r"\[train\] changed"):
+    kbsc = {**TINY["systems"][0], "train": {**TINY["systems"][0]["train"], "epochs": 3}}
+    other = _tiny(tmp_path, systems=[kbsc, *TINY["systems"][1:]])
+    with pytest.raises(SemlinkError, match=r"system 'kbsc' changed"):
         run_experiment(other, tmp_path / "run", resume=True, log=lambda m: None, cache_dir=cache)
 
     # A new run folder with the same training settings reuses the cached codec instead of retraining.
@@ -233,8 +234,7 @@ def test_common_random_numbers_additions_and_the_codec_cache(tmp_path, fashion_f
 
 
 def test_several_training_seeds_give_mean_and_spread(tmp_path, fashion_features):
-    cfg = _tiny(tmp_path, systems=[{"type": "kbsc", "channel_uses": 16}],
-                train={**TINY["train"], "seeds": 3}, eval={**TINY["eval"], "snr_db": [10.0]})
+    cfg = _tiny(tmp_path, systems=TINY["systems"][:1], train={"seeds": 3}, eval={**TINY["eval"], "snr_db": [10.0]})
     frame = run_experiment(cfg, tmp_path / "run", log=lambda m: None)
     seeds = frame[frame["variant"].str.startswith("seed ")]
     assert sorted(seeds["variant"]) == ["seed 0", "seed 1", "seed 2"]

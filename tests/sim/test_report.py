@@ -254,7 +254,8 @@ def _experiment_run(out: Path, name: str, channels: list[str], gain_db: float) -
 def runs(tmp_path_factory) -> dict[str, Path]:
     """Two real BER sweeps (uncoded on Es/N0, LDPC on Eb/N0) and two experiment runs (different configs)."""
     from semlink.sim.ber import run_ber_sweep
-    from semlink.sim.config import BerSweepConfig, validate
+    from semlink.config import validate
+    from semlink.sim.config import BerSweepConfig
 
     root = tmp_path_factory.mktemp("runs")
     uncoded = validate(BerSweepConfig, {"snr_db": [0, 3, 6], "batch_size": 200, "max_iter": 1,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semlink.sim.config import validate
+from semlink.config import validate
 from semlink.sim.experiment import ExperimentConfig, run_experiment
 
 RUN = {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from semlink.sim.config import validate
+from semlink.config import validate
 from semlink.sim.experiment import ExperimentConfig, load_experiment, run_experiment
 
 CONFIG = Path(__file__).parents[2] / "configs" / "kbsc_offline.toml"
@@ -30,7 +30,7 @@ def test_offline_default_accuracy_rises_with_snr_and_reaches_noiseless(tmp_path,
     tree["data"].update(train_per_class=300, test_per_class=200)
     tree["encoder"]["cache_dir"] = str(tmp_path / "cache")
     tree["systems"] = [s for s in tree["systems"] if s["name"] in ("kbsc-k256",)] + [{"type": "noiseless"}]
-    tree["train"].update(epochs=12, patience=12)
+    tree["systems"][0]["train"].update(epochs=12, patience=12)
     cfg = validate(ExperimentConfig, tree)
     frame = run_experiment(cfg, tmp_path / "run", log=lambda m: None)
 

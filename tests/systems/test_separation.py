@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from semlink.errors import SemlinkError
-from semlink.sim.config import validate
+from semlink.config import validate
 from semlink.sim.experiment import ExperimentConfig, run_experiment
 
 RUN = {
@@ -24,7 +24,7 @@ RUN = {
         {"type": "bpg+ldpc", "mcs": [["qpsk", 0.5], ["16qam", 0.5]]},
         {"type": "bpg+ldpc", "name": "bpg+ldpc-decode", "mcs": [["qpsk", 0.5]], "on_failure": "decode"},
         {"type": "bpg+capacity"},
-        {"type": "deep-jscc", "channel_uses": 392, "epochs": 6, "patience": 6},
+        {"type": "deep-jscc", "channel_uses": 392, "train": {"epochs": 6, "patience": 6}},
         {"type": "noiseless"},
     ],
     "eval": {"snr_db": [-6.0, 0.0, 6.0, 12.0], "noiseless": True},
@@ -105,7 +105,7 @@ def test_decode_anyway_never_does_worse_than_falling_back_everywhere(separation_
 
 def test_bad_separation_configs_are_refused():
     base = {"systems": [{"type": "bpg+ldpc", "channel_uses": 64}]}
-    with pytest.raises(SemlinkError, match="unknown codec 'bpg2'; accepted: bpg, jpeg"):
+    with pytest.raises(SemlinkError, match="unknown codec 'bpg2'; accepted: avif, bpg, jpeg"):
         validate(ExperimentConfig, {"systems": [{"type": "bpg+ldpc", "channel_uses": 64, "codec": "bpg2"}]})
     with pytest.raises(SemlinkError, match="unknown modulation '8psk'"):
         validate(ExperimentConfig, {"systems": [{**base["systems"][0], "mcs": [["8psk", 0.5]]}]})
@@ -115,14 +115,20 @@ def test_bad_separation_configs_are_refused():
         validate(ExperimentConfig, {"systems": [{"type": "bpg+capacity", "channel_uses": 0}]})
 
 
-def test_codec_names_in_the_spec_match_the_registry():
-    from semlink.systems.specs import _CodecSpec
-    from semlink.tx.codecs import available_codecs
+def test_codec_names_in_the_spec_come_from_the_registry():
+    from semlink.systems.specs.image import CodecSpec
+    from semlink.tx.codecs import available_codecs, register_codec
+    from semlink.tx.codecs.base import CODECS
 
     for name in available_codecs():
-        assert _CodecSpec(type="x", codec=name).codec == name
+        assert CodecSpec(type="x", codec=name).codec == name
     with pytest.raises(ValueError, match="unknown codec 'gif'"):
-        _CodecSpec(type="x", codec="gif")
+        CodecSpec(type="x", codec="gif")
+    register_codec("gif", CODECS.get("jpeg"))  # a codec registered later is accepted with no change to the spec
+    try:
+        assert CodecSpec(type="x", codec="gif").codec == "gif"
+    finally:
+        CODECS._entries.pop("gif")
 
 
 def test_deep_jscc_degrades_gracefully_where_separation_falls_off_its_cliff(separation_run):

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from semlink.errors import SemlinkError, choice_error, require
+from semlink.registry import Registry
 
 SPLITS = ("train", "test")
 
@@ -146,7 +147,17 @@ class ImageDataset:
 
 
 DatasetLoader = Callable[..., ImageDataset]
-_DATASETS: dict[str, DatasetLoader] = {}
+"""``loader(root=None, split="train", download=False, **options) -> ImageDataset``."""
+
+DATASETS: Registry[DatasetLoader] = Registry("dataset", {
+    "fashion-mnist": "semlink.data.fashion_mnist:load_fashion_mnist",
+    "cifar10": "semlink.data.cifar:load_cifar10",
+    "cifar100": "semlink.data.cifar:load_cifar100",
+    "folder": "semlink.data.folder:load_folder",
+    "photos": "semlink.data.photos:load_photos",
+}, entry_points="semlink.datasets")
+"""Datasets by name (:mod:`semlink.registry`): built-ins, ``register_dataset`` and the ``semlink.datasets``
+entry points."""
 
 
 def register_dataset(name: str, loader: DatasetLoader | None = None) -> Any:
@@ -154,18 +165,15 @@ def register_dataset(name: str, loader: DatasetLoader | None = None) -> Any:
 
     Usable as a decorator: ``@register_dataset("my-data")``.
     """
-
-    def _register(fn: DatasetLoader) -> DatasetLoader:
-        _DATASETS[name.lower()] = fn
-        return fn
-
-    return _register(loader) if loader is not None else _register
+    if loader is not None:
+        DATASETS.add(name, loader)
+        return loader
+    return DATASETS.register(name)
 
 
 def available_datasets() -> list[str]:
     """Names accepted by :func:`load_dataset`."""
-    _ensure_builtin_datasets()
-    return sorted(_DATASETS)
+    return DATASETS.names()
 
 
 def load_dataset(
@@ -200,18 +208,10 @@ def load_dataset(
     CorruptFileError
         A file exists but is not in the expected format.
     """
-    _ensure_builtin_datasets()
-    key = str(name).lower()
-    if key not in _DATASETS:
-        raise choice_error("dataset", name, sorted(_DATASETS))
+    loader = DATASETS.get(str(name))
     if split not in SPLITS:
         raise choice_error("split", split, SPLITS)
-    return _DATASETS[key](root=root, split=split, download=download, **options)
-
-
-def _ensure_builtin_datasets() -> None:
-    # Importing the modules registers the loaders (kept lazy to avoid import cycles).
-    from semlink.data import cifar, fashion_mnist, folder, photos  # noqa: F401
+    return loader(root=root, split=split, download=download, **options)
 
 
 def as_path(root: str | os.PathLike[str] | None, default: str | os.PathLike[str]) -> Path:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from semlink.data.base import ImageDataset, as_path, register_dataset, reject_options
+from semlink.data.base import ImageDataset, as_path, reject_options
 from semlink.errors import CorruptFileError, MissingResourceError
 
 DEFAULT_ROOT = "~/.cache/semlink/datasets"
@@ -276,7 +276,3 @@ def load_cifar100(
     """CIFAR-100 (fine labels) from ``root/cifar-100-python/`` as ``[N, 32, 32, 3] uint8`` (restricted unpickling)."""
     reject_options("cifar100", options)
     return _load_cifar(_CIFAR100, root, split, download)
-
-
-register_dataset("cifar10", load_cifar10)
-register_dataset("cifar100", load_cifar100)

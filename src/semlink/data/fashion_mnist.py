@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from semlink.data.base import ImageDataset, as_path, register_dataset, reject_options
+from semlink.data.base import ImageDataset, as_path, reject_options
 from semlink.errors import CorruptFileError, MissingResourceError
 
 DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
@@ -148,6 +148,3 @@ def load_fashion_mnist(
         split=split,
         source=str(image_path.parent),
     )
-
-
-register_dataset("fashion-mnist", load_fashion_mnist)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from semlink.data.base import ImageDataset, register_dataset
+from semlink.data.base import ImageDataset
 from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError
 
 
@@ -118,6 +118,3 @@ def load_folder(
         split=split_name,
         source=str(base.resolve()),
     )
-
-
-register_dataset("folder", load_folder)

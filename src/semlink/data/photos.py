@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from semlink.data.base import ImageDataset, register_dataset
+from semlink.data.base import ImageDataset
 from semlink.errors import MissingResourceError, SemlinkError
 from semlink.imaging import as_rgb_image, parse_size, resize_cover
 
@@ -132,6 +132,3 @@ def _views(photo: np.ndarray, count: int, seed: int) -> list[np.ndarray]:
         view = photo[top : top + side, left : left + side]
         out.append(np.ascontiguousarray(view[:, ::-1] if i % 2 else view))
     return out
-
-
-register_dataset("photos", load_photos)

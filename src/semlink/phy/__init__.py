@@ -25,9 +25,9 @@ Blocks
 - Configs (:mod:`~semlink.phy.config`): :class:`ChannelConfig`, :class:`OfdmConfig`,
   :class:`DigitalLinkConfig`, :class:`AnalogLinkConfig`; accepted names in :data:`MODULATIONS`,
   :data:`CHANNELS`, :data:`CSI_MODES`, :data:`INTERPOLATIONS`, :data:`EQUALIZERS`.
-- :func:`payload_bits_for_budget` / :func:`payload_bits_for_link` / :func:`code_for_budget`
-  (:mod:`~semlink.phy.budget`): the largest payload whose channel uses fit a budget (the inverse of
-  ``DigitalLink.channel_uses``), and the 5G code that fills a budget.
+- :class:`CodeLayout` (:mod:`~semlink.phy.budget`): how many channel uses a payload's bits take on a
+  digital link (with and without slot padding) and the largest payload a budget carries;
+  :func:`code_for_budget` gives the 5G code that fills a budget.
 - :func:`real_to_complex` / :func:`complex_to_real` (:mod:`~semlink.phy.convert`): interleaved
   ``[re0, im0, re1, im1, ...]`` packing.
 
@@ -43,13 +43,13 @@ from semlink.lazy import lazy_exports
 # CLI validates a run's PHY settings in milliseconds; the links import their heavy modules on use.
 _EXPORTS = {
     "AnalogLink": "analog", "AnalogOutput": "analog", "unit_energy_scale": "analog",
-    "code_for_budget": "budget", "payload_bits_for_budget": "budget", "payload_bits_for_link": "budget",
+    "CodeLayout": "budget", "code_for_budget": "budget", "payload_bits_for_budget": "budget",
     "CHANNELS": "config", "CSI_MODES": "config", "DECODERS": "config", "EQUALIZERS": "config",
     "INTERPOLATIONS": "config", "MODULATIONS": "config", "AnalogLinkConfig": "config",
     "ChannelConfig": "config", "DigitalLinkConfig": "config", "OfdmConfig": "config",
     "complex_to_real": "convert", "real_to_complex": "convert",
     "BlockResult": "digital", "DigitalLink": "digital", "PayloadTransmission": "digital", "Transmission": "digital",
-    "ebno_db_to_snr_db": "snr", "snr_db_to_noise_var": "snr",
+    "ebno_db_to_snr_db": "snr", "is_noiseless": "snr", "snr_db_to_noise_var": "snr",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -58,7 +58,11 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from semlink.phy.analog import AnalogLink, AnalogOutput, unit_energy_scale  # noqa: F401
-    from semlink.phy.budget import code_for_budget, payload_bits_for_budget, payload_bits_for_link  # noqa: F401
+    from semlink.phy.budget import (  # noqa: F401
+        CodeLayout,
+        code_for_budget,
+        payload_bits_for_budget,
+    )
     from semlink.phy.config import (  # noqa: F401
         CHANNELS,
         CSI_MODES,
@@ -73,4 +77,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     )
     from semlink.phy.convert import complex_to_real, real_to_complex  # noqa: F401
     from semlink.phy.digital import BlockResult, DigitalLink, PayloadTransmission, Transmission  # noqa: F401
-    from semlink.phy.snr import ebno_db_to_snr_db, snr_db_to_noise_var  # noqa: F401
+    from semlink.phy.snr import ebno_db_to_snr_db, is_noiseless, snr_db_to_noise_var  # noqa: F401

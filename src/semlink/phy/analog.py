@@ -30,7 +30,7 @@ from sionna.phy import Block
 from semlink.errors import SemlinkError
 from semlink.phy.config import AnalogLinkConfig
 from semlink.phy.grid import slots_needed
-from semlink.phy.snr import noise_var_per_example
+from semlink.phy.snr import is_noiseless, noise_var_per_example
 from semlink.phy.symbol_link import make_symbol_link
 
 __all__ = ["AnalogLink", "AnalogOutput", "unit_energy_scale"]
@@ -113,7 +113,7 @@ class AnalogLink(Block):
         """The Sionna ``ResourceGrid`` of one slot, or None in flat mode."""
         return self._core.resource_grid
 
-    def channel_uses(self, num_symbols: int) -> int:
+    def channel_uses_with_padding(self, num_symbols: int) -> int:
         """Data REs spent per example of ``num_symbols`` symbols: padding to whole slots included, or
         the example's share of a slot when examples are packed (see ``pack_examples``)."""
         if isinstance(num_symbols, bool) or not isinstance(num_symbols, int) or num_symbols < 1:
@@ -135,11 +135,16 @@ class AnalogLink(Block):
         return self._core.channel_gains(batch_size, num_symbols)
 
     def forward(self, symbols: torch.Tensor, snr_db: float | torch.Tensor) -> AnalogOutput:
-        """``symbols [B, N] complex64``, ``snr_db`` float or ``[B]`` -> :class:`AnalogOutput`."""
+        """``symbols [B, N] complex64``, ``snr_db`` float or ``[B]`` -> :class:`AnalogOutput`.
+
+        ``snr_db = inf`` means no channel: the receiver gets the on-air symbols exactly, with zero variance.
+        """
         x, home = self._check_symbols(symbols)
         batch, num = x.shape
-        no = noise_var_per_example(snr_db, batch, self.device)
         xn = x * unit_energy_scale(x)  # on air; the receiver never learns the scale
+        if is_noiseless(snr_db):
+            return AnalogOutput(xn.to(home), torch.zeros(xn.shape, dtype=xn.real.dtype, device=home))
+        no = noise_var_per_example(snr_db, batch, self.device)
         per_slot = self._examples_per_slot(num, no)
         rows, row_no = xn, no
         if per_slot > 1:

@@ -1,6 +1,9 @@
-"""Channel-use budget -> the largest payload a :class:`~semlink.phy.DigitalLink` carries within it.
+"""How payload bits map onto channel uses on a digital link: :class:`CodeLayout`, and its inverse.
 
-The exact inverse of :meth:`DigitalLink.channel_uses`: a coded payload of ``L`` bits takes
+One place answers both directions for every digital payload of semlink: ``CodeLayout.symbols(bits)``
+(the complex symbols that carry a payload), ``CodeLayout.padded(bits)`` (the same rounded up to whole
+OFDM slots) and ``CodeLayout.max_bits(uses)`` (the largest payload a budget carries). A coded payload
+of ``L`` bits takes
 ``ceil(L / k)`` code blocks of ``n / bits_per_symbol`` symbols each; an uncoded one
 ``ceil(L / bits_per_symbol)`` symbols. The budget counts either
 
@@ -22,9 +25,12 @@ Example (5G LDPC (1024, 2048), 16-QAM: a code block is 512 symbols)::
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 from semlink.errors import SemlinkError
 
-__all__ = ["code_for_budget", "payload_bits_for_budget", "payload_bits_for_link"]
+__all__ = ["CodeLayout", "code_for_budget", "payload_bits_for_budget"]
 
 #: Largest information block of one 5G LDPC code block (TS 38.212: 8448 for base graph 1, 3840 below rate 1/3).
 MAX_BLOCK_BITS, MAX_BLOCK_BITS_LOW_RATE = 8448, 3840
@@ -67,22 +73,6 @@ def payload_bits_for_budget(
     return budget // (n // bps) * k
 
 
-def payload_bits_for_link(link, channel_uses: int, *, whole_slots: bool = False) -> int:  # noqa: ANN001
-    """:func:`payload_bits_for_budget` with the code, modulation and grid of a ``DigitalLink``.
-
-    ``whole_slots=True`` budgets whole OFDM slots (padding included); ignored for flat links.
-    """
-    coded = link.cfg.coded
-    slot = link.resource_grid.num_data_symbols if whole_slots and link.resource_grid is not None else None
-    return payload_bits_for_budget(
-        channel_uses,
-        link.bits_per_symbol,
-        link.k if coded else None,
-        link.n if coded else None,
-        None if slot is None else int(slot),
-    )
-
-
 def code_for_budget(channel_uses: int, bits_per_symbol: int, rate: float) -> tuple[int, int]:
     """The 5G LDPC code ``(k, n)`` whose whole code blocks fill a budget of ``channel_uses`` symbols.
 
@@ -119,3 +109,73 @@ def code_for_budget(channel_uses: int, bits_per_symbol: int, rate: float) -> tup
             f"code block (k={k}, n={n}): {err}"
         ) from None
     return k, n
+
+
+@dataclass(frozen=True)
+class CodeLayout:
+    """Modulation, code and slot of a digital payload: how many channel uses its bits take, and back.
+
+    :param bits_per_symbol: 2, 4, 6 or 8 (QPSK ... 256-QAM).
+    :param code: ``(k, n)``: 5G LDPC code blocks of ``k`` information and ``n`` coded bits (a payload
+        takes whole blocks, the last one zero-padded); None: uncoded (whole symbols).
+    :param slot: data REs per OFDM slot (payloads are sent in whole slots); None: a flat link.
+
+    ``symbols(bits)`` counts the symbols that carry the payload (a result's ``channel_uses``),
+    ``padded(bits)`` the data REs of the slots it occupies (``channel_uses_with_padding``) and
+    ``max_bits(uses)`` is the exact inverse of ``symbols``.
+
+    >>> layout = CodeLayout(4, (1024, 2048), slot=864)   # 16-QAM, a code block is 512 symbols
+    >>> layout.symbols(1500), layout.padded(1500), layout.max_bits(1500)
+    (1024, 1728, 2048)
+    >>> CodeLayout(2).symbols(13), CodeLayout(2).max_bits(100)   # uncoded QPSK
+    (7, 200)
+    """
+
+    bits_per_symbol: int
+    code: tuple[int, int] | None = None
+    slot: int | None = None
+
+    def __post_init__(self) -> None:
+        _count(self.bits_per_symbol, "bits_per_symbol", 1)
+        if self.code is not None:
+            k, n = (_count(v, name, 1) for v, name in zip(self.code, ("code_k", "code_n")))
+            if k >= n or n % self.bits_per_symbol:
+                raise SemlinkError(f"need code_k < code_n and code_n a multiple of bits_per_symbol, got k={k}, n={n}, "
+                                   f"bits_per_symbol={self.bits_per_symbol}")
+            object.__setattr__(self, "code", (k, n))
+        if self.slot is not None:
+            _count(self.slot, "slot", 1)
+
+    @classmethod
+    def filling(cls, channel_uses: int, bits_per_symbol: int, rate: float, slot: int | None = None) -> CodeLayout:
+        """The layout whose 5G code (:func:`code_for_budget`) fills ``channel_uses`` symbols at ``rate``."""
+        return cls(bits_per_symbol, code_for_budget(channel_uses, bits_per_symbol, rate), slot)
+
+    @property
+    def code_rate(self) -> float:
+        return 1.0 if self.code is None else self.code[0] / self.code[1]
+
+    def blocks(self, bits: int) -> int:
+        """Code blocks a ``bits`` payload takes (0 uncoded or for an empty payload)."""
+        _count(bits, "bits", 0)
+        return 0 if self.code is None else math.ceil(bits / self.code[0])
+
+    def symbols(self, bits: int) -> int:
+        """Complex symbols that carry a ``bits`` payload: whole code blocks (uncoded: whole symbols); 0 for 0."""
+        _count(bits, "bits", 0)
+        if self.code is None:
+            return math.ceil(bits / self.bits_per_symbol)
+        k, n = self.code
+        return math.ceil(bits / k) * (n // self.bits_per_symbol)
+
+    def padded(self, bits: int) -> int:
+        """:meth:`symbols` rounded up to whole slots (data REs occupied; flat links: no padding)."""
+        symbols = self.symbols(bits)
+        return symbols if self.slot is None else math.ceil(symbols / self.slot) * self.slot
+
+    def max_bits(self, channel_uses: int, *, whole_slots: bool = False) -> int:
+        """The largest payload whose :meth:`symbols` fit ``channel_uses`` (0 if none); with ``whole_slots``
+        the budget counts data REs of whole slots, as :meth:`padded` does."""
+        k, n = (None, None) if self.code is None else self.code
+        slot = self.slot if whole_slots else None
+        return payload_bits_for_budget(channel_uses, self.bits_per_symbol, k, n, symbols_per_slot=slot)

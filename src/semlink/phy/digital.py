@@ -31,11 +31,11 @@ from sionna.phy import Block
 from sionna.phy.mapping import BinarySource, Constellation, Mapper
 
 from semlink.errors import SemlinkError
+from semlink.phy.budget import CodeLayout
 from semlink.phy.coding import LdpcCodec
 from semlink.phy.config import DigitalLinkConfig
 from semlink.phy.demapping import make_demapper
-from semlink.phy.grid import slots_needed
-from semlink.phy.snr import ebno_db_to_snr_db, noise_var_per_example
+from semlink.phy.snr import ebno_db_to_snr_db, is_noiseless, noise_var_per_example
 from semlink.phy.symbol_link import make_symbol_link
 
 __all__ = ["DigitalLink", "BlockResult", "PayloadTransmission", "Transmission", "FLAT_UNCODED_BLOCK_SYMBOLS"]
@@ -60,13 +60,13 @@ class Transmission(NamedTuple):
     """A payload through the link (:meth:`DigitalLink.transmit`).
 
     ``bits_hat``: ``[B, L] float32``; ``block_ok``: ``[B, num_blocks] bool`` receiver-side syndrome
-    check per code block (all True when uncoded); ``channel_uses``: ``[B] int64`` complex symbols
-    (data REs) spent per example, padding included.
+    check per code block (all True when uncoded); ``channel_uses_with_padding``: ``[B] int64`` data
+    REs spent per example, slot padding included.
     """
 
     bits_hat: torch.Tensor
     block_ok: torch.Tensor
-    channel_uses: torch.Tensor
+    channel_uses_with_padding: torch.Tensor
 
 
 class PayloadTransmission(NamedTuple):
@@ -118,6 +118,7 @@ class DigitalLink(Block):
             self._codec = None
             slot = self._core.symbols_per_slot or FLAT_UNCODED_BLOCK_SYMBOLS
             self._k = self._n = slot * self._bps
+        self._layout = CodeLayout(self._bps, (self._k, self._n) if cfg.coded else None, self._core.symbols_per_slot)
 
     # -- properties -------------------------------------------------------------------------------
     @property
@@ -148,20 +149,20 @@ class DigitalLink(Block):
         """Es/N0 per data RE [dB] for Eb/N0 per information bit [dB] (rate, bits/symbol, pilots, CP)."""
         return ebno_db_to_snr_db(ebno_db, self._bps, self.code_rate, self.resource_grid)
 
-    def channel_uses(self, num_bits: int) -> int:
-        """Complex symbols (data REs) spent on a ``num_bits`` payload, padding included.
+    @property
+    def layout(self) -> CodeLayout:
+        """How payload bits map onto this link's channel uses (:class:`~semlink.phy.budget.CodeLayout`)."""
+        return self._layout
 
-        Coded: whole code blocks of ``n / bits_per_symbol`` symbols; uncoded: ``ceil(num_bits /
-        bits_per_symbol)`` symbols; on a grid, rounded up to whole slots.
-        """
+    def channel_uses(self, num_bits: int) -> int:
+        """Complex symbols that carry a ``num_bits`` payload: whole code blocks (uncoded: whole symbols)."""
+        return self._layout.symbols(num_bits)
+
+    def channel_uses_with_padding(self, num_bits: int) -> int:
+        """Data REs a ``num_bits`` payload occupies: :meth:`channel_uses` rounded up to whole OFDM slots."""
         if isinstance(num_bits, bool) or not isinstance(num_bits, int) or num_bits < 1:
             raise SemlinkError(f"num_bits must be an integer >= 1, got {num_bits!r}")
-        if self._codec is None:
-            symbols = math.ceil(num_bits / self._bps)
-        else:
-            symbols = math.ceil(num_bits / self._k) * (self._n // self._bps)
-        slot = self._core.symbols_per_slot
-        return symbols if slot is None else slots_needed(symbols, slot) * slot
+        return self._layout.padded(num_bits)
 
     # -- simulation -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -197,11 +198,18 @@ class DigitalLink(Block):
 
     @torch.no_grad()
     def transmit(self, bits: torch.Tensor, snr_db: float | torch.Tensor) -> Transmission:
-        """Send ``bits [B, L]`` (0/1, any real dtype) at ``snr_db`` (float or ``[B]``); see :class:`Transmission`."""
+        """Send ``bits [B, L]`` (0/1, any real dtype) at ``snr_db`` (float or ``[B]``); see :class:`Transmission`.
+
+        ``snr_db = inf`` means no channel: the bits arrive as sent and every block is whole.
+        """
         bits, home = self._check_bits(bits)
         batch, length = bits.shape
-        no = noise_var_per_example(snr_db, batch, self.device)
         num_blocks = math.ceil(length / self._k)
+        uses = torch.full((batch,), self.channel_uses_with_padding(length), dtype=torch.int64, device=home)
+        if is_noiseless(snr_db):  # no channel: the receiver gets the payload as sent, every block whole
+            ok = torch.ones(batch, num_blocks, dtype=torch.bool, device=home)
+            return Transmission(bits.to(home), ok, uses)
+        no = noise_var_per_example(snr_db, batch, self.device)
         if self._codec is None:  # no blocks on air: pad to a whole symbol (and, below, to whole slots)
             padded = math.ceil(length / self._bps) * self._bps
         else:
@@ -217,16 +225,7 @@ class DigitalLink(Block):
             llr = self._coded_llrs(bits.reshape(batch, num_blocks, self._k), no)
             u_hat, ok = self._codec.decode(llr)
         bits_hat = u_hat.reshape(batch, padded)[:, :length]
-        uses = torch.full((batch,), self.channel_uses(length), dtype=torch.int64, device=bits.device)
-        return Transmission(bits_hat.to(home), ok.reshape(batch, num_blocks).to(home), uses.to(home))
-
-    def payload_channel_uses(self, num_bits: int) -> int:
-        """Complex symbols a ``num_bits`` payload occupies (whole code blocks; 0 for an empty payload)."""
-        if num_bits <= 0:
-            return 0
-        if self._codec is None:
-            return math.ceil(num_bits / self._bps)
-        return math.ceil(num_bits / self._k) * (self._n // self._bps)
+        return Transmission(bits_hat.to(home), ok.reshape(batch, num_blocks).to(home), uses)
 
     @torch.no_grad()
     def transmit_payloads(
@@ -260,7 +259,7 @@ class DigitalLink(Block):
                 for r, i in enumerate(chunk):
                     received[i] = hat[r, : lengths[i]]
                     checks[i] = ok[r, :count] if self._codec is not None else np.ones(count, bool)
-        uses = np.array([self.payload_channel_uses(int(n)) for n in lengths], dtype=np.int64)
+        uses = np.array([self.channel_uses(int(n)) for n in lengths], dtype=np.int64)
         return PayloadTransmission(received, checks, uses)
 
     def call(self, bits: torch.Tensor, snr_db: float | torch.Tensor) -> Transmission:

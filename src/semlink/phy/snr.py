@@ -13,6 +13,9 @@ where ``grid_efficiency = num_data_symbols / (num_ofdm_symbols * num_effective_s
 * (1 + cyclic_prefix_length / fft_size))`` charges the energy spent on pilots and on the cyclic
 prefix to the information bits (1 without an OFDM grid). Guard and DC carriers carry no energy and
 are not charged.
+
+``snr_db = +inf`` (a Python float) means **no channel**: the links deliver what was sent, exactly
+(:func:`is_noiseless`); a tensor of SNRs must be finite.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from semlink.errors import SemlinkError
 if TYPE_CHECKING:  # pragma: no cover
     from sionna.phy.ofdm import ResourceGrid
 
-__all__ = ["snr_db_to_noise_var", "ebno_db_to_snr_db", "grid_efficiency", "noise_var_per_example"]
+__all__ = ["snr_db_to_noise_var", "ebno_db_to_snr_db", "grid_efficiency", "is_noiseless", "noise_var_per_example"]
 
 
 def snr_db_to_noise_var(snr_db: float | torch.Tensor) -> float | torch.Tensor:
@@ -65,6 +68,12 @@ def ebno_db_to_snr_db(
     if not 0.0 < code_rate <= 1.0:
         raise SemlinkError(f"code_rate must lie in (0, 1], got {code_rate!r}")
     return ebno_db + 10.0 * math.log10(bits_per_symbol * code_rate * grid_efficiency(resource_grid))
+
+
+def is_noiseless(snr_db: object) -> bool:
+    """True for ``snr_db = +inf`` as a Python number: no channel at all (the links' noiseless case)."""
+    return not isinstance(snr_db, (bool, torch.Tensor)) and isinstance(snr_db, (int, float)) \
+        and math.isinf(snr_db) and snr_db > 0
 
 
 def noise_var_per_example(

@@ -72,7 +72,12 @@ class Corrector(abc.ABC):
         return f"{type(self).__name__}(name={self.name!r})"
 
 
-CORRECTORS: Registry[Corrector] = Registry("corrector")
+CORRECTORS: Registry[Corrector] = Registry("corrector", {
+    "none": "semlink.rx.correct:make_none",
+    "symspell": "semlink.rx.correct:make_symspell",
+    "bart": ("semlink.rx.correct:make_bart", "required", "<dir>"),
+}, entry_points="semlink.correctors")
+"""Text correctors by name (:mod:`semlink.registry`)."""
 
 
 def create_corrector(
@@ -125,8 +130,7 @@ class IdentityCorrector(Corrector):
         return [str(t) for t in texts]
 
 
-@CORRECTORS.register("none")
-def _make_none(
+def make_none(
     argument: str | None, *, vocabulary: Any, phrases: Any, closed_vocabulary: Any, **options: Any
 ) -> Corrector:
     CORRECTORS.check_options("none", options, set())
@@ -293,8 +297,7 @@ class SymSpellCorrector(Corrector):
         return [self.correct_text(str(t)) for t in texts]
 
 
-@CORRECTORS.register("symspell")
-def _make_symspell(
+def make_symspell(
     argument: str | None,
     *,
     vocabulary: Iterable[str],
@@ -366,8 +369,7 @@ class Seq2SeqCorrector(Corrector):
         return out
 
 
-@CORRECTORS.register("bart", takes_argument="required", argument_help="<dir>")
-def _make_bart(
+def make_bart(
     argument: str | None, *, vocabulary: Any, phrases: Any, closed_vocabulary: Any, **options: Any
 ) -> Corrector:
     CORRECTORS.check_options("bart", options, {"num_beams", "max_new_tokens", "device", "dtype", "batch_size"})

@@ -91,7 +91,11 @@ class Reconstructor(abc.ABC):
         return f"{type(self).__name__}(name={self.name!r})"
 
 
-RECONSTRUCTORS: Registry[Reconstructor] = Registry("reconstructor")
+RECONSTRUCTORS: Registry[Reconstructor] = Registry("reconstructor", {
+    "kb-compose": "semlink.rx.reconstruct:make_kb_compose",
+    "ip-adapter": ("semlink.rx.reconstruct:make_ip_adapter", "required", "<dir>"),
+}, entry_points="semlink.reconstructors")
+"""Image reconstructors by name (:mod:`semlink.registry`)."""
 
 
 def create_reconstructor(spec: str = "kb-compose", **options: Any) -> Reconstructor:
@@ -219,8 +223,7 @@ class KbComposeReconstructor(Reconstructor):
         return out
 
 
-@RECONSTRUCTORS.register("kb-compose")
-def _make_kb_compose(argument: str | None, **options: Any) -> Reconstructor:
+def make_kb_compose(argument: str | None, **options: Any) -> Reconstructor:
     RECONSTRUCTORS.check_options("kb-compose", options, {"library", "captioner", "grid"})
     library = options.get("library")
     if isinstance(library, CaptionLibrary):
@@ -362,8 +365,7 @@ class DiffusionReconstructor(Reconstructor):
         return resize_cover(image, size)
 
 
-@RECONSTRUCTORS.register("ip-adapter", takes_argument="required", argument_help="<dir>")
-def _make_ip_adapter(argument: str | None, **options: Any) -> Reconstructor:
+def make_ip_adapter(argument: str | None, **options: Any) -> Reconstructor:
     accepted = {
         "ip_scale",
         "steps",

@@ -51,8 +51,8 @@ class BerEvaluator:
         self.config = config
 
     def build(self):
+        from semlink.config import validate
         from semlink.phy import DigitalLink
-        from semlink.sim.config import validate
 
         cfg = validate(BerSweepConfig, self.config)
         link = DigitalLink(cfg.link.digital())

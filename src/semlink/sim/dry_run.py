@@ -2,41 +2,23 @@
 
 Lists every system the config expands into (one per budget, MCS variant or training seed) with
 its channel uses per image and CBR, the channels and SNRs, and the number of points; data and the
-encoder are opened only to learn the image size and the feature size.
+encoder are opened only to learn the image size and (where a system needs it) the feature size.
 """
 
 from __future__ import annotations
 
-import math
-from types import SimpleNamespace
-
 __all__ = ["describe_run"]
-
-
-def _shapes(cfg) -> tuple[tuple[int, ...], int | None]:
-    """(source image shape, feature dimension) of the run's data and encoder."""
-    from semlink.data import load_dataset
-
-    data = cfg.data
-    train = load_dataset(data.dataset, root=data.root, split="train", download=data.download, **data.options)
-    dim = None
-    if any(spec.type == "raw" for spec in cfg.systems):
-        from semlink.tx import create_encoder
-
-        dim = create_encoder(cfg.encoder.spec, image_size=cfg.encoder.image_size, device="cpu").dim
-    return tuple(int(s) for s in train.images.shape[1:]), dim
 
 
 def describe_run(cfg) -> str:
     """A plain-text table of the run's systems, channel uses, CBR and points."""
-    from semlink.sim.experiment import _grid, _systems
+    from semlink.sim.experiment import _grid, build_systems
+    from semlink.sim.resources import source_of
 
-    shape, dim = _shapes(cfg)
-    values = math.prod(shape)
-    ctx = SimpleNamespace(link=cfg.link, source_shape=shape, source_values=values,
-                          feature_dim=dim if dim is not None else 0)
-    systems, channels = _systems(cfg)
+    source = source_of(cfg)
+    systems, channels = build_systems(cfg, source)
     grid = _grid(cfg, systems, channels)
+    shape, values = source.image_shape, source.values
     lines = [
         f"run {cfg.name!r}: {len(grid)} points; seed {cfg.seed}; images {'x'.join(map(str, shape))} "
         f"({values} source values); {cfg.data.dataset}, {cfg.encoder.spec}",
@@ -46,7 +28,7 @@ def describe_run(cfg) -> str:
         f"{'system':<26} {'budget':>7} {'variant':<14} {'channel uses':>12} {'CBR':>8} {'points':>7}",
     ]
     for system in systems:
-        uses = system.channel_uses(ctx)
+        uses = system.channel_uses
         points = sum(1 for p in grid if (p["system"], p["budget"], p["variant"]) ==
                      (system.name, system.budget, system.variant))
         budget = "-" if system.budget is None else str(system.budget)

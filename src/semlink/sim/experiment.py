@@ -1,6 +1,6 @@
 """``semlink run CONFIG.toml``: an experiment from one validated TOML file.
 
-Steps: build the :class:`~semlink.systems.ExperimentContext` (data → cached image features →
+Steps: build the run's resources (:mod:`semlink.sim.resources`: data → cached image features →
 splits → the receiver's knowledge base) → expand every ``[[systems]]`` entry into systems (one per
 budget) → train (or load, or reuse from the shared cache) what each needs per channel, in this
 process → evaluate every point (system × budget × channel × SNR, each seeded by its identity, the
@@ -30,7 +30,10 @@ from semlink.seeding import channel_seed, seed_channel, seed_everything
 from semlink.sim.experiment_config import ExperimentConfig, load_experiment
 from semlink.sim.runner import PER_QUERY, SECONDS, Point, RunDirectory, make_points, run_points
 
-__all__ = ["ExperimentConfig", "ExperimentWorkload", "extension_problems", "load_experiment", "run_experiment"]
+__all__ = [
+    "ExperimentConfig", "ExperimentWorkload", "build_systems", "extension_problems", "load_experiment", "run_experiment",
+    "run_setting",
+]
 
 #: Config keys that may grow on ``--resume`` (points are added, none change).
 EXTENSIBLE = ("name", "systems", "channels", "budgets")
@@ -70,6 +73,14 @@ def extension_problems(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return problems
 
 
+def run_setting(cfg: ExperimentConfig, source) -> Any:
+    """The :class:`~semlink.systems.base.RunSetting` every system of ``cfg`` is built against."""
+    from semlink.systems.base import RunSetting
+
+    return RunSetting(source=source, link=cfg.link, train_snr_db=tuple(float(s) for s in cfg.train.snr_db),
+                      train_seeds=cfg.train.seeds, seed=cfg.seed)
+
+
 def run_experiment(
     cfg: ExperimentConfig,
     out: str | os.PathLike[str],
@@ -86,20 +97,21 @@ def run_experiment(
     from semlink.sim.executors import LocalExecutor
     from semlink.sim.gallery import write_gallery
     from semlink.sim.plots import write_run_plots
-    from semlink.systems.context import build_context, context_payload
+    from semlink.sim.resources import build_resources, evaluation_payload
 
     out = Path(out)
     executor = executor or LocalExecutor()
     config = cfg.model_dump(mode="json")
     for spec in cfg.systems:  # models a stage names must be on disk: fail in seconds, before any work
-        getattr(spec, "preflight", lambda: None)()
+        spec.preflight()
     # Refuse a used folder (or a resume with another config) before anything in it is overwritten.
     run_dir = RunDirectory(out)
     done = run_dir.prepare(config, cfg.seed, resume, check=extension_problems)
     seed_everything(cfg.seed)
     started = time.perf_counter()
-    ctx = build_context(cfg, out, resolve_device(cfg.device), log, cache_dir)
-    systems, channels = _systems(cfg)
+    resources = build_resources(cfg, out, resolve_device(cfg.device), log, cache_dir)
+    ctx = resources.context
+    systems, channels = build_systems(cfg, ctx.source)
     points = make_points(cfg.seed, _grid(cfg, systems, channels))
     # Every codec is trained (or loaded) here, once per (system, channel), before points fan out.
     by_id = {_system_id(s): s for s in systems}
@@ -107,17 +119,17 @@ def run_experiment(
         if point.key not in done and point.params["channel"] in channels:
             by_id[_system_id(point.params)].prepare(ctx, channels[point.params["channel"]])
     if isinstance(executor, LocalExecutor):
-        evaluate: Any = make_evaluate(cfg, ctx, systems, channels)
+        evaluate: Any = make_evaluate(cfg, resources, systems, channels)
     else:
-        evaluate = ExperimentWorkload(config, context_payload(ctx))
+        evaluate = ExperimentWorkload(config, evaluation_payload(resources))
     frame = run_points(
         points, evaluate, out, config=config, seed=cfg.seed, resume=resume, executor=executor,
         check=extension_problems, progress=progress, desc="points",
-        on_row=lambda f: write_run_plots(f, out, cfg.name),
+        on_row=lambda f: write_run_plots(f, out, cfg.name), done=done,
     )
-    frame = _with_derived_rows(frame, cfg, run_dir)
+    frame = _with_derived_rows(frame, cfg, systems, run_dir)
     write_run_plots(frame, out, cfg.name, formats=("png", "pdf", "svg"))
-    write_gallery(frame, points, run_dir, ctx.query_images, out, cfg.name)
+    write_gallery(frame, points, run_dir, ctx.queries.images, out, cfg.name)
     comparisons = paired_comparisons(frame, points, run_dir)
     if len(comparisons):
         run_dir.write_tables(comparisons.to_dict("records"), name="comparisons")
@@ -125,15 +137,16 @@ def run_experiment(
     return frame
 
 
-def _with_derived_rows(frame: pd.DataFrame, cfg: ExperimentConfig, run_dir: RunDirectory) -> pd.DataFrame:
+def _with_derived_rows(frame: pd.DataFrame, cfg: ExperimentConfig, systems, run_dir: RunDirectory) -> pd.DataFrame:
     """Append rows a system derives from its points (e.g. an MCS envelope) and rewrite the tables."""
-    from semlink.systems.base import seed_summary_rows, system_class
+    from semlink.systems.base import seed_summary_rows
 
     derived = seed_summary_rows(frame)
-    for spec in cfg.systems:
-        hook = getattr(system_class(spec.type), "derived_rows", None)
-        if hook is not None:
-            derived.extend(hook(frame, spec))
+    classes = {}
+    for system in systems:
+        classes.setdefault(system.spec.display_name, (type(system), system.spec))
+    for cls, spec in classes.values():
+        derived.extend(cls.derived_rows(frame, spec))
     if not derived:
         return frame
     return run_dir.write_tables(frame.to_dict("records") + derived)
@@ -145,10 +158,13 @@ def _system_id(system) -> tuple:
     return system.name, system.budget, system.variant
 
 
-def _systems(cfg: ExperimentConfig):
+def build_systems(cfg: ExperimentConfig, source):
+    """The systems of ``cfg`` (every entry expanded per budget, variant and training seed) and its
+    channels by name; ``source``: :class:`~semlink.systems.context.Source` of the run's data."""
     from semlink.systems.base import create_systems
 
-    systems = [system for spec in cfg.systems for system in create_systems(spec, cfg.budgets, cfg.train.seeds)]
+    setting = run_setting(cfg, source)
+    systems = [system for spec in cfg.systems for system in create_systems(spec, setting, cfg.budgets)]
     return systems, {ch.name: ch for ch in cfg.channel_list}
 
 
@@ -157,7 +173,7 @@ def _grid(cfg: ExperimentConfig, systems, channels) -> list[dict[str, Any]]:
     grid: list[dict[str, Any]] = []
     for system in systems:
         base = {"system": system.name, "budget": system.budget, "variant": system.variant}
-        if getattr(system, "channel_free", False):
+        if system.channel_free:
             grid.append({**base, "channel": "none", "snr_db": math.inf})
             continue
         for ch in channels:
@@ -165,12 +181,13 @@ def _grid(cfg: ExperimentConfig, systems, channels) -> list[dict[str, Any]]:
     return grid
 
 
-def make_evaluate(cfg: ExperimentConfig, ctx, systems, channels):
+def make_evaluate(cfg: ExperimentConfig, resources, systems, channels):
     """``evaluate(point) -> row``: send the queries through the point's system and score them."""
     from semlink.metrics.score import SentItems, score
-    from semlink.systems.base import is_noiseless
+    from semlink.phy.snr import is_noiseless
 
-    sent = SentItems(ctx.queries, ctx.query_labels, ctx.query_images)
+    ctx, scoring = resources.context, resources.scoring
+    sent = SentItems(ctx.queries.features, ctx.queries.labels, ctx.queries.images)
     by_id = {_system_id(s): s for s in systems}
 
     def evaluate(point: Point) -> dict[str, Any]:
@@ -185,18 +202,18 @@ def make_evaluate(cfg: ExperimentConfig, ctx, systems, channels):
             seed_channel(channel_seed(cfg.seed, channel.name, snr_db))  # common random numbers
         tic = time.perf_counter()
         received = system.transmit(ctx, channel, snr_db)
-        scored = score(received, sent, ctx.kb, ctx.reencoder(), top_k=ctx.top_k, lpips=ctx.lpips)
-        uses = system.channel_uses(ctx)
-        described = system.describe(ctx, channel) if channel is not None else {}
-        offset = described.pop("ebno_offset_db", None)
+        scored = score(received, sent, scoring.kb, scoring.reencoder(), top_k=scoring.top_k, lpips=scoring.lpips)
+        uses = system.channel_uses
+        described = system.describe(ctx.links, channel) if channel is not None else {}
+        offset = system.ebno_offset_db(ctx.links, channel) if channel is not None else None
         sent_uses = received.channel_uses_sent
         return {
             "ebno_db": snr_db - offset if offset is not None else None,
             "noiseless": is_noiseless(snr_db),
             "channel_uses": uses,
             "channel_uses_sent": float(np.mean(sent_uses)) if sent_uses is not None else float(uses),
-            "channel_uses_with_padding": system.channel_uses_with_padding(ctx, channel) if channel else 0,
-            "cbr": uses / ctx.source_values,
+            "channel_uses_with_padding": system.channel_uses_with_padding(ctx.links, channel) if channel else 0,
+            "cbr": uses / ctx.source.values,
             **scored.metrics,
             **received.extras,
             "skipped_metrics": "; ".join(f"{k}: {v}" for k, v in sorted(scored.skipped.items())),
@@ -221,20 +238,20 @@ def _examples(received) -> dict[str, np.ndarray]:
 
 class ExperimentWorkload:
     """A picklable :class:`~semlink.sim.executors.Evaluator` for workers in other processes or machines:
-    the resolved config plus :func:`~semlink.systems.context.context_payload` (arrays and file bytes)."""
+    the resolved config plus :func:`~semlink.sim.resources.evaluation_payload` (arrays and file bytes)."""
 
     def __init__(self, config: dict[str, Any], payload: dict[str, Any]) -> None:
         self.config = config
         self.payload = payload
 
     def build(self):
+        from semlink.config import validate
         from semlink.devices import resolve_device
-        from semlink.sim.config import validate
-        from semlink.systems.context import context_from_payload
+        from semlink.sim.resources import resources_from_payload
 
         cfg = validate(ExperimentConfig, self.config)
         seed_everything(cfg.seed)
         workdir = Path(tempfile.mkdtemp(prefix="semlink-worker-"))
-        ctx = context_from_payload(cfg, self.payload, workdir, resolve_device(cfg.device), log=lambda m: None)
-        systems, channels = _systems(cfg)
-        return make_evaluate(cfg, ctx, systems, channels)
+        resources = resources_from_payload(cfg, self.payload, workdir, resolve_device(cfg.device), log=lambda m: None)
+        systems, channels = build_systems(cfg, resources.context.source)
+        return make_evaluate(cfg, resources, systems, channels)

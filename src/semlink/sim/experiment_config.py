@@ -7,13 +7,15 @@
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
-from semlink.sim.config import ChannelSpec, DbList, LinkSpec, Strict, load_toml, validate
-from semlink.systems.specs import KbscDigitalSpec, SystemSpec, parse_system_spec
+from semlink.config import DbList, Strict, load_toml, validate
+from semlink.phy.spec import ChannelSpec, LinkSpec
+from semlink.systems.specs import SystemSpec, parse_system_spec
 
 __all__ = [
     "DataSpec", "EncoderSpec", "EvalSpec", "ExperimentConfig", "KbSpec", "REFERENCE_TEST_SNRS",
@@ -46,48 +48,28 @@ class KbSpec(Strict):
     factory: str = "Flat"
 
 
-class TrainSpec(Strict):
-    """``[train]``: how every codec of the run is trained. Keys left out (None) take the recipe's
-    value (:data:`semlink.systems.kbsc_recipes.RECIPE_DEFAULTS`); see
-    :class:`semlink.systems.kbsc_recipes.TrainSettings`."""
+_SCHEME_TRAIN_KEYS = ("recipe", "epochs", "patience", "batch_size", "lr", "hidden_dim", "class_weight",
+                      "noise_input", "schedule", "warmup_epochs", "weight_decay", "ema_decay", "selection",
+                      "smoothing_window", "validation", "val_size", "snr_draw")
 
-    recipe: Literal["robust", "reference"] = "robust"
-    epochs: int = Field(100, gt=0)
-    patience: int = Field(20, gt=0)
-    batch_size: int = Field(128, gt=1)
-    lr: float | None = Field(None, gt=0)
+
+class TrainSpec(Strict):
+    """``[train]``: what every trained scheme of the run shares — the training SNRs and how many codecs
+    (training seeds) each trains per (system, budget, channel). How a scheme trains is its entry's own
+    ``train`` table (e.g. ``[[systems]] type = "kbsc"`` with ``train = { epochs = 30 }``)."""
+
     snr_db: DbList = REFERENCE_TRAIN_SNRS
-    hidden_dim: int = Field(384, gt=0)
-    class_weight: float | None = Field(None, ge=0)
-    noise_input: Literal["none", "mmse", "mmse-film"] | None = None
-    schedule: Literal["constant", "cosine"] | None = None
-    warmup_epochs: float | None = Field(None, ge=0)
-    weight_decay: float | None = Field(None, ge=0)
-    ema_decay: float | None = Field(None, ge=0, lt=1)
-    selection: Literal["best", "smoothed"] | None = None
-    smoothing_window: int = Field(3, ge=1)
-    validation: Literal["split", "every-snr"] | None = None
-    val_size: int | None = Field(None, ge=1)
-    snr_draw: Literal["batch", "example"] | None = None
     seeds: int = Field(1, ge=1, le=100)  # codecs trained per (system, budget, channel): results give mean and spread
 
-    def settings(self):
-        from semlink.systems.kbsc_recipes import TrainSettings
-
-        return TrainSettings(
-            recipe=self.recipe, epochs=self.epochs, patience=self.patience, batch_size=self.batch_size,
-            lr=self.lr, snr_db=tuple(self.snr_db), hidden_dim=self.hidden_dim, class_weight=self.class_weight,
-            noise_input=self.noise_input,
-            schedule=self.schedule, warmup_epochs=self.warmup_epochs, weight_decay=self.weight_decay,
-            ema_decay=self.ema_decay, selection=self.selection, smoothing_window=self.smoothing_window,
-            validation=self.validation, val_size=self.val_size, snr_draw=self.snr_draw,
-        )
-
-    @model_validator(mode="after")
-    def _check_settings(self):
-        if self.warmup_epochs is not None and self.warmup_epochs >= self.epochs:
-            raise ValueError(f"warmup_epochs = {self.warmup_epochs} must be shorter than epochs = {self.epochs}")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _scheme_keys(cls, data):
+        moved = [key for key in _SCHEME_TRAIN_KEYS if isinstance(data, dict) and key in data]
+        if moved:
+            shown = ", ".join(f"{key} = {json.dumps(data[key])}" for key in moved)
+            raise ValueError(f"{', '.join(moved)} belong to each trained system now, not to [train]: write "
+                             f"train = {{ {shown} }} in the [[systems]] entries that train (kbsc, kbsc-digital)")
+        return data
 
 
 class EvalSpec(Strict):
@@ -138,17 +120,12 @@ class ExperimentConfig(Strict):
         channel_names = [ch.name for ch in self.channel_list]
         if len(set(channel_names)) != len(channel_names):
             raise ValueError(f"channels {channel_names} repeat a name; list each channel once")
-        # Build every link's PHY config now, so a bad grid, channel or code fails before hours of work.
+        # Build every link's PHY config now, so a bad grid, channel or code fails before hours of work;
+        # each system checks what it needs of them.
         for channel in self.channel_list:
             self.link.analog(channel=channel.build())
-            for spec in self.systems:
-                if isinstance(spec, KbscDigitalSpec):
-                    modulation = (spec.modulation or self.link.modulation).lower()
-                    for budget in spec.budgets(self.budgets):
-                        code = spec.resolved_code(budget, modulation, self.link.code)
-                        k, n = (None, None) if code == "uncoded" else code
-                        self.link.digital(channel=channel.build(), modulation=modulation, code_k=k, code_n=n)
-                        spec.layout(budget, modulation, code)
+        for spec in self.systems:
+            spec.check(self.link, self.channel_list, self.budgets)
         return self
 
     @property

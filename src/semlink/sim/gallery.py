@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from semlink.systems.base import ENVELOPE_VARIANT, variant_role
+
 __all__ = ["write_gallery"]
 
 
@@ -56,20 +58,23 @@ def write_gallery(frame: pd.DataFrame, points: Sequence[Any], run_dir: Any, sent
             for p in points}
     rows = frame[frame["psnr_db"].notna() & (frame["channel"] != "none")].copy()
     rows["variant"] = rows["variant"].fillna("").astype(str)  # a table read back from CSV has NaN for ""
-    rows = rows[~rows["variant"].str.startswith("seed ")]
+    roles = rows["variant"].map(variant_role)
+    rows = rows[roles != "seed"]
     written = []
     for channel, part in rows.groupby("channel", sort=False):
         snrs = _pick_snrs(part)
-        shown = part[part["variant"].fillna("") != "envelope"]
-        envelope = part[part["variant"].fillna("") == "envelope"]
+        role = part["variant"].map(variant_role)
+        shown, envelope = part[role != "envelope"], part[role == "envelope"]
         enveloped = set(envelope["system"])
         lines = [(s, b, v) for s, b, v in shown[["system", "budget", "variant"]].drop_duplicates().itertuples(index=False)
                  if s not in enveloped]
-        lines += [(s, b, "envelope") for s, b in envelope[["system", "budget"]].drop_duplicates().itertuples(index=False)]
+        lines += [(s, b, ENVELOPE_VARIANT) for s, b in
+                  envelope[["system", "budget"]].drop_duplicates().itertuples(index=False)]
         if not lines:
             continue
         columns = 1 + len(snrs)
-        texts = any(str(s).startswith(("multi-sc", "single-text", "vlm")) or "sc" in str(s) for s, _, _ in lines)
+        # Rows of systems that send text carry their received texts under the images: taller rows.
+        texts = "bleu_received" in part.columns and bool(part["bleu_received"].notna().any())
         row_height = 3.0 if texts else 2.1
         fig, axes = plt.subplots(len(lines) + 1, columns, figsize=(2.5 * columns, row_height * len(lines) + 2.0),
                                  squeeze=False, gridspec_kw={"height_ratios": [0.9] + [1.3 if texts else 1.0] * len(lines)})
@@ -88,7 +93,7 @@ def write_gallery(frame: pd.DataFrame, points: Sequence[Any], run_dir: Any, sent
                     cell = cell[cell["budget"] == budget_key]
                 if cell.empty:
                     continue
-                chosen = cell.iloc[0].get("envelope_choice") if variant == "envelope" else variant
+                chosen = cell.iloc[0].get("envelope_choice") if variant == ENVELOPE_VARIANT else variant
                 key = keys.get((system, budget_key, chosen if isinstance(chosen, str) else (variant or ""), channel,
                                 snr))
                 example = run_dir.read_per_query(key) if key else None
@@ -99,7 +104,7 @@ def write_gallery(frame: pd.DataFrame, points: Sequence[Any], run_dir: Any, sent
                 ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255)
                 snr_text = "no noise" if math.isinf(snr) else f"{snr:g} dB"
                 psnr = example["psnr_db"][query] if "psnr_db" in example else float("nan")
-                ax.set_title(f"{snr_text}  {psnr:.1f} dB" + (f"\n[{chosen}]" if variant == "envelope" else ""),
+                ax.set_title(f"{snr_text}  {psnr:.1f} dB" + (f"\n[{chosen}]" if variant == ENVELOPE_VARIANT else ""),
                              fontsize=7)
                 text = _text(example, query)
                 if text:

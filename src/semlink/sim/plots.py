@@ -20,8 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from semlink.io import atomic_path  # noqa: E402
+from semlink.systems.base import variant_role  # noqa: E402
 
-__all__ = ["plot_accuracy", "plot_metric_panels", "plot_waterfall", "write_run_plots"]
+__all__ = ["plot_metric_panels", "plot_waterfall", "write_run_plots"]
 
 
 def _suptitle(fig, title: str) -> None:
@@ -89,7 +90,7 @@ def _line_colours(rows: pd.DataFrame, enveloped: set[str]) -> dict[str, tuple[fl
     keys = ["system", "variant"] if "variant" in rows else ["system"]
     for _, first in rows.drop_duplicates(keys).iterrows():
         label = _line_label(first)
-        is_minor = first["system"] in enveloped and first.get("variant") != "envelope"
+        is_minor = first["system"] in enveloped and variant_role(first.get("variant")) != "envelope"
         target = minor if is_minor else main
         if label not in target:
             target.append(label)
@@ -112,7 +113,7 @@ def plot_metric_panels(
 ) -> None:
     """``metric`` against SNR, one panel per budget, one line per (system, variant); see the module docstring."""
     if "variant" in frame.columns:  # per-training-seed rows are summarised by their mean row (band: the spread)
-        frame = frame[~frame["variant"].fillna("").str.startswith("seed ")]
+        frame = frame[frame["variant"].map(variant_role) != "seed"]
     # Colours come from every line of the run, so a system keeps its colour in every figure.
     every_line = frame[frame["channel"] != "none"]
     frame = frame[frame[metric].notna()] if metric in frame.columns else frame.iloc[0:0]
@@ -124,7 +125,7 @@ def plot_metric_panels(
     budgets = sorted({b for b in rows["budget"] if not _is_budgetless(b)}) or [None]
     fig, axes = plt.subplots(1, len(budgets), figsize=(5.2 * len(budgets), 4.2), squeeze=False, sharey=True)
     # Systems with an envelope: the envelope is the line; each MCS it chose from is drawn thin.
-    enveloped = set(rows.loc[rows["variant"].fillna("") == "envelope", "system"]) if "variant" in rows else set()
+    enveloped = set(rows.loc[rows["variant"].map(variant_role) == "envelope", "system"]) if "variant" in rows else set()
     colours = _line_colours(every_line, enveloped)
     for ax, budget in zip(axes[0], budgets):
         in_panel = rows[rows["budget"].map(_is_budgetless) | (rows["budget"] == budget)] if budget is not None else rows
@@ -138,7 +139,7 @@ def plot_metric_panels(
             first = part.iloc[0]
             label = _line_label(first)
             style = {"linestyle": "--"} if budgetless and budget is not None else {}
-            minor = first["system"] in enveloped and first.get("variant") != "envelope"
+            minor = first["system"] in enveloped and variant_role(first.get("variant")) != "envelope"
             if minor:
                 style.update(linewidth=0.8, alpha=0.5, markersize=2)
             (line,) = ax.plot(finite["snr_db"], finite[metric], marker="o", label=label,
@@ -193,12 +194,6 @@ def plot_versus_channel_uses(frame: pd.DataFrame, path: str | os.PathLike[str], 
     axes[0][-1].legend(fontsize=7)
     _suptitle(fig, title)
     _save(fig, path, formats)
-
-
-def plot_accuracy(frame: pd.DataFrame, path: str | os.PathLike[str], metric: str = "top1_accuracy",
-                  ci: Sequence[str] = ("top1_ci_low", "top1_ci_high"), title: str = "") -> None:
-    """Retrieval accuracy against SNR with its confidence band (:func:`plot_metric_panels`)."""
-    plot_metric_panels(frame, path, metric, ci=ci, ylabel=metric.replace("_", " "), title=title, ylim=(0, 1.02))
 
 
 def _fixed_snrs(frame: pd.DataFrame, count: int = 3) -> list[float]:

@@ -184,7 +184,8 @@ def build_report(runs: Sequence[Run], title: str | None = None, generated: datet
     if not runs:
         raise SemlinkError(f"no runs to report; name one or more run folders ({RUN_FOLDER_HELP})")
     generated = generated or datetime.datetime.now(datetime.UTC)
-    return render_page(list(runs), title=title, generated=generated)
+    return render_page(list(runs), concat_tables(runs, "results"), concat_tables(runs, "comparisons"), title=title,
+                       generated=generated)
 
 
 def write_report(

@@ -298,17 +298,16 @@ def _figure_html(figure: Any) -> str:
     return f'<div class="figure">{div}</div>'
 
 
-def render_page(runs: Sequence[Any], title: str | None, generated: datetime.datetime) -> str:
-    """The whole page for ``runs`` (:class:`semlink.sim.report.Run`)."""
+def render_page(runs: Sequence[Any], results: pd.DataFrame, comparisons: pd.DataFrame, title: str | None,
+                generated: datetime.datetime) -> str:
+    """The whole page for ``runs`` (:class:`semlink.sim.report.Run`) and their tables, each concatenated over
+    the runs with a ``run`` column (:func:`semlink.sim.report.concat_tables`)."""
     from plotly.offline import get_plotlyjs
 
     from semlink import __version__
-    from semlink.sim.report import concat_tables
     from semlink.sim.report_figures import Styles, experiment_figures
     from semlink.sim.report_waterfall import ber_figures
 
-    results = concat_tables(runs, "results")
-    comparisons = concat_tables(runs, "comparisons")
     labels = [run.label for run in runs]
     styles = Styles(labels)
     prefer_ebno = any(run.kind == "BER sweep" and run.config.get("ebno_db") is not None for run in runs)

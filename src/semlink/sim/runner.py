@@ -229,6 +229,7 @@ def run_points(
     desc: str = "points",
     on_row: Callable[[pd.DataFrame], None] | None = None,
     refresh_seconds: float = 15.0,
+    done: dict[str, dict[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """Evaluate every point not yet done; return the full results table (in grid order).
 
@@ -237,13 +238,15 @@ def run_points(
     row may carry per-query arrays under :data:`PER_QUERY`; they are stored in ``per_query/``. The
     runner adds the point's parameters and ``seed``. Tables are rewritten after every point;
     ``on_row`` (plots) is called at most every ``refresh_seconds`` and once at the end. The manifest
-    is written first with ``status="running"`` and at the end with ``status="complete"``.
+    is written first with ``status="running"`` and at the end with ``status="complete"``. ``done``:
+    the rows :meth:`RunDirectory.prepare` returned, where the caller prepared the folder itself.
     """
     from semlink.sim.executors import LocalExecutor
 
     executor = executor or LocalExecutor()
     run_dir = RunDirectory(out)
-    done = run_dir.prepare(config, seed, resume, check)
+    if done is None:
+        done = run_dir.prepare(config, seed, resume, check)
     rows = {p.key: done[p.key] for p in points if p.key in done}
     run_dir.write_manifest(config, seed, status="running", n_points=len(points), executor=executor.describe())
     todo = [p for p in points if p.key not in done]

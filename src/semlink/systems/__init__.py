@@ -2,8 +2,8 @@
 
 Names load lazily (the config specs are importable without torch, for a fast CLI).
 
->>> from semlink.systems.specs import SYSTEM_SPECS
->>> sorted(SYSTEM_SPECS)[:4]
+>>> from semlink.systems.specs import SYSTEM_TYPES
+>>> SYSTEM_TYPES.names()[:4]
 ['bpg+capacity', 'bpg+ldpc', 'deep-jscc', 'kbsc']
 """
 
@@ -12,8 +12,11 @@ from typing import TYPE_CHECKING
 from semlink.lazy import lazy_exports
 
 _EXPORTS = {
-    "SYSTEMS": "base", "Received": "base", "System": "base", "TextOutcome": "base", "create_systems": "base",
-    "register_system": "base", "ExperimentContext": "context",
+    "Received": "base", "RunSetting": "base", "System": "base", "SystemBase": "base", "TextOutcome": "base",
+    "create_systems": "base",
+    "Artifacts": "context", "Queries": "context", "ReceiverLibrary": "context", "Source": "context",
+    "SystemContext": "context", "TrainingData": "context",
+    "SYSTEM_TYPES": "specs", "SystemSpec": "specs", "BudgetSpec": "specs", "register_system_type": "specs",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -22,11 +25,19 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from semlink.systems.base import (  # noqa: F401
-        SYSTEMS,
         Received,
+        RunSetting,
         System,
+        SystemBase,
         TextOutcome,
         create_systems,
-        register_system,
     )
-    from semlink.systems.context import ExperimentContext  # noqa: F401
+    from semlink.systems.context import (  # noqa: F401
+        Artifacts,
+        Queries,
+        ReceiverLibrary,
+        Source,
+        SystemContext,
+        TrainingData,
+    )
+    from semlink.systems.specs import SYSTEM_TYPES, BudgetSpec, SystemSpec, register_system_type  # noqa: F401

@@ -1,28 +1,35 @@
-"""The contract between systems and the run: :class:`System`, :class:`Received`, the registry.
+"""The contract between systems and the run: :class:`System`, :class:`Received`, building systems.
 
 A *system* bundles a transmitter, a link and a receiver and answers one question: given the
 query items (their images and features) and an SNR, what does the receiver get, and what did it
 cost in channel uses? It returns a :class:`Received` — decoded features, reconstructed images
 and/or texts — and the run scores whatever is present with one set of metric functions
-(:mod:`semlink.metrics.score`). The runner knows systems only through :class:`System` and by their
-config ``type`` (:func:`create_systems`), so a new scheme is one module plus one registry entry.
+(:mod:`semlink.metrics.score`). The runner knows systems only through :class:`System`, builds them
+from their config entry (:func:`create_systems`: the spec class names its implementation) and
+reads what it needs from them: channel uses, the columns that describe them, the Eb/N0 offset of a
+digital link, rows they derive from their points (:meth:`System.derived_rows`).
 """
 
 from __future__ import annotations
 
-import importlib
-import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
-import torch
 
-from semlink.errors import choice_error
+from semlink.errors import SemlinkError
+from semlink.systems.context import Source
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from semlink.phy.links import LinkFactory
+    from semlink.phy.spec import ChannelSpec, LinkSpec
+    from semlink.systems.context import SystemContext
 
 __all__ = [
-    "Received", "System", "SystemBase", "TextOutcome", "SYSTEMS", "create_systems", "is_noiseless",
-    "register_system",
+    "ENVELOPE_VARIANT", "SEED_VARIANT", "Received", "RunSetting", "System", "SystemBase", "TextOutcome",
+    "create_systems", "system_class", "training_seed", "variant_role",
 ]
 
 
@@ -57,111 +64,144 @@ class Received:
     examples: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RunSetting:
+    """What every system of a run is built against: the source item's shape, the run's link, the training
+    SNRs and training seeds every trained scheme shares (``[train]``), and the run seed."""
+
+    source: Source
+    link: LinkSpec
+    train_snr_db: tuple[float, ...] = (-7.0, -4.0, 0.0, 4.0, 7.0, 10.0)
+    train_seeds: int = 1
+    seed: int = 0
+
+
 class System(Protocol):
     """One scheme under test at one channel-use budget (see the module docstring).
 
     ``name`` is the results' ``system`` column, ``budget`` its channel-use budget (None for schemes
-    without one) and ``variant`` a short label that tells apart several systems one config entry
-    expands into (e.g. the MCS of an envelope), "" otherwise.
+    without one), ``variant`` a short label that tells apart several systems one config entry
+    expands into (e.g. the MCS of an envelope), "" otherwise; ``channel_uses`` the complex channel
+    symbols allotted to one image (the CBR numerator). ``channel_free`` systems are evaluated once,
+    without a channel.
     """
 
     name: str
     spec: Any
     budget: int | None
     variant: str
+    channel_uses: int
+    channel_free: bool
 
-    def channel_uses(self, ctx) -> int:
-        """Complex channel symbols allotted to one image (the CBR numerator)."""
-
-    def channel_uses_with_padding(self, ctx, channel) -> int:
+    def channel_uses_with_padding(self, links: LinkFactory, channel: ChannelSpec) -> int:
         """Data REs one image occupies on the link as evaluated: whole OFDM slots, padding included."""
 
-    def prepare(self, ctx, channel) -> None:
+    def prepare(self, ctx: SystemContext, channel: ChannelSpec) -> None:
         """Train or load what the system needs for ``channel`` (idempotent)."""
 
-    def transmit(self, ctx, channel, snr_db: float) -> Received:
-        """Send every query across ``channel`` at ``snr_db``; return what the receiver decoded."""
+    def transmit(self, ctx: SystemContext, channel: ChannelSpec, snr_db: float) -> Received:
+        """Send every query across ``channel`` at ``snr_db`` (``inf``: no channel); what the receiver decoded."""
 
-    def describe(self, ctx, channel) -> dict[str, Any]:
+    def describe(self, links: LinkFactory, channel: ChannelSpec) -> dict[str, Any]:
         """Row columns that say what this system is on ``channel`` (link, code, training)."""
+
+    def ebno_offset_db(self, links: LinkFactory, channel: ChannelSpec) -> float | None:
+        """``snr_db - ebno_db`` of a digital link (rate, bits per symbol, grid), None for analog schemes."""
+
+
+SEED_VARIANT = "seed "
+"""Variant prefix of the per-training-seed systems of a trained scheme (``"seed 0"``, ``"seed 1"``...)."""
+ENVELOPE_VARIANT = "envelope"
+"""Variant of the rows a system derives from its variants' points (the best MCS per SNR)."""
+
+
+def variant_role(variant: Any) -> str:
+    """How a row's variant is drawn: ``"seed"`` (one training seed: summarised by the mean row and its band),
+    ``"envelope"`` (derived from the variants beside it: the line), ``"option"`` (a variant under an
+    envelope, or a plain named variant) or ``"main"`` (no variant)."""
+    text = variant if isinstance(variant, str) else ""
+    if text.startswith(SEED_VARIANT):
+        return "seed"
+    if text == ENVELOPE_VARIANT:
+        return "envelope"
+    return "option" if text else "main"
 
 
 class SystemBase:
-    """The state every built-in system keeps: its spec, name, budget, variant and training index.
+    """The state every built-in system keeps: its spec, name, budget, variant and the run setting.
 
-    ``channel_uses`` defaults to the budget and ``prepare`` to nothing; a trained scheme sets
-    ``trained = True`` (one system per training seed, see :func:`create_systems`).
+    ``channel_uses`` defaults to the budget, ``prepare`` to nothing, ``describe`` to the analog link's
+    columns and ``ebno_offset_db`` to None; a trained scheme sets ``trained = True`` (one system per
+    training seed, see :func:`create_systems`).
     """
 
-    trained = False
+    trained: ClassVar[bool] = False
+    channel_free: ClassVar[bool] = False
 
-    def __init__(self, spec, budget: int | None = None, train_index: int = 0) -> None:
+    def __init__(self, spec, setting: RunSetting, budget: int | None = None, train_index: int = 0) -> None:
         self.spec = spec
+        self.setting = setting
         self.name = spec.display_name
         self.budget = None if budget is None else int(budget)
         self.variant = ""
         self.train_index = int(train_index)
 
-    def channel_uses(self, ctx) -> int:
+    @property
+    def channel_uses(self) -> int:
         return self.budget
 
-    def prepare(self, ctx, channel) -> None:
+    def channel_uses_with_padding(self, links: LinkFactory, channel: ChannelSpec) -> int:
+        return links.analog(channel).channel_uses_with_padding(self.channel_uses)
+
+    def prepare(self, ctx: SystemContext, channel: ChannelSpec) -> None:
         return None
 
+    def describe(self, links: LinkFactory, channel: ChannelSpec) -> dict[str, Any]:
+        return links.describe(channel)
 
-SYSTEMS: dict[str, Any] = {}
-"""Config ``type`` → system class, for classes registered at run time (:func:`register_system`)."""
+    def ebno_offset_db(self, links: LinkFactory, channel: ChannelSpec) -> float | None:
+        return None
 
+    @classmethod
+    def expand(cls, spec, setting: RunSetting, budget: int | None) -> list[SystemBase]:
+        """The systems one (entry, budget) stands for: one, unless a scheme has variants (an MCS table)."""
+        return [cls(spec, setting, budget)]
 
-def register_system(type_name: str, spec_class=None):
-    """Class decorator: make a system constructible by its config ``type`` name.
-
-    Built-in systems are listed in :data:`semlink.systems.specs.SYSTEM_CLASSES` (imported lazily);
-    a plug-in registers its class here and, if it has keys of its own, its spec class too.
-    """
-    from semlink.systems.specs import SYSTEM_SPECS, SystemSpec
-
-    def wrap(cls):
-        SYSTEMS[type_name] = cls
-        SYSTEM_SPECS.setdefault(type_name, spec_class or SystemSpec)
-        return cls
-
-    return wrap
+    @classmethod
+    def derived_rows(cls, frame, spec) -> list[dict[str, Any]]:
+        """Rows this scheme derives from its points once they are done (e.g. an MCS envelope): none."""
+        return []
 
 
-def system_class(type_name: str):
-    from semlink.systems.specs import SYSTEM_CLASSES
+def system_class(spec) -> type:
+    """The class that implements ``spec`` (its ``implementation``, ``"module:Class"``, imported now)."""
+    from semlink.registry import load_target
 
-    if type_name in SYSTEMS:
-        return SYSTEMS[type_name]
-    if type_name not in SYSTEM_CLASSES:
-        raise choice_error("system type", type_name, sorted(set(SYSTEM_CLASSES) | set(SYSTEMS)))
-    module, _, cls = SYSTEM_CLASSES[type_name].partition(":")
-    return getattr(importlib.import_module(module), cls)
+    target = getattr(type(spec), "implementation", None)
+    if not target:
+        raise SemlinkError(f"system type {spec.type!r}: its spec class {type(spec).__name__} names no "
+                           "implementation ('module:Class')")
+    return load_target(target, f"system type {spec.type!r}") if isinstance(target, str) else target
 
 
-def create_systems(spec, run_budgets: list[int] | None = None, train_seeds: int = 1) -> list[System]:
+def create_systems(spec, setting: RunSetting, run_budgets: list[int] | None = None) -> list[SystemBase]:
     """The systems one ``[[systems]]`` entry stands for: one per budget (and per variant, if any).
 
-    A trained scheme (class attribute ``trained``) with ``train_seeds`` > 1 is one system per
+    A trained scheme (class attribute ``trained``) with ``setting.train_seeds`` > 1 is one system per
     training seed, variant ``"seed i"``; the run adds their mean and spread (:func:`seed_summary_rows`).
     """
-    cls = system_class(spec.type)
-    systems: list[System] = []
+    cls = system_class(spec)
+    systems: list[SystemBase] = []
     for budget in spec.budgets(run_budgets):
-        if getattr(cls, "trained", False) and train_seeds > 1:
-            for index in range(train_seeds):
-                system = cls(spec, budget, index)
+        if cls.trained and setting.train_seeds > 1:
+            for index in range(setting.train_seeds):
+                system = cls(spec, setting, budget, index)
                 system.variant = f"{SEED_VARIANT}{index}"
                 systems.append(system)
             continue
-        expand = getattr(cls, "expand", None)
-        systems.extend(expand(spec, budget) if expand is not None else [cls(spec, budget)])
+        systems.extend(cls.expand(spec, setting, budget))
     return systems
 
-
-SEED_VARIANT = "seed "
-"""Variant prefix of the per-training-seed systems of a trained scheme (``"seed 0"``, ``"seed 1"``...)."""
 
 SEED_SPREAD_METRICS = ("top1_accuracy", "top5_accuracy", "psnr_db", "ssim", "feature_cosine", "feature_mse")
 
@@ -184,7 +224,7 @@ def seed_summary_rows(frame) -> list[dict[str, Any]]:
 
     if frame.empty or "variant" not in frame.columns:
         return []
-    seeded = frame[frame["variant"].fillna("").str.startswith(SEED_VARIANT)]
+    seeded = frame[frame["variant"].map(variant_role) == "seed"]
     rows: list[dict[str, Any]] = []
     for _, group in seeded.groupby(["system", "budget", "channel", "snr_db"], sort=False, dropna=False):
         row = group.iloc[0].to_dict()
@@ -202,7 +242,3 @@ def seed_summary_rows(frame) -> list[dict[str, Any]]:
         row.update(variant="", n_train_seeds=len(group), seed=None, train_seed=None, best_epoch=None)
         rows.append(row)
     return rows
-
-
-def is_noiseless(snr_db: float) -> bool:
-    return math.isinf(snr_db) and snr_db > 0

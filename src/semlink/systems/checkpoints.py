@@ -120,20 +120,22 @@ class CheckpointStore:
             pass  # a read-only or full cache must not fail a run that has its own copy
 
 
-def load_or_train(ctx, name: str, provenance: dict[str, Any], *, load, train, save, what: str):
-    """The codec ``name`` of this run: loaded from the run folder or the shared cache, else trained.
+def load_or_train(artifacts, name: str, provenance: dict[str, Any], *, load, train, save, what: str):
+    """The codec ``name`` of this run (``artifacts``: :class:`semlink.systems.context.Artifacts`): loaded
+    from the run folder or the shared cache, else trained.
 
     ``load(directory) -> (codec, meta)``; ``train() -> (codec, history dict)``; ``save(codec,
     directory, history)``. A trained codec is saved into the run folder with ``provenance`` and
     published to the cache. Returns ``(codec, history dict)``; ``what`` names it in log lines.
     """
-    directory = ctx.checkpoints.locate(name, provenance, log=ctx.log)
+    store, log = artifacts.checkpoints, artifacts.log
+    directory = store.locate(name, provenance, log=log)
     if directory is not None:
         codec, meta = load(directory)
-        ctx.log(f"{what}: loaded checkpoint {directory}")
+        log(f"{what}: loaded checkpoint {directory}")
         return codec, meta.get("history", {})
-    ctx.log(f"{what}: training")
+    log(f"{what}: training")
     codec, history = train()
-    save(codec, ctx.checkpoints.run_dir / name, history)
-    ctx.checkpoints.publish(name, provenance)
+    save(codec, store.run_dir / name, history)
+    store.publish(name, provenance)
     return codec, history

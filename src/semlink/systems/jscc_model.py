@@ -53,11 +53,8 @@ SymbolChannel = Callable[[torch.Tensor, float], torch.Tensor]
 
 def symbol_channel(link) -> SymbolChannel:
     """Wrap :class:`semlink.phy.AnalogLink` as a symbols-to-equalised-symbols channel (``+inf`` dB: none)."""
-    from semlink.systems.base import is_noiseless
 
     def channel(symbols: torch.Tensor, snr_db: float) -> torch.Tensor:
-        if is_noiseless(snr_db):
-            return symbols
         return link(symbols, snr_db).symbols_hat
 
     return channel

@@ -150,12 +150,8 @@ class AnalogChannel:
         self.equalizer = link.cfg.equalizer
 
     def __call__(self, latent: torch.Tensor, snr_db: float | torch.Tensor) -> ReceivedLatent:
-        from semlink.phy import complex_to_real, real_to_complex, unit_energy_scale
-        from semlink.systems.base import is_noiseless
+        from semlink.phy import complex_to_real, real_to_complex
 
-        if not isinstance(snr_db, torch.Tensor) and is_noiseless(snr_db):
-            on_air = latent * unit_energy_scale(latent)
-            return ReceivedLatent(on_air, on_air.new_zeros(on_air.shape[0], on_air.shape[1] // 2))
         out = self.link(real_to_complex(latent), snr_db)
         return ReceivedLatent(complex_to_real(out.symbols_hat), out.noise_var)
 

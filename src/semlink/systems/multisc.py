@@ -37,35 +37,51 @@ import numpy as np
 import torch
 
 from semlink.errors import SemlinkError
-from semlink.phy import MODULATIONS, code_for_budget, payload_bits_for_budget
-from semlink.systems.base import Received, SystemBase, TextOutcome, is_noiseless, training_seed
+from semlink.phy.budget import CodeLayout
+from semlink.phy.config import MODULATIONS
+from semlink.systems.base import Received, SystemBase, TextOutcome
+from semlink.systems.image_path import DigitalImagePath, JsccCodecs, send_jscc
+from semlink.tx.segment import BOX_BITS
 
 __all__ = ["MultiSc"]
-
-BOX_BITS = 64
 
 
 class MultiSc(SystemBase):
     """``multi-sc``, ``single-text-sc`` and ``vlm-csc`` at one budget (see the module docstring)."""
 
-    def __init__(self, spec, budget: int) -> None:
-        super().__init__(spec, budget)
+    def __init__(self, spec, setting, budget: int) -> None:
+        super().__init__(spec, setting, budget)
         self._stages: dict[str, Any] | None = None
         self._sent: dict[str, Any] | None = None
-        self._jscc: dict[Any, Any] = {}
+        self._crop_payloads: list[bytes] | None = None
+        self.text_layout = self._text_layout()
         self.crop_uses, self.text_uses, self.box_uses = self._allocate()
+        self.text_code = self._text_code(self.text_uses)
+        size = (spec.crop_size, spec.crop_size)
+        self.crop_path = self.crop_codecs = None
+        if spec.sends_crop and spec.crop_scheme == "deep-jscc":
+            self.crop_codecs = JsccCodecs(
+                f"{self.name}-crop", self.crop_uses, setting, self._crop_train_settings, (*size, 3),
+                codec_class="MultiScCropJscc", resize=size,
+                provenance={"source_shape": [*size, 3], "epochs": spec.crop_epochs},
+            )
+        elif spec.sends_crop:
+            layout = CodeLayout.filling(self.crop_uses, MODULATIONS[spec.crop_modulation], spec.crop_rate)
+            self.crop_path = DigitalImagePath("bpg", {}, spec.crop_modulation, layout.code,
+                                              layout.max_bits(self.crop_uses), (*size, 3))
 
     # -- budget ------------------------------------------------------------------------------------
-    def _text_link_params(self, uses: int) -> tuple[str, tuple[int, int] | str]:
-        modulation = self.spec.text_modulation
+    def _text_layout(self) -> CodeLayout:
+        """The text link's layout at the box's size (coded: the box's own code)."""
+        bps = MODULATIONS[self.spec.text_modulation]
         if self.spec.text_rate is None:
-            return modulation, "uncoded"
-        return modulation, code_for_budget(uses, MODULATIONS[modulation], self.spec.text_rate)
+            return CodeLayout(bps)
+        return CodeLayout.filling(max(64, BOX_BITS), bps, self.spec.text_rate)
 
-    def _payload_bits(self, uses: int, modulation: str, code) -> int:
-        if code == "uncoded":
-            return payload_bits_for_budget(uses, MODULATIONS[modulation], None, None)
-        return payload_bits_for_budget(uses, MODULATIONS[modulation], *code)
+    def _text_code(self, uses: int) -> tuple[int, int] | str:
+        if self.spec.text_rate is None:
+            return "uncoded"
+        return CodeLayout.filling(uses, MODULATIONS[self.spec.text_modulation], self.spec.text_rate).code
 
     def _allocate(self) -> tuple[int, int, int]:
         """(crop, per-caption, box) channel uses within the budget."""
@@ -73,10 +89,7 @@ class MultiSc(SystemBase):
         if not spec.sends_crop:
             return 0, budget, 0
         crop = int(spec.crop_fraction * budget)
-        box = -(-BOX_BITS // MODULATIONS[spec.text_modulation]) if spec.text_rate is None else None
-        if box is None:  # coded: whole code blocks of the box's own code
-            k, n = code_for_budget(max(64, BOX_BITS), MODULATIONS[spec.text_modulation], spec.text_rate)
-            box = -(-BOX_BITS // k) * (n // MODULATIONS[spec.text_modulation])
+        box = self.text_layout.symbols(BOX_BITS)
         per_text = (budget - crop - box) // spec.blocks
         if per_text < 16:
             raise SemlinkError(
@@ -85,8 +98,11 @@ class MultiSc(SystemBase):
             )
         return crop, per_text, box
 
-    def channel_uses_with_padding(self, ctx, channel) -> int:
-        return ctx.analog_link(channel).channel_uses(self.budget)
+    def _crop_train_settings(self, data):
+        from semlink.systems.jscc_training import JsccTrainSettings
+
+        return JsccTrainSettings(epochs=self.spec.crop_epochs, snr_db=tuple(self.setting.train_snr_db),
+                                 batch_size=min(32, max(2, len(data.images) // 2)))
 
     # -- stages -------------------------------------------------------------------------------------
     def _stage(self, ctx) -> dict[str, Any]:
@@ -95,23 +111,23 @@ class MultiSc(SystemBase):
             from semlink.rx import create_corrector, create_reconstructor
             from semlink.tx import create_captioner, create_segmenter
 
-            spec = self.spec
+            spec, own = self.spec, ctx.library
             captioner = create_captioner(spec.captioner)
             corrector = create_corrector(spec.corrector, vocabulary=captioner.vocabulary,
                                          phrases=captioner.phrases, closed_vocabulary=captioner.closed_vocabulary)
             options = dict(spec.reconstructor_options)
             if spec.reconstructor.startswith("kb-compose"):
-                if ctx.train_images is None or not len(ctx.train_images):
+                if own.images is None or not len(own.images):
                     raise SemlinkError("reconstructor 'kb-compose' needs the run's training images as its library")
-                labels = ctx.train_labels if ctx.train_labels is not None else np.zeros(len(ctx.train_images), np.int64)
-                library = ImageDataset(ctx.train_images, labels, ctx.class_names or [str(i) for i in
+                labels = own.labels if own.labels is not None else np.zeros(len(own.images), np.int64)
+                library = ImageDataset(own.images, labels, own.class_names or [str(i) for i in
                                        range(int(labels.max()) + 1)], name="receiver-library", split="train")
                 options.update(library=library, captioner=captioner, grid=int(spec.blocks**0.5))
             elif spec.reconstructor.startswith("ip-adapter"):
                 options.setdefault("ip_scale", spec.ip_scale if spec.sends_crop else 0.0)
             reconstructor = create_reconstructor(spec.reconstructor, **options)
-            if hasattr(reconstructor, "check_disjoint") and ctx.query_images is not None:
-                reconstructor.check_disjoint(ctx.query_images)
+            if hasattr(reconstructor, "check_disjoint") and ctx.queries.images is not None:
+                reconstructor.check_disjoint(ctx.queries.images)
             segmenter = create_segmenter(spec.segmenter) if spec.sends_crop and reconstructor.uses_crop else None
             self._stages = {"captioner": captioner, "corrector": corrector, "reconstructor": reconstructor,
                             "segmenter": segmenter}
@@ -125,14 +141,15 @@ class MultiSc(SystemBase):
         from semlink.tx import TextCodec, split_blocks
 
         stages = self._stage(ctx)
-        images = [as_rgb_image(im) for im in ctx.query_images]
+        images = [as_rgb_image(im) for im in ctx.queries.images]
         grid = int(self.spec.blocks**0.5)
         blocks = [b for im in images for b in split_blocks(im, grid)]
         captions = stages["captioner"].caption(blocks)
         per = self.spec.blocks
         texts = [captions[i * per : (i + 1) * per] for i in range(len(images))]
-        modulation, code = self._text_link_params(self.text_uses)
-        budget_bits = self._payload_bits(self.text_uses, modulation, code)
+        code = self.text_code
+        budget_bits = CodeLayout(MODULATIONS[self.spec.text_modulation],
+                                 None if code == "uncoded" else code).max_bits(self.text_uses)
         codec = TextCodec()
         sent: dict[str, Any] = {
             "texts": [[codec.fit(t, budget_bits) for t in row] for row in texts],
@@ -148,89 +165,28 @@ class MultiSc(SystemBase):
         return sent
 
     # -- the crop's image path -------------------------------------------------------------------------
-    def _crop_code(self) -> tuple[int, int]:
-        return code_for_budget(self.crop_uses, MODULATIONS[self.spec.crop_modulation], self.spec.crop_rate)
-
-    def _bpg_payloads(self, ctx, crops: np.ndarray) -> list[bytes]:
-        if "bpg" not in self._jscc:
-            from semlink.tx.codecs import create_codec, fit_to_budget
-
-            codec = create_codec("bpg")
-            bits = payload_bits_for_budget(self.crop_uses, MODULATIONS[self.spec.crop_modulation], *self._crop_code())
-            fitted = fit_to_budget(codec, crops, bits, cache=ctx.encode_cache())
-            self._jscc["bpg"] = (codec, [f.encoded.payload if f.fits else b"" for f in fitted])
-        return self._jscc["bpg"][1]
-
-    def _jscc_codec(self, ctx, channel):
-        if channel in self._jscc:
-            return self._jscc[channel]
-        from semlink.imaging import as_rgb_image, resize
-        from semlink.systems.checkpoints import load_or_train
-        from semlink.systems.jscc_model import load_jscc, save_jscc, symbol_channel
-        from semlink.systems.jscc_training import JsccTrainSettings, history_dict, train_jscc
-
-        size = (self.spec.crop_size, self.spec.crop_size)
-
-        def resized(images):
-            return np.stack([resize(as_rgb_image(im), size) for im in images])
-
-        settings = JsccTrainSettings(epochs=self.spec.crop_epochs, snr_db=tuple(ctx.train.snr_db),
-                                     batch_size=min(32, max(2, len(ctx.train_images) // 2)))
-        provenance = {"system": f"{self.name} crop", "budget": self.crop_uses, "channel": channel.model_dump(mode="json"),
-                      "link": ctx.link.model_dump(mode="json", exclude={"channel"}), "source_shape": [*size, 3],
-                      "data": ctx.data_fingerprint, "seed": ctx.seed, "epochs": self.spec.crop_epochs,
-                      "codec_class": "MultiScCropJscc"}
-        codec, _ = load_or_train(
-            ctx, f"{self.name}-crop__{self.crop_uses}cu__{channel.name}", provenance,
-            load=lambda d: load_jscc(d, map_location=ctx.queries.device),
-            train=lambda: (lambda c, h: (c, history_dict(h)))(*train_jscc(
-                resized(ctx.train_images), resized(ctx.val_images), symbol_channel(ctx.analog_link(channel, packed=True)),
-                self.crop_uses, settings, seed=training_seed(ctx.seed, 0), device=ctx.queries.device)),
-            save=lambda c, d, h: save_jscc(c, d, history=h, **provenance),
-            what=f"{self.name} crop path @ {self.crop_uses} [{channel.name}]",
-        )
-        self._jscc[channel] = codec.eval()
-        return self._jscc[channel]
-
     def prepare(self, ctx, channel) -> None:
         sent = self._transmitter(ctx)
         if sent["crops"] is None:
             return
-        if self.spec.crop_scheme == "deep-jscc":
-            self._jscc_codec(ctx, channel)
-        else:
-            self._bpg_payloads(ctx, sent["crops"])
+        if self.crop_codecs is not None:
+            self.crop_codecs.get(ctx, channel)
+        elif self._crop_payloads is None:
+            fitted = self.crop_path.fit(ctx.encode_cache(), sent["crops"])
+            self._crop_payloads = [f.encoded.payload if f.fits else b"" for f in fitted]
 
     def _send_crops(self, ctx, channel, snr_db: float, crops: np.ndarray) -> tuple[list[np.ndarray | None], np.ndarray]:
         """Received crops (None where lost) and the channel uses each took."""
-        if self.spec.crop_scheme == "deep-jscc":
-            from semlink.systems.jscc_model import symbol_channel, transmit_images
-
-            out = transmit_images(self._jscc_codec(ctx, channel), crops, symbol_channel(ctx.analog_link(channel)),
-                                  snr_db, batch_size=ctx.eval_batch_size)
-            return list(out.images.cpu().numpy()), np.full(len(crops), self.crop_uses)
-        codec, payloads = self._jscc["bpg"]
-        link = ctx.digital_link(channel, self.spec.crop_modulation, self._crop_code())
-        if is_noiseless(snr_db):
-            received, intact = payloads, [True] * len(payloads)
-            uses = np.array([link.payload_channel_uses(8 * len(p)) for p in payloads])
-        else:
-            out = link.transmit_payloads([np.unpackbits(np.frombuffer(p, np.uint8)) for p in payloads], snr_db,
-                                         ctx.eval_batch_size)
-            received = [np.packbits(b).tobytes() for b in out.bits_hat]
-            intact = [bool(ok.all()) for ok in out.block_ok]
-            uses = out.channel_uses
-        whole = [i for i, p in enumerate(payloads) if p and intact[i]]
-        decoded: list[np.ndarray | None] = [None] * len(payloads)
-        shape = (self.spec.crop_size, self.spec.crop_size, 3)
-        for i, image in zip(whole, codec.decode([received[i] for i in whole], expected_shape=shape)):
-            decoded[i] = image
-        return decoded, uses
+        if self.crop_codecs is not None:
+            received = send_jscc(self.crop_codecs.get(ctx, channel), crops, ctx.links, channel, snr_db,
+                                 ctx.queries.batch_size)
+            return list(received), np.full(len(crops), self.crop_uses)
+        out = self.crop_path.send(ctx.links, channel, snr_db, self._crop_payloads, ctx.queries.batch_size)
+        return out.decoded, out.channel_uses
 
     # -- one point ---------------------------------------------------------------------------------------
-    def describe(self, ctx, channel) -> dict[str, Any]:
-        modulation, code = self._text_link_params(self.text_uses)
-        row = ctx.link.describe(channel, digital=True, modulation=modulation, code=code)
+    def describe(self, links, channel) -> dict[str, Any]:
+        row = links.describe(channel, digital=True, modulation=self.spec.text_modulation, code=self.text_code)
         return {**row, "link": "digital+" + ("analog" if self.spec.crop_scheme == "deep-jscc" else "digital"),
                 "grid": int(self.spec.blocks**0.5), "crop_scheme": self.spec.crop_scheme if self.spec.sends_crop else None,
                 "corrector": self.spec.corrector, "reconstructor": self.spec.reconstructor,
@@ -245,22 +201,19 @@ class MultiSc(SystemBase):
         self.prepare(ctx, channel)
         sent, stages = self._transmitter(ctx), self._stage(ctx)
         count, per = len(sent["frames"]), self.spec.blocks
-        modulation, code = self._text_link_params(self.text_uses)
-        text_link = ctx.digital_link(channel, modulation, code)
+        text_link = ctx.links.digital(channel, self.spec.text_modulation, self.text_code)
         frames = [f for row in sent["frames"] for f in row]
         boxes = [encode_box(b).numpy().astype(np.uint8) for b in sent["boxes"]] if sent["boxes"] else []
-        if is_noiseless(snr_db):
-            got, text_uses = frames + boxes, np.array([text_link.payload_channel_uses(len(f)) for f in frames + boxes])
-        else:
-            out = text_link.transmit_payloads(frames + boxes, snr_db, ctx.eval_batch_size)
-            got, text_uses = out.bits_hat, out.channel_uses
+        out = text_link.transmit_payloads(frames + boxes, snr_db, ctx.queries.batch_size)
+        got, text_uses = out.bits_hat, out.channel_uses
         codec = TextCodec()
         received = [codec.decode(b) for b in got[: len(frames)]]
         corrected = stages["corrector"].correct(received)
         uses = text_uses[: len(frames)].reshape(count, per).sum(axis=1).astype(np.float64)
         crops: list[np.ndarray | None] = [None] * count
         box_rx: list[Any] = [None] * count
-        height, width = ctx.query_images.shape[1:3]
+        query_images = ctx.queries.images
+        height, width = query_images.shape[1:3]
         if sent["crops"] is not None:
             box_rx = [decode_box(b, (height, width)) for b in got[len(frames):]]
             uses += text_uses[len(frames):]
@@ -271,10 +224,10 @@ class MultiSc(SystemBase):
                     crops[i] = resize(crop, (box[2] - box[0], box[3] - box[1]))
         images = np.stack([
             stages["reconstructor"].reconstruct(corrected[i * per : (i + 1) * per], (height, width), crops[i],
-                                                box_rx[i], seed=ctx.seed)
+                                                box_rx[i], seed=ctx.artifacts.seed)
             for i in range(count)
         ])
-        if ctx.query_images.ndim == 3:  # grayscale data: compare in the data's own format
+        if query_images.ndim == 3:  # grayscale data: compare in the data's own format
             images = images.mean(axis=-1).round().astype(np.uint8)
         flat_sent = [t for row in sent["texts"] for t in row]
 

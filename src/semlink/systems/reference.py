@@ -19,42 +19,36 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from semlink.systems.base import Received, SystemBase, is_noiseless
+from semlink.systems.base import Received, SystemBase
 
 
 class RawFeatures(SystemBase):
     """The uncompressed feature as D/2 complex symbols on the analog link (the reference's baseline)."""
 
-    def __init__(self, spec, budget: int | None = None) -> None:
-        super().__init__(spec)  # no budget: its size is the feature's
+    def __init__(self, spec, setting, budget: int | None = None) -> None:
+        super().__init__(spec, setting)  # no budget: its size is the feature's
 
-    def channel_uses(self, ctx) -> int:
-        return math.ceil(ctx.feature_dim / 2)
-
-    def channel_uses_with_padding(self, ctx, channel) -> int:
-        return ctx.analog_link(channel).channel_uses(self.channel_uses(ctx))
-
-    def describe(self, ctx, channel) -> dict[str, Any]:
-        return ctx.link.describe(channel)
+    @property
+    def channel_uses(self) -> int:
+        return math.ceil(self.setting.source.feature_dim / 2)
 
     @torch.no_grad()
     def transmit(self, ctx, channel, snr_db: float) -> Received:
-        if is_noiseless(snr_db):
-            return Received(features=ctx.queries.clone())
         from semlink.phy import complex_to_real, real_to_complex
 
-        link = ctx.analog_link(channel)
+        link = ctx.links.analog(channel)
+        dim = ctx.source.feature_dim
         # The link returns symbols in the on-air (unit-energy) scale. Features are L2-normalised (a
         # property of the encoder, known to both ends), so every feature goes on air scaled by the same
         # sqrt(num_symbols): dividing by that constant is no side information about the image.
-        on_air_gain = math.sqrt(self.channel_uses(ctx))
+        on_air_gain = math.sqrt(self.channel_uses)
         parts = []
-        for s in ctx.batches():
-            x = ctx.queries[s]
+        for s in ctx.queries.batches():
+            x = ctx.queries.features[s]
             if x.shape[1] % 2:
                 x = F.pad(x, (0, 1))
             received = complex_to_real(link(real_to_complex(x), snr_db).symbols_hat)
-            parts.append(received[:, : ctx.feature_dim] / on_air_gain)
+            parts.append(received[:, :dim] / on_air_gain)
         return Received(features=torch.cat(parts))
 
 
@@ -63,17 +57,18 @@ class Noiseless(SystemBase):
 
     channel_free = True  # evaluated once, without a channel or SNR
 
-    def __init__(self, spec, budget: int | None = None) -> None:
-        super().__init__(spec)
+    def __init__(self, spec, setting, budget: int | None = None) -> None:
+        super().__init__(spec, setting)
 
-    def channel_uses(self, ctx) -> int:
+    @property
+    def channel_uses(self) -> int:
         return 0
 
-    def channel_uses_with_padding(self, ctx, channel) -> int:
+    def channel_uses_with_padding(self, links, channel) -> int:
         return 0
 
-    def describe(self, ctx, channel) -> dict[str, Any]:
+    def describe(self, links, channel) -> dict[str, Any]:
         return {"link": "none"}
 
     def transmit(self, ctx, channel, snr_db: float) -> Received:
-        return Received(features=ctx.queries.clone())
+        return Received(features=ctx.queries.features.clone())

@@ -9,18 +9,18 @@ type                what crosses the channel
 ==================  =============================================================================
 
 **Rate matching.** A budget of B channel uses, a modulation and an LDPC rate give the code
-(:func:`semlink.phy.code_for_budget`: as few equal code blocks as 5G allows, filling B) and the
-largest payload (whole code blocks); the codec takes per image the highest quality whose payload
-fits (:func:`semlink.tx.codecs.fit_to_budget`). Nothing fits → nothing is sent and the receiver
-shows the defined fallback, the training set's mean image (scored, never skipped). Only the code
-blocks a payload needs are sent (``channel_uses_sent``); the receiver learns their number from the
-payload's own header in the first block (a real receiver would), so no side information is
-assumed beyond the codec's declared one (BPG's parameter sets, reported as ``side_info_bytes``).
+(:meth:`semlink.phy.budget.CodeLayout.filling`: as few equal code blocks as 5G allows, filling B)
+and the largest payload (whole code blocks); the codec takes per image the highest quality whose
+payload fits (:func:`semlink.tx.codecs.fit_to_budget`). Nothing fits → nothing is sent and the
+receiver shows the defined fallback, the training set's mean image (scored, never skipped). Only
+the code blocks a payload needs are sent (``channel_uses_sent``); the receiver learns their number
+from the payload's own header in the first block (a real receiver would), so no side information
+is assumed beyond the codec's declared one (BPG's parameter sets, reported as ``side_info_bytes``).
 
 **Receiver.** The LDPC syndrome check tells it which code blocks failed, as 5G's CRC would. By
 default (``on_failure = "fallback"``, the BPG-LDPC reference's rule) any failed block means the
 fallback image; ``"decode"`` decodes the damaged stream anyway and falls back only where nothing
-decodes. Whatever the bits, nothing raises.
+decodes. Whatever the bits, nothing raises. (:class:`~semlink.systems.image_path.DigitalImagePath`)
 
 **Envelope.** ``mcs = "envelope"`` runs a table of (QAM order, LDPC rate) pairs, each a variant of
 its own in the results, and adds per (budget, channel, SNR) the best one on ``envelope_metric`` as
@@ -42,8 +42,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from semlink.phy import MODULATIONS, code_for_budget, payload_bits_for_budget
-from semlink.systems.base import Received, SystemBase, is_noiseless
+from semlink.phy.budget import CodeLayout
+from semlink.phy.config import MODULATIONS
+from semlink.systems.base import ENVELOPE_VARIANT, Received, SystemBase, variant_role
+from semlink.systems.image_path import CodecPath, DigitalImagePath
 
 __all__ = ["SeparationCapacity", "SeparationLdpc", "envelope_rows"]
 
@@ -53,168 +55,110 @@ def _rate_label(rate: float) -> str:
     return f"{fraction.numerator}/{fraction.denominator}" if abs(float(fraction) - rate) < 1e-6 else f"{rate:.3g}"
 
 
-class _CodecSystem(SystemBase):
-    """What both baselines share: the codec, rate matching through the run's encode cache, fallback."""
-
-    def __init__(self, spec, budget: int) -> None:
-        super().__init__(spec, budget)
-        self._codec = None
-        self._decoded: dict[bytes, np.ndarray | None] = {}
-
-    @property
-    def codec(self):
-        if self._codec is None:
-            from semlink.tx.codecs import create_codec
-
-            self._codec = create_codec(self.spec.codec, **self.spec.codec_options)
-        return self._codec
-
-    def _fit(self, ctx, budgets) -> list:
-        from semlink.tx.codecs import fit_to_budget
-
-        return fit_to_budget(self.codec, ctx.query_images, budgets, cache=ctx.encode_cache())
-
-    def _intact(self, ctx, payloads: list[bytes]) -> list[np.ndarray | None]:
-        """Decode payloads that arrived whole (memoised: the same payload decodes the same at every SNR)."""
-        todo = sorted({p for p in payloads if p not in self._decoded})
-        if todo:
-            for payload, image in zip(todo, self.codec.decode(todo, expected_shape=ctx.source_shape)):
-                self._decoded[payload] = image
-        return [self._decoded[p] for p in payloads]
-
-    def _images(self, ctx, decoded: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
-        """Stack the receiver's images, the fallback where nothing decoded; and the fallback mask."""
-        fallback = ctx.fallback_image
-        used = np.array([image is None for image in decoded])
-        return np.stack([fallback if image is None else image for image in decoded]), used
-
-    def _codec_columns(self, fitted) -> dict[str, Any]:
-        fits = [f for f in fitted if f.fits]
-        return {
-            "codec": self.spec.codec,
-            "fit_rate": len(fits) / len(fitted) if fitted else 0.0,
-            "mean_quality": float(np.mean([f.quality for f in fits])) if fits else None,
-            "mean_payload_bits": float(np.mean([f.payload_bits for f in fitted])) if fitted else 0.0,
-            "side_info_bytes": float(np.mean([f.encoded.side_info_bytes for f in fits])) if fits else 0.0,
-        }
+def _images(library, decoded: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Stack the receiver's images, the fallback where nothing decoded; and the fallback mask."""
+    fallback = library.fallback_image
+    used = np.array([image is None for image in decoded])
+    return np.stack([fallback if image is None else image for image in decoded]), used
 
 
-class SeparationLdpc(_CodecSystem):
+def _codec_columns(codec: str, fitted) -> dict[str, Any]:
+    fits = [f for f in fitted if f.fits]
+    return {
+        "codec": codec,
+        "fit_rate": len(fits) / len(fitted) if fitted else 0.0,
+        "mean_quality": float(np.mean([f.quality for f in fits])) if fits else None,
+        "mean_payload_bits": float(np.mean([f.payload_bits for f in fitted])) if fitted else 0.0,
+        "side_info_bytes": float(np.mean([f.encoded.side_info_bytes for f in fits])) if fits else 0.0,
+    }
+
+
+class SeparationLdpc(SystemBase):
     """Codec → LDPC + QAM → DigitalLink → syndrome check → codec decoder (see the module docstring)."""
 
-    def __init__(self, spec, budget: int, modulation: str, rate: float, variant: str = "") -> None:
-        super().__init__(spec, budget)
-        self.modulation = modulation
-        self.rate = float(rate)
+    def __init__(self, spec, setting, budget: int, modulation: str, rate: float, variant: str = "") -> None:
+        super().__init__(spec, setting, budget)
         self.variant = variant
-        self.bits_per_symbol = MODULATIONS[modulation]
-        self.code = code_for_budget(self.budget, self.bits_per_symbol, self.rate)
-        self.max_payload_bits = payload_bits_for_budget(self.budget, self.bits_per_symbol, *self.code)
+        layout = CodeLayout.filling(self.budget, MODULATIONS[modulation], float(rate))
+        self.path = DigitalImagePath(spec.codec, spec.codec_options, modulation, layout.code,
+                                     layout.max_bits(self.budget), setting.source.image_shape,
+                                     decode_damaged=spec.on_failure == "decode")
         self.fitted: list | None = None
 
-    @staticmethod
-    def derived_rows(frame, spec) -> list[dict[str, Any]]:
+    @classmethod
+    def expand(cls, spec, setting, budget: int) -> list[SeparationLdpc]:
+        pairs = spec.mcs_pairs(setting.link)
+        named = spec.mcs is not None and (spec.mcs == "envelope" or len(pairs) > 1)
+        return [cls(spec, setting, budget, m, r, f"{m} r={_rate_label(r)}" if named else "") for m, r in pairs]
+
+    @classmethod
+    def derived_rows(cls, frame, spec) -> list[dict[str, Any]]:
         """The envelope rows of ``spec`` (:func:`envelope_rows`), added to the results after the points."""
         return envelope_rows(frame, [spec])
 
-    @classmethod
-    def expand(cls, spec, budget: int) -> list[SeparationLdpc]:
-        from semlink.sim.config import LinkSpec
+    def channel_uses_with_padding(self, links, channel) -> int:
+        return self.path.link(links, channel).channel_uses_with_padding(self.path.max_bits)
 
-        link = LinkSpec()  # placeholder only for the defaults; the run's link is read in prepare
-        pairs = spec.mcs_pairs(link.modulation, 0.5)
-        named = spec.mcs is not None and (spec.mcs == "envelope" or len(pairs) > 1)
-        return [cls(spec, budget, m, r, f"{m} r={_rate_label(r)}" if named else "") for m, r in pairs]
-
-    def _link(self, ctx, channel):
-        return ctx.digital_link(channel, self.modulation, self.code)
-
-    def channel_uses_with_padding(self, ctx, channel) -> int:
-        return self._link(ctx, channel).channel_uses(self.max_payload_bits)
+    def ebno_offset_db(self, links, channel) -> float:
+        return self.path.link(links, channel).ebno_to_snr_db(0.0)
 
     def prepare(self, ctx, channel) -> None:
         if self.fitted is None:
-            self.fitted = self._fit(ctx, self.max_payload_bits)
+            self.fitted = self.path.fit(ctx.encode_cache(), ctx.queries.images)
 
-    def describe(self, ctx, channel) -> dict[str, Any]:
-        link = ctx.link.describe(channel, digital=True, modulation=self.modulation, code=self.code)
-        return {**link, "ebno_offset_db": self._link(ctx, channel).ebno_to_snr_db(0.0),
-                "on_failure": self.spec.on_failure}
+    def describe(self, links, channel) -> dict[str, Any]:
+        link = links.describe(channel, digital=True, modulation=self.path.modulation, code=self.path.code)
+        return {**link, "on_failure": self.spec.on_failure}
 
     @torch.no_grad()
     def transmit(self, ctx, channel, snr_db: float) -> Received:
         self.prepare(ctx, channel)
         payloads = [f.encoded.payload if f.fits else b"" for f in self.fitted]
-        count = len(payloads)
-        if is_noiseless(snr_db):
-            received, intact = list(payloads), np.ones(count, dtype=bool)
-            uses = np.array([self._link(ctx, channel).payload_channel_uses(8 * len(p)) for p in payloads])
-            failed_blocks = 0
-        else:
-            sent = self._link(ctx, channel).transmit_payloads(
-                [np.unpackbits(np.frombuffer(p, dtype=np.uint8)) for p in payloads], snr_db, ctx.eval_batch_size)
-            received = [np.packbits(b).tobytes() for b in sent.bits_hat]
-            intact = np.array([bool(ok.all()) for ok in sent.block_ok])
-            failed_blocks = int(sum((~ok).sum() for ok in sent.block_ok))
-            uses = sent.channel_uses
-        decoded: list[np.ndarray | None] = [None] * count
-        whole = [i for i in range(count) if payloads[i] and intact[i]]
-        for i, image in zip(whole, self._intact(ctx, [payloads[i] for i in whole])):
-            decoded[i] = image
-        damaged = [i for i in range(count) if payloads[i] and not intact[i]]
-        if damaged and self.spec.on_failure == "decode":
-            for i, image in zip(damaged, self.codec.decode([received[i] for i in damaged],
-                                                           expected_shape=ctx.source_shape)):
-                decoded[i] = image
-        images, fell_back = self._images(ctx, decoded)
-        k, n = self.code
-        sent_blocks = int(sum(math.ceil(8 * len(p) / k) for p in payloads))
+        out = self.path.send(ctx.links, channel, snr_db, payloads, ctx.queries.batch_size)
+        images, fell_back = _images(ctx.library, out.decoded)
+        sent = [i for i, p in enumerate(payloads) if p]
         return Received(
             images=images,
-            channel_uses_sent=uses,
+            channel_uses_sent=out.channel_uses,
             extras={
-                **self._codec_columns(self.fitted),
-                "code_block_failure_rate": failed_blocks / sent_blocks if sent_blocks else 0.0,
-                "image_failure_rate": float(np.mean([not intact[i] for i in range(count) if payloads[i]]))
-                if any(payloads) else 0.0,
+                **_codec_columns(self.spec.codec, self.fitted),
+                "code_block_failure_rate": out.failed_blocks / out.sent_blocks if out.sent_blocks else 0.0,
+                "image_failure_rate": float(np.mean([not out.intact[i] for i in sent])) if sent else 0.0,
                 "fallback_rate": float(fell_back.mean()),
             },
         )
 
 
-class SeparationCapacity(_CodecSystem):
+class SeparationCapacity(SystemBase):
     """The codec at the realised channel's capacity over the budget, delivered error-free (an upper bound)."""
 
-    def channel_uses_with_padding(self, ctx, channel) -> int:
-        return ctx.analog_link(channel).channel_uses(self.budget)
+    def __init__(self, spec, setting, budget: int) -> None:
+        super().__init__(spec, setting, budget)
+        self.path = CodecPath(spec.codec, spec.codec_options, setting.source.image_shape)
 
-    def describe(self, ctx, channel) -> dict[str, Any]:
-        return {**ctx.link.describe(channel), "link": "capacity"}
-
+    def describe(self, links, channel) -> dict[str, Any]:
+        return {**links.describe(channel), "link": "capacity"}
 
     @torch.no_grad()
     def transmit(self, ctx, channel, snr_db: float) -> Received:
-        count = len(ctx.query_images)
-        if is_noiseless(snr_db):
-            budgets = np.full(count, np.iinfo(np.int64).max // 2, dtype=np.int64)
-        else:
-            gains = torch.cat([ctx.analog_link(channel).channel_gains(s.stop - s.start, self.budget)
-                               for s in ctx.batches()]).double()
-            snr = 10.0 ** (snr_db / 10.0)
-            capacity = torch.log2(1.0 + snr * gains).sum(dim=1).cpu().numpy()
-            budgets = np.floor(capacity).astype(np.int64)
-        fitted = self._fit(ctx, budgets)
-        decoded = [None] * count
+        from semlink.phy.capacity import capacity_bits
+
+        link = ctx.links.analog(channel)
+        gains = [link.channel_gains(s.stop - s.start, self.budget) for s in ctx.queries.batches()]
+        capacity = capacity_bits(gains, snr_db)
+        budgets = np.where(np.isfinite(capacity), np.floor(np.nan_to_num(capacity, posinf=0.0)),
+                           np.iinfo(np.int64).max // 2).astype(np.int64)
+        fitted = self.path.fit(ctx.encode_cache(), ctx.queries.images, budgets)
+        decoded: list[np.ndarray | None] = [None] * len(fitted)
         whole = [i for i, f in enumerate(fitted) if f.fits]
-        for i, image in zip(whole, self._intact(ctx, [fitted[i].encoded.payload for i in whole])):
+        for i, image in zip(whole, self.path.decode([fitted[i].encoded.payload for i in whole])):
             decoded[i] = image
-        images, fell_back = self._images(ctx, decoded)
-        finite = budgets if not is_noiseless(snr_db) else np.array([np.nan])
+        images, fell_back = _images(ctx.library, decoded)
         return Received(
             images=images,
             extras={
-                **self._codec_columns(fitted),
-                "mean_capacity_bits": float(np.mean(finite)),
+                **_codec_columns(self.spec.codec, fitted),
+                "mean_capacity_bits": float(np.mean(budgets)) if np.isfinite(capacity).all() else math.nan,
                 "outage_rate": float(fell_back.mean()),
                 "fallback_rate": float(fell_back.mean()),
             },
@@ -231,12 +175,12 @@ def envelope_rows(frame, specs) -> list[dict[str, Any]]:
         if getattr(spec, "mcs", None) != "envelope":
             continue
         metric = spec.envelope_metric
-        mine = frame[(frame["system"] == spec.display_name) & (frame["variant"] != "envelope")]
+        mine = frame[(frame["system"] == spec.display_name) & (frame["variant"].map(variant_role) != "envelope")]
         if mine.empty or metric not in mine.columns:
             continue
         for _, group in mine.groupby(["budget", "channel", "snr_db"], sort=False):
             best = group.loc[group[metric].astype(float).fillna(-math.inf).idxmax()].to_dict()
             best["envelope_choice"] = best["variant"]
-            best["variant"] = "envelope"
+            best["variant"] = ENVELOPE_VARIANT
             rows.append(best)
     return rows

@@ -122,7 +122,12 @@ class Captioner(abc.ABC):
         return f"{type(self).__name__}(name={self.name!r})"
 
 
-CAPTIONERS: Registry[Captioner] = Registry("captioner")
+CAPTIONERS: Registry[Captioner] = Registry("captioner", {
+    "imagenet-labels": "semlink.tx.caption:make_imagenet_labels",
+    "llava": ("semlink.tx.caption_models:make_llava", "required", "<dir>"),
+    "blip": ("semlink.tx.caption_models:make_blip", "required", "<dir>"),
+}, entry_points="semlink.captioners")
+"""Captioners by name (:mod:`semlink.registry`)."""
 
 
 def create_captioner(spec: str = "imagenet-labels", **options: Any) -> Captioner:
@@ -249,13 +254,9 @@ class ImageNetLabelCaptioner(Captioner):
         return [self.describe([i for i, _ in kept]) for kept in self.top_classes(images)]
 
 
-@CAPTIONERS.register("imagenet-labels", takes_argument="never")
-def _make_imagenet_labels(argument: str | None, **options: Any) -> Captioner:
+def make_imagenet_labels(argument: str | None, **options: Any) -> Captioner:
     CAPTIONERS.check_options(
         "imagenet-labels", options, {"encoder", "image_size", "top_k", "min_prob", "device", "batch_size"}
     )
     return ImageNetLabelCaptioner(**options)
 
-
-# The transformers backends register themselves (after everything they import from here exists).
-from semlink.tx import caption_models  # noqa: E402, F401

@@ -1,6 +1,6 @@
 """Captioners backed by transformers models in local folders: ``llava:<dir>`` and ``blip:<dir>``.
 
-Registered in :data:`semlink.tx.caption.CAPTIONERS` when :mod:`semlink.tx.caption` is imported; see
+Named in :data:`semlink.tx.caption.CAPTIONERS` (imported on first use of their names); see
 its docstring for the folder layout. Nothing is downloaded: a missing folder or file raises
 :class:`~semlink.errors.MissingResourceError` before transformers is imported.
 """
@@ -100,8 +100,7 @@ class LlavaCaptioner(Captioner):
         return [t.strip() for t in self.processor.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
-@CAPTIONERS.register("llava", takes_argument="required", argument_help="<dir>")
-def _make_llava(argument: str | None, **options: Any) -> Captioner:
+def make_llava(argument: str | None, **options: Any) -> Captioner:
     CAPTIONERS.check_options("llava", options, {"query", "max_new_tokens", "device", "dtype", "batch_size"})
     assert argument is not None
     return LlavaCaptioner(argument, **options)
@@ -152,8 +151,7 @@ class BlipCaptioner(Captioner):
         return [t.strip() for t in self.processor.batch_decode(out, skip_special_tokens=True)]
 
 
-@CAPTIONERS.register("blip", takes_argument="required", argument_help="<dir>")
-def _make_blip(argument: str | None, **options: Any) -> Captioner:
+def make_blip(argument: str | None, **options: Any) -> Captioner:
     CAPTIONERS.check_options("blip", options, {"prompt", "max_new_tokens", "device", "dtype", "batch_size"})
     assert argument is not None
     return BlipCaptioner(argument, **options)

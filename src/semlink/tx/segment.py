@@ -219,12 +219,11 @@ class Segmenter(abc.ABC):
         return f"{type(self).__name__}(name={self.name!r}, mode={self.mode!r})"
 
 
-SEGMENTERS: Registry[Segmenter] = Registry("segmenter")
-
-
-def _ensure_backends() -> None:
-    # Importing the module registers the backends (kept lazy: it imports this one).
-    from semlink.tx import segmenters  # noqa: F401
+SEGMENTERS: Registry[Segmenter] = Registry("segmenter", {
+    "u2netp": ("semlink.tx.segmenters:make_u2netp", "optional", "<file.onnx>"),
+    "fcn": ("semlink.tx.segmenters:make_fcn", "required", "<weights file>"),
+}, entry_points="semlink.segmenters")
+"""Segmenters by name (:mod:`semlink.registry`)."""
 
 
 def create_segmenter(spec: str = "u2netp", **options: Any) -> Segmenter:
@@ -240,10 +239,8 @@ def create_segmenter(spec: str = "u2netp", **options: Any) -> Segmenter:
     SemlinkError
         Unknown backend or option. :class:`MissingResourceError` when the model file is absent.
     """
-    _ensure_backends()
     return SEGMENTERS.create(spec, **options)
 
 
 def available_segmenters() -> list[str]:
-    _ensure_backends()
     return SEGMENTERS.available()

@@ -1,4 +1,4 @@
-"""The segmentation backends registered in :data:`semlink.tx.segment.SEGMENTERS`.
+"""The segmentation backends named in :data:`semlink.tx.segment.SEGMENTERS` (imported on first use).
 
 Backends (``create_segmenter(spec)``)
 -------------------------------------
@@ -147,8 +147,7 @@ class U2NetpSegmenter(Segmenter):
         return self.saliency(image) >= self.threshold
 
 
-@SEGMENTERS.register("u2netp", takes_argument="optional", argument_help="<file.onnx>")
-def _make_u2netp(argument: str | None, **options: Any) -> Segmenter:
+def make_u2netp(argument: str | None, **options: Any) -> Segmenter:
     SEGMENTERS.check_options(
         "u2netp", options, {"input_size", "threshold", "mode", "margin", "component_fraction", "num_threads"}
     )
@@ -245,8 +244,7 @@ class FcnSegmenter(Segmenter):
         return main_class_mask(self.class_map(image))
 
 
-@SEGMENTERS.register("fcn", takes_argument="required", argument_help="<weights file>")
-def _make_fcn(argument: str | None, **options: Any) -> Segmenter:
+def make_fcn(argument: str | None, **options: Any) -> Segmenter:
     SEGMENTERS.check_options("fcn", options, {"input_size", "mode", "margin", "component_fraction", "device"})
     assert argument is not None  # the registry requires it
     return FcnSegmenter(argument, **options)

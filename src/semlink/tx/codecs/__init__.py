@@ -11,9 +11,8 @@ image the best quality whose payload fits a bit budget (see :mod:`~semlink.tx.co
 :class:`EncodeCache` keeps encodes across calls and runs.
 """
 
-from semlink.tx.codecs import hevc as _hevc  # noqa: F401  (registers "bpg")
-from semlink.tx.codecs import pillow as _pillow  # noqa: F401  (registers "jpeg", "webp", "avif", "jpeg2000")
 from semlink.tx.codecs.base import (
+    CODECS,
     CodecStats,
     Encoded,
     ImageCodec,
@@ -27,6 +26,7 @@ from semlink.tx.codecs.pillow import AvifCodec, Jpeg2000Codec, JpegCodec, WebpCo
 from semlink.tx.codecs.rate import Fitted, fit_to_budget, mean_image
 
 __all__ = [
+    "CODECS",
     "AvifCodec",
     "BpgCodec",
     "CodecStats",

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from semlink.errors import SemlinkError, choice_error
+from semlink.registry import Registry
 
 __all__ = [
     "Encoded",
@@ -278,22 +279,29 @@ def check_expected_shape(shape: Sequence[int] | None) -> tuple[int, ...] | None:
 # --------------------------------------------------------------------------------------------------
 
 CodecFactory = Callable[..., ImageCodec]
-_CODECS: dict[str, CodecFactory] = {}
+"""``factory(**options) -> ImageCodec`` (a codec class is one)."""
+
+CODECS: Registry[CodecFactory] = Registry("codec", {
+    "bpg": "semlink.tx.codecs.hevc:BpgCodec",
+    "jpeg": "semlink.tx.codecs.pillow:JpegCodec",
+    "webp": "semlink.tx.codecs.pillow:WebpCodec",
+    "avif": "semlink.tx.codecs.pillow:AvifCodec",
+    "jpeg2000": "semlink.tx.codecs.pillow:Jpeg2000Codec",
+}, entry_points="semlink.codecs")
+"""Image codecs by name (:mod:`semlink.registry`); listing them imports no codec module."""
 
 
 def register_codec(name: str, factory: CodecFactory | None = None) -> Any:
     """Register ``factory(**options) -> ImageCodec`` under ``name``; usable as a decorator."""
-
-    def _register(fn: CodecFactory) -> CodecFactory:
-        _CODECS[name.lower()] = fn
-        return fn
-
-    return _register(factory) if factory is not None else _register
+    if factory is not None:
+        CODECS.add(name, factory)
+        return factory
+    return CODECS.register(name)
 
 
 def available_codecs() -> list[str]:
     """Names accepted by :func:`create_codec`."""
-    return sorted(_CODECS)
+    return CODECS.names()
 
 
 def create_codec(name: str, **options: Any) -> ImageCodec:
@@ -302,10 +310,9 @@ def create_codec(name: str, **options: Any) -> ImageCodec:
     Unknown names, options or option values raise :class:`SemlinkError` naming what is accepted; a
     codec whose program or library is missing raises :class:`~semlink.errors.MissingResourceError`.
     """
-    key = name.lower().strip() if isinstance(name, str) else name
-    if key not in _CODECS:
+    if not isinstance(name, str) or name not in CODECS:
         raise choice_error("codec", name, available_codecs())
-    return _CODECS[key](**options)
+    return CODECS.get(name)(**options)
 
 
 def check_options(codec: str, given: dict[str, Any], accepted: dict[str, Any]) -> dict[str, Any]:

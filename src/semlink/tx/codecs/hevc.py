@@ -58,7 +58,6 @@ from semlink.tx.codecs.base import (
     check_bool,
     check_choice,
     check_options,
-    register_codec,
 )
 from semlink.tx.codecs.bitstream import (
     TruncatedData,
@@ -141,7 +140,6 @@ class _Reference:
         return b"".join(write_ue7(len(p)) + p for p in self.parameter_sets)
 
 
-@register_codec("bpg")
 class BpgCodec(ImageCodec):
     """HEVC intra (BPG's core) through x265 and ffmpeg; see the module docstring.
 

@@ -43,7 +43,6 @@ from semlink.tx.codecs.base import (
     check_choice,
     check_int,
     check_options,
-    register_codec,
 )
 from semlink.tx.codecs.bitstream import TruncatedData
 from semlink.tx.codecs.containers import (
@@ -188,7 +187,6 @@ def _read_results(stdout: bytes, results: list, pending: list[int]) -> int:
 SUBSAMPLINGS = ("4:2:0", "4:4:4")
 
 
-@register_codec("jpeg")
 class JpegCodec(PillowCodec):
     name = "jpeg"
     qualities = tuple(range(1, 101))
@@ -213,7 +211,6 @@ class JpegCodec(PillowCodec):
         return payload, jpeg_header_bytes(payload), 0
 
 
-@register_codec("webp")
 class WebpCodec(PillowCodec):
     name = "webp"
     qualities = tuple(range(101))
@@ -243,7 +240,6 @@ class WebpCodec(PillowCodec):
         return webp_file(payload)
 
 
-@register_codec("avif")
 class AvifCodec(PillowCodec):
     name = "avif"
     qualities = tuple(range(100))
@@ -301,7 +297,6 @@ class AvifCodec(PillowCodec):
         return self._template(width, height, monochrome).file_from_payload(payload[:end])
 
 
-@register_codec("jpeg2000")
 class Jpeg2000Codec(PillowCodec):
     name = "jpeg2000"
     qualities = tuple(range(16, 61))

@@ -22,10 +22,9 @@ All models run in eval mode under ``torch.no_grad()``; features are float32 on t
 
 Modules: ``base`` (:class:`ImageEncoder`, input coercion), ``registry`` (spec parsing,
 :func:`create_encoder`, :func:`register_encoder`), ``weights`` (safe state-dict loading),
-``efficientnet`` and ``clip`` (the two families, registered on import of this package).
+``efficientnet`` and ``clip`` (the two families, named in the registry and imported on first use).
 """
 
-from semlink.tx.encoders import clip, efficientnet  # noqa: F401  (register the families)
 from semlink.tx.encoders.base import (
     DEFAULT_BATCH_SIZE,
     IMAGENET_MEAN,

@@ -17,7 +17,6 @@ from semlink.devices import resolve_device
 from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError
 from semlink.io import sha256_file
 from semlink.tx.encoders.base import DEFAULT_BATCH_SIZE, ImageEncoder
-from semlink.tx.encoders.registry import register_encoder
 from semlink.tx.encoders.weights import load_state_dict_safely
 
 DEFAULT_CLIP_MODEL = "ViT-B-32"
@@ -177,8 +176,7 @@ class ClipImageEncoder(ImageEncoder):
         return self.model.encode_image(batch)
 
 
-@register_encoder("clip")
-def _make_clip(
+def make_clip(
     model: str | None,
     weights: str | None,
     *,

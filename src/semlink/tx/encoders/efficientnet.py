@@ -24,7 +24,6 @@ from semlink.tx.encoders.base import (
     ImageEncoder,
     as_uint8_rgb,
 )
-from semlink.tx.encoders.registry import register_encoder
 from semlink.tx.encoders.weights import load_state_dict_safely
 
 # The packaged weights are a TensorFlow port in the layout of lukemelas' EfficientNet-PyTorch
@@ -170,8 +169,7 @@ class EfficientNetLite0Encoder(ImageEncoder):
         return torch.cat(outs) if outs else torch.zeros(0, self.num_classes, device=self.device)
 
 
-@register_encoder("efficientnet-lite0")
-def _make_efficientnet_lite0(
+def make_efficientnet_lite0(
     model: str | None,
     weights: str | None,
     *,

@@ -17,10 +17,17 @@ import torch
 
 from semlink.devices import resolve_device
 from semlink.errors import SemlinkError, choice_error, require
+from semlink.registry import Registry
 from semlink.tx.encoders.base import DEFAULT_BATCH_SIZE, ImageEncoder
 
 EncoderFactory = Callable[..., ImageEncoder]
-_ENCODERS: dict[str, EncoderFactory] = {}
+"""``factory(model, weights, *, image_size, device, batch_size, **options) -> ImageEncoder``."""
+
+ENCODERS: Registry[EncoderFactory] = Registry("encoder", {
+    "efficientnet-lite0": "semlink.tx.encoders.efficientnet:make_efficientnet_lite0",
+    "clip": "semlink.tx.encoders.clip:make_clip",
+}, entry_points="semlink.encoders")
+"""Encoder families by name (:mod:`semlink.registry`)."""
 _SIZE_SUFFIX = re.compile(r"\+(\d+)px$")
 
 
@@ -31,16 +38,15 @@ def register_encoder(family: str, factory: EncoderFactory | None = None) -> Any:
     Usable as a decorator.
     """
 
-    def _register(fn: EncoderFactory) -> EncoderFactory:
-        _ENCODERS[family.lower()] = fn
-        return fn
-
-    return _register(factory) if factory is not None else _register
+    if factory is not None:
+        ENCODERS.add(family, factory)
+        return factory
+    return ENCODERS.register(family)
 
 
 def available_encoders() -> list[str]:
     """Encoder families accepted by :func:`create_encoder`."""
-    return sorted(_ENCODERS)
+    return ENCODERS.names()
 
 
 def parse_encoder_spec(spec: str) -> tuple[str, str | None, str | None, int | None]:
@@ -94,7 +100,7 @@ def create_encoder(
         found offline; :class:`CorruptFileError` when a weights file is unreadable or unsafe.
     """
     family, model, weights, spec_size = parse_encoder_spec(spec)
-    if family not in _ENCODERS:
+    if family not in ENCODERS:
         raise choice_error(
             "encoder",
             spec,
@@ -106,7 +112,7 @@ def create_encoder(
         raise SemlinkError(f"encoder spec {spec!r} says {spec_size}px but image_size={image_size}")
     size = _int_in_range(spec_size, "image_size", 8, 4096) if spec_size is not None else image_size
     batch_size = _int_in_range(batch_size, "batch_size", 1, 1 << 20)
-    return _ENCODERS[family](
+    return ENCODERS.get(family)(
         model, weights, image_size=size, device=resolve_device(device), batch_size=batch_size, **options
     )
 

@@ -1,0 +1,131 @@
+"""The PHY link as a config states it: channel, optional OFDM grid, CSI and code (pydantic, no torch).
+
+:class:`LinkSpec` is what a run's ``[link]`` table says and what every system of the run shares;
+it builds the PHY configs (:class:`~semlink.phy.config.DigitalLinkConfig`,
+:class:`~semlink.phy.config.AnalogLinkConfig`) and names a link in results rows (:meth:`LinkSpec.describe`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from semlink.config import Strict
+
+__all__ = ["ChannelSpec", "LinkSpec", "OfdmSpec"]
+
+
+class ChannelSpec(Strict):
+    """A channel by name with its fading parameters (see :mod:`semlink.phy`)."""
+
+    name: str = "awgn"
+    delay_spread_ns: float = 100.0
+    carrier_frequency_hz: float = 3.5e9
+    speed_mps: float = 0.0
+
+    def build(self):
+        from semlink.phy.config import ChannelConfig
+
+        return ChannelConfig(**self.model_dump())
+
+
+class OfdmSpec(Strict):
+    """OFDM resource grid; fields left out take :class:`semlink.phy.OfdmConfig` defaults."""
+
+    fft_size: int | None = None
+    subcarrier_spacing_hz: float | None = None
+    num_ofdm_symbols: int | None = None
+    cyclic_prefix_length: int | None = None
+    pilot_ofdm_symbol_indices: tuple[int, ...] | None = None
+
+    def build(self):
+        from semlink.phy.config import OfdmConfig
+
+        return OfdmConfig(**self.model_dump(exclude_none=True))
+
+
+class LinkSpec(Strict):
+    """The PHY link shared by every system: channel, optional OFDM grid, CSI, and (digital) code.
+
+    ``csi``: ``perfect`` | ``ls`` | ``lmmse`` (both links); ``interpolation``: ``nn`` | ``lin`` (LS
+    only); ``analog_equalizer``: ``lmmse`` (unbiased) | ``lmmse-biased`` (the analog link only; the
+    digital link's demapper always gets the unbiased LMMSE). See :mod:`semlink.phy`.
+    """
+
+    modulation: str = "qpsk"
+    code: tuple[int, int] | Literal["uncoded"] = (1024, 2048)
+    csi: Literal["perfect", "ls", "lmmse"] = "perfect"
+    interpolation: Literal["nn", "lin"] = "nn"
+    analog_equalizer: Literal["lmmse", "lmmse-biased"] = "lmmse"
+    bp_iterations: int = 20
+    decoder: str = "sionna-bp"  # sionna-bp | layered-bp | layered-nms (checked by DigitalLinkConfig)
+    nms_scale: float = 0.75
+    channel: ChannelSpec = ChannelSpec()
+    ofdm: OfdmSpec | None = None
+
+    @property
+    def code_k(self) -> int | None:
+        return None if self.code == "uncoded" else int(self.code[0])
+
+    @property
+    def code_n(self) -> int | None:
+        return None if self.code == "uncoded" else int(self.code[1])
+
+    def _shared(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """What both links take: channel, grid and channel estimation, with ``overrides`` applied."""
+        kwargs = dict(
+            channel=self.channel.build(),
+            ofdm=self.ofdm.build() if self.ofdm is not None else None,
+            csi=self.csi,
+            interpolation=self.interpolation,
+        )
+        return {**kwargs, **overrides}
+
+    def digital(self, **overrides: Any):
+        from semlink.phy.config import DigitalLinkConfig
+
+        coding = dict(modulation=self.modulation, code_k=self.code_k, code_n=self.code_n,
+                      bp_iterations=self.bp_iterations, decoder=self.decoder, nms_scale=self.nms_scale)
+        return DigitalLinkConfig(**self._shared({**coding, **overrides}))
+
+    def analog(self, **overrides: Any):
+        from semlink.phy.config import AnalogLinkConfig
+
+        return AnalogLinkConfig(**self._shared({"equalizer": self.analog_equalizer, **overrides}))
+
+    def describe(self, channel: ChannelSpec | None = None, *, digital: bool = False,
+                 modulation: str | None = None, code: tuple[int, int] | str | None = None) -> dict[str, Any]:
+        """Flat results-row columns naming this link on ``channel`` (default: the link's own).
+
+        Analog links leave the coding columns empty; a digital link reports the modulation and code
+        it actually uses (``modulation``/``code`` override the link's defaults, as a system may).
+        """
+        channel = channel if channel is not None else self.channel
+        grid = self.ofdm.build() if self.ofdm is not None else None
+        row: dict[str, Any] = {
+            "link": "digital" if digital else "analog",
+            "delay_spread_ns": channel.delay_spread_ns,
+            "speed_mps": channel.speed_mps,
+            "carrier_frequency_hz": channel.carrier_frequency_hz,
+            "csi": self.csi,
+            "interpolation": self.interpolation,
+            "ofdm": grid is not None,
+            "fft_size": grid.fft_size if grid else None,
+            "subcarrier_spacing_hz": grid.subcarrier_spacing_hz if grid else None,
+            "num_ofdm_symbols": grid.num_ofdm_symbols if grid else None,
+            "cyclic_prefix_length": grid.cyclic_prefix_length if grid else None,
+            "pilot_ofdm_symbols": ",".join(str(i) for i in grid.pilot_ofdm_symbol_indices) if grid else None,
+            "equalizer": "lmmse" if digital else self.analog_equalizer,
+            "modulation": None,
+            "code_k": None,
+            "code_n": None,
+            "code_rate": None,
+            "decoder": None,
+            "bp_iterations": None,
+        }
+        if digital:
+            code = self.code if code is None else code
+            k, n = (None, None) if code == "uncoded" else (int(code[0]), int(code[1]))
+            row.update(modulation=(modulation or self.modulation).lower(), code_k=k, code_n=n,
+                       code_rate=(k / n if k else 1.0), decoder=self.decoder if k else None,
+                       bp_iterations=self.bp_iterations if k else None)
+        return row

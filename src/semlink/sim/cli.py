@@ -1,0 +1,43 @@
+"""CLI command of the experiment layer: ``semlink run``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run(
+        config: Path = typer.Argument(..., help="Experiment TOML (see configs/)."),
+        out: Path = typer.Option(..., "--out", help="Output folder."),
+        resume: bool = typer.Option(False, "--resume", help="Continue a killed run in --out (also with added points)."),
+        executor: str = typer.Option("local", "--executor", help="Where points run: local | process | ray."),
+        workers: int | None = typer.Option(None, "--workers", help="Worker processes (process) or actors (ray)."),
+        address: str | None = typer.Option(None, "--address", help="Address of an existing Ray cluster (ray)."),
+        cache: Path | None = typer.Option(None, "--cache", help="Folder of the shared cache of trained codecs "
+                                          "(default: $SEMLINK_CACHE/checkpoints or ~/.cache/semlink/checkpoints)."),
+        no_cache: bool = typer.Option(False, "--no-cache", help="Neither reuse nor store codecs in the shared cache."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved points, channel uses and CBR; run nothing."),
+    ) -> None:
+        """Run an experiment: systems × budgets × channels × SNRs → results tables, manifest, plots."""
+        from semlink.sim.executors import create_executor
+        from semlink.sim.experiment_config import load_experiment
+
+        cfg = load_experiment(config)  # validated whole (PHY included) before anything heavy is imported
+        runner = create_executor(executor, workers, address)
+        if dry_run:
+            from semlink.sim.dry_run import describe_run
+
+            typer.echo(describe_run(cfg))
+            return
+        from semlink.sim.experiment import run_experiment
+        from semlink.sim.resources import default_cache_dir
+
+        cache_dir = None if no_cache else (cache if cache is not None else default_cache_dir() / "checkpoints")
+        frame = run_experiment(cfg, out, resume=resume, executor=runner, cache_dir=cache_dir)
+        cols = [c for c in ("system", "budget", "variant", "channel", "snr_db", "channel_uses", "top1_accuracy",
+                            "top5_accuracy", "psnr_db")
+                if c in frame.columns]
+        typer.echo(frame[cols].to_string(index=False))

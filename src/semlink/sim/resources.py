@@ -1,0 +1,230 @@
+"""A run's resources: data → cached image features → splits → the receiver's knowledge base.
+
+:func:`build_resources` loads the dataset, extracts (cached) image features, splits them into
+training, validation sender/receiver, test queries and the receiver's knowledge base, and keeps the
+*images* beside the features, so a feature scheme and an image scheme see the same queries, the
+same knowledge base and the same training data. It returns what systems get
+(:class:`~semlink.systems.context.SystemContext`) and what scoring needs (:class:`Scoring`), apart.
+
+Workers in other processes get only what evaluation needs (:func:`evaluation_payload` →
+:func:`resources_from_payload`): the queries, the receiver's library, the knowledge base's and the
+trained codecs' files — no training data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from semlink.errors import SemlinkError
+from semlink.systems.context import Artifacts, Queries, ReceiverLibrary, Source, SystemContext, TrainingData
+
+__all__ = [
+    "Resources", "Scoring", "build_resources", "data_fingerprint", "default_cache_dir", "evaluation_payload",
+    "resources_from_payload",
+]
+
+
+@dataclass
+class Scoring:
+    """What the run scores with: the receiver's knowledge base, the run's image encoder (re-encodes
+    reconstructions, memoised by content), ``top_k`` and whether LPIPS is computed."""
+
+    kb: Any  # semlink.kb.KnowledgeBase of the receiver's test half
+    image_encoder: Any = None  # semlink.tx.ImageEncoder
+    top_k: int = 5
+    lpips: bool = True
+    _reencoder: Any = field(default=None, repr=False)
+
+    def reencoder(self):
+        """:class:`semlink.tx.encoders.memo.MemoisedEncoder` around the run's encoder (None without one)."""
+        if self.image_encoder is None:
+            return None
+        if self._reencoder is None:
+            from semlink.tx.encoders.memo import MemoisedEncoder
+
+            self._reencoder = MemoisedEncoder(self.image_encoder)
+        return self._reencoder
+
+
+@dataclass
+class Resources:
+    """A run's :class:`SystemContext` (what systems use), its :class:`Scoring`, and where its KB lives."""
+
+    context: SystemContext
+    scoring: Scoring
+    kb_directory: Path
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("SEMLINK_CACHE", Path.home() / ".cache" / "semlink"))
+
+
+def source_of(cfg) -> Source:
+    """The source item of ``cfg``'s data and encoder (image shape from one training image's array, feature
+    size from the encoder; opened only as far as needed)."""
+    from semlink.data import load_dataset
+    from semlink.tx import create_encoder
+
+    data = cfg.data
+    train = load_dataset(data.dataset, root=data.root, split="train", download=data.download, **data.options)
+    dim = 0
+    if any(spec.needs_feature_dim for spec in cfg.systems):
+        dim = create_encoder(cfg.encoder.spec, image_size=cfg.encoder.image_size, device="cpu").dim
+    return Source(tuple(int(s) for s in train.images.shape[1:]), dim)
+
+
+def build_resources(cfg, out: Path, device: torch.device, log: Callable[[str], None],
+                    cache_dir: str | os.PathLike[str] | None = None) -> Resources:
+    """Data → features → splits → knowledge base (saved to ``out/kb``) → :class:`Resources`.
+
+    ``cache_dir``: the shared cache of trained codecs (None: none; see :mod:`semlink.systems.checkpoints`).
+    """
+    from semlink.data import kbsc_split, load_dataset, subset_per_class
+    from semlink.kb import KnowledgeBase
+    from semlink.phy.links import LinkFactory
+    from semlink.systems.checkpoints import CheckpointStore
+    from semlink.tx import create_encoder, extract_features
+
+    data = cfg.data
+    train_set = load_dataset(data.dataset, root=data.root, split="train", download=data.download, **data.options)
+    if train_set.split == "all":
+        # One pool of images (a folder without train/ and test/): hold out a seeded part per class.
+        train_set, test_set = _hold_out(train_set, data.test_fraction, cfg.seed)
+    else:
+        test_set = load_dataset(data.dataset, root=data.root, split="test", download=data.download, **data.options)
+    if data.train_per_class is not None:
+        train_set = train_set.subset(subset_per_class(train_set.labels, data.train_per_class, seed=cfg.seed))
+    if data.test_per_class is not None:
+        # The first items of each class in dataset order, so the query/KB halves match the reference.
+        test_set = test_set.subset(subset_per_class(test_set.labels, data.test_per_class, seed=None))
+    split = kbsc_split(train_set.labels, test_set.labels, seed=cfg.seed, train_fraction=data.train_fraction)
+    encoder = create_encoder(cfg.encoder.spec, image_size=cfg.encoder.image_size, device=str(device))
+    cache = Path(cfg.encoder.cache_dir) if cfg.encoder.cache_dir else default_cache_dir() / "features"
+    log(f"features: {encoder.name} on {len(train_set)} train + {len(test_set)} test images of {data.dataset}")
+    train_x = extract_features(encoder, train_set, cache_dir=cache, batch_size=cfg.encoder.batch_size).to(device)
+    test_x = extract_features(encoder, test_set, cache_dir=cache, batch_size=cfg.encoder.batch_size).to(device)
+    train_y = torch.as_tensor(train_set.labels, device=device)
+    test_y = torch.as_tensor(test_set.labels, device=device)
+
+    def part(x, y, idx):
+        idx_t = torch.as_tensor(np.asarray(idx), device=device, dtype=torch.long)
+        return x[idx_t], y[idx_t]
+
+    kb_x, kb_y = part(test_x, test_y, split.test_receiver)
+    kb = KnowledgeBase.build(kb_x, kb_y, factory=cfg.kb.factory, encoder=encoder.name, seed=cfg.seed)
+    kb.save(out / "kb")
+    queries, query_labels = part(test_x, test_y, split.test_sender)
+    log(f"knowledge base: {len(kb_x)} items ({cfg.kb.factory}); {len(queries)} queries")
+    train_features, train_labels_t = part(train_x, train_y, split.train)
+    val_sender = part(train_x, train_y, split.val_sender)
+    val_receiver = part(train_x, train_y, split.val_receiver)
+    train_images = train_set.images[np.asarray(split.train)]
+    train_labels = train_set.labels[np.asarray(split.train)]
+    val_images = train_set.images[np.asarray(split.val_sender)]
+    fingerprint = data_fingerprint(train_features, *val_sender, *val_receiver, train_images, val_images)
+    context = SystemContext(
+        source=Source(tuple(int(s) for s in train_set.images.shape[1:]), int(queries.shape[1])),
+        queries=Queries(queries, query_labels, test_set.images[np.asarray(split.test_sender)], cfg.eval.batch_size),
+        library=ReceiverLibrary(train_images, train_labels, list(train_set.class_names)),
+        links=LinkFactory(cfg.link, device),
+        artifacts=Artifacts(CheckpointStore(out / "checkpoints", cache_dir), cfg.seed, log, encoder.name, fingerprint),
+        training=TrainingData(train_features, train_labels_t, train_images, val_sender, val_receiver, val_images,
+                              fingerprint, encoder.name),
+        encode_cache_dir=(Path(cache_dir).parent / "encodes") if cache_dir is not None else None,
+    )
+    return Resources(context, Scoring(kb, encoder, cfg.eval.top_k, cfg.eval.lpips), out / "kb")
+
+
+def data_fingerprint(*arrays: torch.Tensor | np.ndarray) -> str:
+    """Hex digest of the bytes of ``arrays`` (what a codec is trained and validated on)."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _hold_out(pool, test_fraction: float, seed: int):
+    """Split a single pool per class into (train, test); test keeps dataset order within a class."""
+    rng = np.random.default_rng([seed, 0x484F4C44])  # "HOLD": its own stream of the run seed
+    test_idx = []
+    for label in np.unique(pool.labels):
+        members = np.flatnonzero(pool.labels == label)
+        count = max(1, int(round(test_fraction * len(members))))
+        if count >= len(members):
+            raise SemlinkError(
+                f"class {pool.class_names[label]!r} of folder {pool.source!r} has {len(members)} image(s); "
+                "a single-pool folder needs at least 2 per class (or give train/ and test/ sub-folders)"
+            )
+        test_idx.append(np.sort(rng.choice(members, size=count, replace=False)))
+    test = np.sort(np.concatenate(test_idx))
+    train = np.setdiff1d(np.arange(len(pool.labels)), test)
+    return pool.subset(train), pool.subset(test)
+
+
+def evaluation_payload(resources: Resources) -> dict[str, Any]:
+    """What a worker in another process (or on another machine) needs to *evaluate* points: the
+    queries, the receiver's library, the knowledge base's files and the trained codecs' files, as plain
+    arrays and bytes. Training data stays behind: every codec is trained by the driver before points fan out.
+    """
+    ctx = resources.context
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+                if p.is_file() and not p.name.startswith(".")} if root.is_dir() else {}
+
+    library = ctx.library
+    return {
+        "queries": ctx.queries.features.cpu().numpy(),
+        "query_labels": ctx.queries.labels.cpu().numpy(),
+        "query_images": ctx.queries.images,
+        # The receiver's own image library (kb-compose, the fallback image) is the training split: it travels too.
+        "library_images": library.images,
+        "library_labels": library.labels,
+        "class_names": library.class_names,
+        "source": {"image_shape": list(ctx.source.image_shape), "feature_dim": ctx.source.feature_dim},
+        "kb_files": files(resources.kb_directory),
+        "checkpoint_files": files(ctx.artifacts.checkpoints.run_dir),
+        "encoder": ctx.artifacts.encoder,
+        "data_fingerprint": ctx.artifacts.data_fingerprint,
+    }
+
+
+def resources_from_payload(cfg, payload: dict[str, Any], workdir: Path, device: torch.device,
+                           log: Callable[[str], None]) -> Resources:
+    """A worker's :class:`Resources` from :func:`evaluation_payload` (files written under ``workdir``);
+    its context has no training data."""
+    from semlink.kb import KnowledgeBase
+    from semlink.phy.links import LinkFactory
+    from semlink.systems.checkpoints import CheckpointStore
+    from semlink.tx import create_encoder
+
+    for folder, key in (("kb", "kb_files"), ("checkpoints", "checkpoint_files")):
+        for rel, data in payload[key].items():
+            target = workdir / folder / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+    kb = KnowledgeBase.load(workdir / "kb", expect_encoder=payload["encoder"])
+    source = payload["source"]
+    context = SystemContext(
+        source=Source(tuple(source["image_shape"]), int(source["feature_dim"])),
+        queries=Queries(torch.as_tensor(payload["queries"], device=device),
+                        torch.as_tensor(payload["query_labels"], device=device), payload["query_images"],
+                        cfg.eval.batch_size),
+        library=ReceiverLibrary(payload["library_images"], payload["library_labels"], payload["class_names"]),
+        links=LinkFactory(cfg.link, device),
+        artifacts=Artifacts(CheckpointStore(workdir / "checkpoints"), cfg.seed, log, payload["encoder"],
+                            payload["data_fingerprint"]),
+    )
+    encoder = create_encoder(cfg.encoder.spec, image_size=cfg.encoder.image_size, device=str(device))
+    return Resources(context, Scoring(kb, encoder, cfg.eval.top_k, cfg.eval.lpips), workdir / "kb")

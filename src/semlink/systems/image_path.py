@@ -1,0 +1,183 @@
+"""Image paths: how an image crosses the link, shared by the image schemes and Multi-SC's crop.
+
+- :class:`DigitalImagePath`: an image codec (BPG by default) rate-matched to the bits a channel-use
+  budget carries on a digital link (:class:`~semlink.phy.budget.CodeLayout`), sent in 5G LDPC code
+  blocks; what decodes is shown, the receiver's fallback image where nothing does.
+- :class:`JsccCodecs`: deep-JSCC codecs (:mod:`semlink.systems.jscc_model`), one per channel,
+  trained through the analog link (:class:`~semlink.systems.trained.TrainedCodecs`), and
+  :func:`send_jscc` to send images with one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from semlink.systems.trained import TrainedCodecs
+
+__all__ = ["CodecPath", "DigitalImagePath", "JsccCodecs", "PathOutcome", "send_jscc"]
+
+
+@dataclass
+class PathOutcome:
+    """What crossed a digital image path, per image: ``decoded`` (None where nothing decoded),
+    ``intact`` (every code block passed its check), ``channel_uses`` (symbols sent; 0 for nothing),
+    and the code blocks sent and failed in all."""
+
+    decoded: list[np.ndarray | None]
+    intact: np.ndarray
+    channel_uses: np.ndarray
+    sent_blocks: int
+    failed_blocks: int
+
+
+class CodecPath:
+    """An image codec with rate matching and a memoised decoder (what every codec scheme shares).
+
+    :param codec: codec name (:func:`semlink.tx.codecs.create_codec`); ``codec_options`` its options.
+    :param image_shape: the image shape the receiver knows (configuration), ``(H, W)`` or ``(H, W, 3)``.
+    :param max_bits: the payload bits a budget carries (rate matching's default budget).
+    """
+
+    def __init__(self, codec: str, codec_options: dict[str, Any], image_shape: tuple[int, ...],
+                 max_bits: int = 0) -> None:
+        self.codec_name = codec
+        self.codec_options = dict(codec_options)
+        self.image_shape = tuple(image_shape)
+        self.max_bits = int(max_bits)
+        self._codec = None
+        self._decoded: dict[bytes, np.ndarray | None] = {}
+
+    @property
+    def codec(self):
+        if self._codec is None:
+            from semlink.tx.codecs import create_codec
+
+            self._codec = create_codec(self.codec_name, **self.codec_options)
+        return self._codec
+
+    def fit(self, cache, images: np.ndarray, budgets=None) -> list:
+        """Per image the best quality whose payload fits ``budgets`` (default: ``max_bits``)
+        (:func:`semlink.tx.codecs.fit_to_budget`; encodes through ``cache``)."""
+        from semlink.tx.codecs import fit_to_budget
+
+        return fit_to_budget(self.codec, images, self.max_bits if budgets is None else budgets, cache=cache)
+
+    def decode(self, payloads: list[bytes]) -> list[np.ndarray | None]:
+        """Decoded images of ``payloads`` (memoised: a payload decodes the same at every SNR)."""
+        todo = sorted({p for p in payloads if p not in self._decoded})
+        if todo:
+            for payload, image in zip(todo, self.codec.decode(todo, expected_shape=self.image_shape)):
+                self._decoded[payload] = image
+        return [self._decoded[p] for p in payloads]
+
+
+class DigitalImagePath(CodecPath):
+    """A :class:`CodecPath` over a digital link at one modulation and code (see the module docstring).
+
+    :param modulation: QAM of the link; ``code``: ``(k, n)`` 5G LDPC code blocks.
+    :param decode_damaged: decode a payload whose blocks failed anyway (what cannot be decoded falls
+        back); default: a failed block loses the image.
+    """
+
+    def __init__(self, codec: str, codec_options: dict[str, Any], modulation: str, code: tuple[int, int],
+                 max_bits: int, image_shape: tuple[int, ...], decode_damaged: bool = False) -> None:
+        super().__init__(codec, codec_options, image_shape, max_bits)
+        self.modulation = modulation
+        self.code = tuple(code)
+        self.decode_damaged = bool(decode_damaged)
+
+    def link(self, links, channel):
+        return links.digital(channel, self.modulation, self.code)
+
+    def send(self, links, channel, snr_db: float, payloads: list[bytes], batch_size: int) -> PathOutcome:
+        """Send each payload (``b""``: nothing) in code blocks of its own across ``channel`` at ``snr_db``."""
+        link = self.link(links, channel)
+        out = link.transmit_payloads([np.unpackbits(np.frombuffer(p, dtype=np.uint8)) for p in payloads], snr_db,
+                                     batch_size)
+        received = [np.packbits(bits).tobytes() for bits in out.bits_hat]
+        intact = np.array([bool(ok.all()) for ok in out.block_ok])
+        decoded: list[np.ndarray | None] = [None] * len(payloads)
+        whole = [i for i, p in enumerate(payloads) if p and intact[i]]
+        for i, image in zip(whole, self.decode([received[i] for i in whole])):
+            decoded[i] = image
+        damaged = [i for i, p in enumerate(payloads) if p and not intact[i]]
+        if damaged and self.decode_damaged:
+            for i, image in zip(damaged, self.codec.decode([received[i] for i in damaged],
+                                                           expected_shape=self.image_shape)):
+                decoded[i] = image
+        return PathOutcome(
+            decoded=decoded, intact=intact, channel_uses=out.channel_uses,
+            sent_blocks=int(sum(len(ok) for ok in out.block_ok)),
+            failed_blocks=int(sum((~ok).sum() for ok in out.block_ok)),
+        )
+
+
+class JsccCodecs(TrainedCodecs):
+    """Deep-JSCC codecs of one owner, per channel, at ``image_shape`` and the owner's budget.
+
+    :param settings: :class:`~semlink.systems.jscc_training.JsccTrainSettings`, or a function of the
+        :class:`~semlink.systems.context.TrainingData` that gives them (when they depend on the data).
+    :param resize: images are resized to ``image_shape`` before training (Multi-SC's crop path); None:
+        the training images have that shape already.
+    :param provenance: extra provenance keys (what else the training reads).
+    """
+
+    def __init__(self, name: str, budget: int, setting, settings, image_shape: tuple[int, ...],
+                 train_index: int = 0, codec_class: str = "DeepJscc", resize: tuple[int, int] | None = None,
+                 provenance: dict[str, Any] | None = None) -> None:
+        super().__init__(name, budget, setting, train_index, codec_class=codec_class)
+        self.settings = settings
+        self.image_shape = tuple(image_shape)
+        self.resize = resize
+        self.extra = dict(provenance or {})
+
+    def provenance_extra(self, ctx, channel) -> dict[str, Any]:
+        return self.extra
+
+    def _images(self, images: np.ndarray) -> np.ndarray:
+        if self.resize is None:
+            return images
+        from semlink.imaging import as_rgb_image, resize
+
+        return np.stack([resize(as_rgb_image(im), self.resize) for im in images])
+
+    def train(self, ctx, channel):
+        from semlink.systems.jscc_model import symbol_channel
+        from semlink.systems.jscc_training import history_dict, train_jscc
+
+        data = ctx.require_training(f"{self.what} [{channel.name}]")
+        settings = self.settings(data) if callable(self.settings) else self.settings
+        codec, history = train_jscc(
+            self._images(data.images), self._images(data.val_images),
+            symbol_channel(ctx.links.analog(channel, packed=True)), self.budget, settings, seed=self.seed,
+            device=ctx.device,
+        )
+        ctx.log(f"{self.what} [{channel.name}]: best validation PSNR {history.best_val_psnr:.2f} dB at epoch "
+                f"{history.best_epoch}")
+        return codec, history_dict(history)
+
+    def load(self, ctx, directory):
+        from semlink.systems.jscc_model import load_jscc
+
+        return load_jscc(directory, map_location=ctx.device, expect_image_shape=self.image_shape,
+                         expect_channel_uses=self.budget)
+
+    def save(self, codec, directory, history, provenance) -> None:
+        from semlink.systems.jscc_model import save_jscc
+
+        save_jscc(codec, directory, history=history, **provenance)
+
+    def columns(self, codec, history) -> dict[str, Any]:
+        return {"train_seed": self.seed, "best_epoch": history.get("best_epoch"),
+                "best_val_psnr": history.get("best_val_psnr")}
+
+
+def send_jscc(codec, images: np.ndarray, links, channel, snr_db: float, batch_size: int) -> np.ndarray:
+    """Images ``[N, H, W(, C)] uint8`` through ``codec`` and the analog link on ``channel`` → received, same shape."""
+    from semlink.systems.jscc_model import symbol_channel, transmit_images
+
+    out = transmit_images(codec, images, symbol_channel(links.analog(channel)), snr_db, batch_size=batch_size)
+    return out.images.cpu().numpy().reshape(images.shape)
