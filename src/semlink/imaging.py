@@ -89,7 +89,8 @@ def read_image(
     try:
         with Image.open(path) as opened:
             opened.load()
-            img, fmt = opened, opened.format
+            img: Image.Image = opened
+            fmt = opened.format
             orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
             if orientation in range(2, 9):
                 img = ImageOps.exif_transpose(img)

@@ -185,6 +185,9 @@ def test_query_json(kb_of_set_a, tmp_path, queries) -> None:
     assert answer["query"] == "query 0 (id 500)" and answer["true_class"] == f"a{int(queries[1][0])}"
     assert len(answer["neighbours"]) == 12 and answer["neighbours"][0]["class"] == answer["predicted_class"]
     assert any("k=12 is at least the 12 classes" in note for note in doc["notes"])
+    res = runner.invoke(app, ["query", "--kb", str(kb_of_set_a), "--features", str(same), "--k", "1", "--json"])
+    every = json.loads(res.output)["queries"]  # --json lists every query unless --show says otherwise
+    assert len(every) == 200 and all(a["predicted_label"] == a["neighbours"][0]["label"] for a in every)  # k=1
 
 
 def test_image_query_refusals(files, tmp_path) -> None:

@@ -102,7 +102,9 @@ def query(
         "nearest: the nearest neighbour's class",
     ),
     show: int | None = typer.Option(
-        None, "--show", help="queries whose neighbours are listed (default: every image; none of --features)"
+        None,
+        "--show",
+        help="queries whose neighbours are listed (default: all of them, except for --features without --json: none)",
     ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of tables"),
     encoder: str | None = typer.Option(
@@ -127,33 +129,17 @@ def query(
         raise SemlinkError("give either --features FILE or --image PATH (one or more), not both or neither")
     if show is not None and show < 0:
         raise SemlinkError(f"--show {show}; must be 0 or more")
-    notes: list[str] = []
-    truth = None
     if features is not None:
-        ff = read_feature_file(features, need_labels=False)
-        base = KnowledgeBase.load(
-            kb, expect_encoder=encoder or ff.encoder, expect_dim=int(ff.features.shape[1])
-        )
-        queries, truth = ff.features, ff.labels
-        if truth is not None:
-            base.label_set.check_comparable(ff.label_set, f"knowledge base {kb}", str(features))
-            if base.label_set.class_names is None or ff.label_set.class_names is None:
-                notes.append(
-                    f"the class names of {'the knowledge base' if base.label_set.class_names is None else features} "
-                    "are not recorded (written before semlink recorded them), so semlink cannot confirm that "
-                    "both number their classes alike; accuracy assumes they do"
-                )
-        ids = ff.ids.tolist() if ff.ids is not None else None
-        names = [f"query {i}" + (f" (id {ids[i]})" if ids else "") for i in range(queries.shape[0])]
-        shown = 0 if show is None else show
+        base, queries, truth, names, notes = _feature_queries(kb, features, encoder)
+        shown = (len(names) if as_json else 0) if show is None else show
     else:
         if encoder is not None:
             raise SemlinkError("--encoder applies to --features; images are encoded with the knowledge base's own encoder")
         base = KnowledgeBase.load(kb)
         paths = _image_paths(image or [])
         queries, notes = _encode_images(base, kb, paths)
-        names = [str(p) for p in paths]
-        shown = len(paths) if show is None else show
+        truth, names = None, [str(p) for p in paths]
+        shown = len(names) if show is None else show
     if base.label_set.class_names is None:
         notes.append(f"knowledge base {kb} records no class names (built before semlink recorded them): labels shown as numbers")
 
@@ -197,6 +183,29 @@ def query(
         _write_results(out, result, predicted, truth, kb, k, base.encoder)
         if not as_json:
             typer.echo(f"wrote {out}")
+
+
+def _feature_queries(
+    kb: Path, features: Path, encoder: str | None
+) -> tuple[KnowledgeBase, torch.Tensor, torch.Tensor | None, list[str], list[str]]:
+    """``(knowledge base, queries [Q, D], labels [Q] or None, names, notes)`` of a features file,
+    its labels refused when they belong to another label set than the knowledge base's."""
+    from semlink.kb.index import KnowledgeBase
+
+    ff = read_feature_file(features, need_labels=False)
+    base = KnowledgeBase.load(kb, expect_encoder=encoder or ff.encoder, expect_dim=int(ff.features.shape[1]))
+    notes = []
+    if ff.labels is not None:
+        base.label_set.check_comparable(ff.label_set, f"knowledge base {kb}", str(features))
+        if base.label_set.class_names is None or ff.label_set.class_names is None:
+            unnamed = "the knowledge base" if base.label_set.class_names is None else str(features)
+            notes.append(
+                f"the class names of {unnamed} are not recorded (written before semlink recorded them), so "
+                "semlink cannot confirm that both number their classes alike; accuracy assumes they do"
+            )
+    ids = ff.ids.tolist() if ff.ids is not None else None
+    names = [f"query {i}" + (f" (id {ids[i]})" if ids else "") for i in range(ff.features.shape[0])]
+    return base, ff.features, ff.labels, names, notes
 
 
 def _accuracy(found: torch.Tensor, predicted: torch.Tensor, truth: torch.Tensor | None, k: int,

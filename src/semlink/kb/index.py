@@ -170,7 +170,8 @@ class KnowledgeBase:
             if tx.shape[0] < need:
                 raise SemlinkError(
                     f"factory {factory!r} needs at least {need} training vectors ({why}); got "
-                    f"{tx.shape[0]}. Pass more train_features or use fewer lists/centroids (e.g. 'Flat' or 'HNSW32')"
+                    f"{tx.shape[0]}. Use fewer lists/centroids (e.g. 'IVF16,Flat', or 'Flat' or 'HNSW32', "
+                    "which need no training), or more vectors (in Python: KnowledgeBase.build(train_features=...))"
                 )
             _seed_clustering(faiss, index, int(seed))
             try:
