@@ -39,6 +39,7 @@ from semlink.imaging import (
 )
 
 UNREADABLE_MODES = ("refuse", "skip")
+_WHERE_OPTIONS = "a dataset option: [data] options in a run config, --data-option in semlink features"
 OPTIONS = ("image_size", "alpha", "background", "unreadable")
 
 _NAMES_SHOWN = 5
@@ -116,7 +117,7 @@ def load_folder(
         except CorruptFileError as exc:
             if unreadable == "refuse":
                 raise CorruptFileError(
-                    f"{exc}; pass unreadable='skip' to leave such files out (they are then listed)"
+                    f"{exc}; pass unreadable='skip' ({_WHERE_OPTIONS}) to leave such files out, listed"
                 ) from exc
             skipped.append(f"{shown} ({str(exc.__cause__ or exc).splitlines()[0]})")
             continue
@@ -201,7 +202,7 @@ def _check_one_size(images: list[np.ndarray], paths: list[Path], directory: Path
     ]
     raise SemlinkError(
         f"images under {str(directory)!r} differ in size (height x width): {'; '.join(parts)}. "
-        "Pass image_size=(height, width) to resize every image to one size, or make them one size"
+        f"Pass image_size=(height, width) ({_WHERE_OPTIONS}) to resize every image to it"
     )
 
 
