@@ -1,4 +1,5 @@
-"""Single-image helpers on ``[H, W, 3] uint8`` NumPy arrays (PIL resampling), shared by the Multi-SC stages.
+"""Single-image helpers on ``[H, W, 3] uint8`` NumPy arrays (PIL resampling), shared by the Multi-SC stages,
+and :func:`read_image`, the one way an image file becomes such an array (folder datasets, image queries).
 
 Boxes are ``(top, left, bottom, right)`` ints in pixels, bottom/right exclusive, so
 ``image[top:bottom, left:right]`` is the boxed region.
@@ -7,13 +8,134 @@ Boxes are ``(top, left, bottom, right)`` ints in pixels, bottom/right exclusive,
 from __future__ import annotations
 
 import hashlib
+import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from semlink.errors import SemlinkError, require
+from semlink.errors import CorruptFileError, SemlinkError, choice_error, require
 
 Box = tuple[int, int, int, int]
+
+ALPHA_MODES = ("composite", "refuse")
+BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+_ALPHA_IMAGE_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+_EXIF_ORIENTATION = 0x0112
+CONVERSIONS = {
+    "16-bit": "16-bit, scaled to 8 bits",
+    "alpha": "with transparent pixels, composited on the background",
+    "exif": "rotated or flipped upright by the EXIF orientation",
+    "cmyk": "CMYK, converted to RGB without a colour profile",
+}
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An image file as ``pixels [H, W, 3] uint8`` (RGB) and what was done to get there.
+
+    ``conversions`` holds the changes that alter pixel values or geometry beyond a plain mode
+    conversion, each a key of :data:`CONVERSIONS` (which says it in words): ``"16-bit"``,
+    ``"alpha"``, ``"exif"``, ``"cmyk"``.
+    """
+
+    pixels: np.ndarray
+    conversions: tuple[str, ...] = ()
+
+
+def parse_background(value: Any) -> tuple[int, int, int]:
+    """``"white"`` / ``"black"`` / ``(r, g, b)`` with ints in 0..255 → ``(r, g, b)``."""
+    if isinstance(value, str):
+        if value.lower() not in BACKGROUNDS:
+            raise choice_error("background", value, [*BACKGROUNDS, "(r, g, b) with 0..255 each"])
+        return BACKGROUNDS[value.lower()]
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 3
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 0 <= v <= 255 for v in value)
+    ):
+        return (int(value[0]), int(value[1]), int(value[2]))
+    raise SemlinkError(f"background must be 'white', 'black' or (r, g, b) with 0..255 each, got {value!r}")
+
+
+def read_image(
+    path: str | os.PathLike[str],
+    *,
+    alpha: str = "composite",
+    background: Any = "white",
+) -> DecodedImage:
+    """Decode an image file into ``[H, W, 3] uint8`` RGB, never changing it silently.
+
+    - 16-bit images (PNG/TIFF grayscale) are scaled to 8 bits (``round(v * 255 / 65535)``), not
+      clipped; 32-bit integer and float images are refused.
+    - Transparency (an alpha channel or a transparent palette/colour key) is composited on
+      ``background`` (default white) when ``alpha="composite"``; ``alpha="refuse"`` raises for an
+      image with any pixel not fully opaque (a fully opaque alpha channel is simply dropped).
+    - The EXIF orientation is applied (a phone photo stored sideways comes out upright).
+    - CMYK, palette, 1-bit and grayscale images are converted to RGB.
+
+    Raises :class:`~semlink.errors.CorruptFileError` for a file that is not a readable image
+    (zero bytes, truncated, unknown format) and :class:`~semlink.errors.SemlinkError` for a refused
+    one; both name the file.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if alpha not in ALPHA_MODES:
+        raise choice_error("alpha", alpha, ALPHA_MODES)
+    fill = parse_background(background)
+    name = str(path)
+    conversions: list[str] = []
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            img: Image.Image = opened
+            fmt = opened.format
+            orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+            if orientation in range(2, 9):
+                img = ImageOps.exif_transpose(img)
+                conversions.append("exif")
+            pixels = _to_rgb(img, fmt, name, alpha, fill, conversions)
+    except Image.DecompressionBombError as exc:
+        raise SemlinkError(f"image {name!r} is too large to decode safely: {exc}") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, SemlinkError):
+            raise
+        raise CorruptFileError(f"cannot read image {name!r}: {exc or type(exc).__name__}") from exc
+    return DecodedImage(pixels=pixels, conversions=tuple(conversions))
+
+
+def _to_rgb(img: Any, fmt: str | None, name: str, alpha: str, fill: tuple[int, int, int],
+            conversions: list[str]) -> np.ndarray:
+    from PIL import Image
+
+    mode = img.mode
+    if mode in _SIXTEEN_BIT_MODES or (mode == "I" and fmt == "PNG"):  # PNG holds at most 16 bits
+        wide = np.asarray(img).astype(np.uint32)
+        conversions.append("16-bit")
+        gray = ((wide * 255 + 32767) // 65535).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=-1))
+    if mode in ("I", "F"):
+        kind = "32-bit integer" if mode == "I" else "floating-point"
+        raise SemlinkError(
+            f"image {name!r} holds {kind} pixels (mode {mode}); convert it to 8 or 16 bits per channel"
+        )
+    if mode in _ALPHA_IMAGE_MODES or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        opacity = np.asarray(rgba.getchannel("A"))
+        if bool((opacity < 255).any()):
+            if alpha == "refuse":
+                raise SemlinkError(
+                    f"image {name!r} has transparent pixels (mode {mode}) and alpha='refuse'; "
+                    "use alpha='composite' (with background=) to flatten it"
+                )
+            backdrop = Image.new("RGBA", rgba.size, (*fill, 255))
+            conversions.append("alpha")
+            return np.asarray(Image.alpha_composite(backdrop, rgba).convert("RGB"), dtype=np.uint8)
+        return np.asarray(rgba.convert("RGB"), dtype=np.uint8)
+    if mode == "CMYK":
+        conversions.append("cmyk")
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
 def as_rgb_image(image: Any, what: str = "image") -> np.ndarray:

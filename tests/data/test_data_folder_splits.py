@@ -18,15 +18,15 @@ def _write_images(folder, sizes, color):
 
 
 def test_folder_dataset(tmp_path):
-    _write_images(tmp_path / "cat", [(20, 10), (30, 30)], (255, 0, 0))
-    _write_images(tmp_path / "dog", [(8, 8)], (0, 0, 255))
+    _write_images(tmp_path / "cat", [(20, 10), (20, 10)], (255, 0, 0))
+    _write_images(tmp_path / "dog", [(20, 10)], (0, 0, 255))
     (tmp_path / "dog" / "notes.txt").write_text("not an image")
     (tmp_path / ".hidden").mkdir()
     ds = load_dataset("folder", root=tmp_path)
     assert ds.class_names == ["cat", "dog"]
-    assert ds.images.shape == (3, 10, 20, 3)  # first image's (height, width)
+    assert ds.images.shape == (3, 10, 20, 3)  # (height, width) of the files: nothing resized
     assert ds.labels.tolist() == [0, 0, 1]
-    assert ds.split == "all"
+    assert ds.split == "all" and ds.notes == ()
     assert tuple(ds.images[2, 0, 0]) == (0, 0, 255)
     ds16 = load_dataset("folder", root=tmp_path, image_size=16)
     assert ds16.images.shape == (3, 16, 16, 3)

@@ -42,6 +42,9 @@ class ImageDataset:
         ``[N] int64`` positions of these items in the full split, or ``None`` for the full split.
     source:
         Where the data was read from (a folder), for messages and the cache fingerprint.
+    notes:
+        What the loader converted or left out on the way (e.g. "2 image(s) 16-bit, scaled to 8
+        bits: ..."), one sentence each; empty when the files were used as they are.
     """
 
     images: np.ndarray
@@ -51,6 +54,7 @@ class ImageDataset:
     split: str = "train"
     indices: np.ndarray | None = None
     source: str = ""
+    notes: tuple[str, ...] = ()
     _fingerprint: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +79,7 @@ class ImageDataset:
         self.images = images
         self.labels = labels
         self.class_names = [str(c) for c in self.class_names]
+        self.notes = tuple(str(n) for n in self.notes)
         if self.indices is not None:
             idx = np.asarray(self.indices, dtype=np.int64)
             require(idx.shape == labels.shape, "indices must have one entry per item")
@@ -110,6 +115,7 @@ class ImageDataset:
             split=self.split,
             indices=base[idx],
             source=self.source,
+            notes=self.notes,
         )
 
     def fingerprint(self) -> str:
@@ -135,7 +141,7 @@ class ImageDataset:
 
     def describe(self) -> dict[str, Any]:
         """JSON-friendly description (for manifests and cache metadata)."""
-        return {
+        described = {
             "name": self.name,
             "split": self.split,
             "num_items": len(self),
@@ -144,6 +150,9 @@ class ImageDataset:
             "indices": self.indices_hash(),
             "source": self.source,
         }
+        if self.notes:
+            described["notes"] = list(self.notes)
+        return described
 
 
 DatasetLoader = Callable[..., ImageDataset]

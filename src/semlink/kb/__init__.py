@@ -7,7 +7,11 @@ expect_encoder=..., expect_dim=...)`` persist it with checksums. Retrieval is sc
 :mod:`semlink.metrics` (``top_k_accuracy``, ``binomial_ci``). The CLI commands (``semlink kb
 build|query``) are in :mod:`semlink.kb.cli`.
 
+A knowledge base records what its labels mean (:class:`LabelSet`: dataset, split, class names),
+so queries labelled from another label set are refused rather than scored.
+
 Modules: ``index`` (build, search, search parameters), ``store`` (the checksummed files),
+``labels`` (label sets), ``answers`` (predicted classes and the printed neighbour tables),
 ``gpu`` (FAISS device placement), ``validation`` (vectors, labels, ids, metric).
 """
 
@@ -15,10 +19,13 @@ from typing import TYPE_CHECKING
 
 from semlink.lazy import lazy_exports
 
-__all__ = ["KnowledgeBase", "SearchResult"]
+__all__ = ["KnowledgeBase", "LabelSet", "SearchResult"]
 # Lazy: `semlink kb --help` needs neither torch nor FAISS.
-__getattr__, __dir__ = lazy_exports(__name__, {"KnowledgeBase": "index", "SearchResult": "index"})
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"KnowledgeBase": "index", "SearchResult": "index", "LabelSet": "labels"}
+)
 
 
 if TYPE_CHECKING:  # pragma: no cover
     from semlink.kb.index import KnowledgeBase, SearchResult  # noqa: F401
+    from semlink.kb.labels import LabelSet  # noqa: F401

@@ -29,6 +29,7 @@ import torch
 from semlink.bridge import as_faiss_input, import_faiss, to_torch
 from semlink.errors import SemlinkError
 from semlink.kb.gpu import index_device, index_to_cpu, index_to_gpu, parameter_space
+from semlink.kb.labels import LabelSet
 from semlink.kb.store import read_kb, write_kb
 from semlink.kb.validation import check_vectors, faiss_metric, faiss_reason, host_vectors, int_vector
 
@@ -61,7 +62,9 @@ class KnowledgeBase:
 
     Build with :meth:`build`, reopen with :meth:`load`; :meth:`search` answers queries.
     Index rows are numbered ``0..N-1`` in the order of ``features``; ``labels[i]`` and ``ids[i]``
-    belong to row ``i``.
+    belong to row ``i``. :attr:`label_set` says what the labels mean (dataset, split, class names;
+    unknown for a knowledge base saved before semlink recorded them) and :attr:`encoder_weights`
+    the sha256 of the encoder's weights (or None).
     """
 
     def __init__(
@@ -75,6 +78,8 @@ class KnowledgeBase:
         encoder: str,
         device: str = "cpu",
         search_params: dict[str, int] | None = None,
+        label_set: LabelSet | None = None,
+        encoder_weights: str | None = None,
     ) -> None:
         """Wrap a built FAISS ``index`` (use :meth:`build` or :meth:`load` rather than this)."""
         self._faiss = import_faiss()
@@ -85,6 +90,8 @@ class KnowledgeBase:
         self.metric = metric
         self.factory = factory
         self.encoder = encoder
+        self.label_set = label_set or LabelSet()
+        self.encoder_weights = encoder_weights
         self.device = "cpu"
         self._search_params: dict[str, int] = {}
         self.set_search_params(**(search_params or {}))
@@ -107,6 +114,8 @@ class KnowledgeBase:
         nprobe: int | None = None,
         ef_search: int | None = None,
         device: str = "cpu",
+        label_set: LabelSet | None = None,
+        encoder_weights: str | None = None,
     ) -> KnowledgeBase:
         """Index ``features [N, D] float32`` (torch or NumPy) with ``labels [N]`` int and ``ids [N]``.
 
@@ -121,6 +130,10 @@ class KnowledgeBase:
         - ``nprobe`` (IVF; default ``clamp(ceil(sqrt(nlist)), 8, nlist)``) and ``ef_search`` (HNSW's
           ``efSearch``; default 64): speed/recall trade-off of the search.
         - ``device``: ``"cpu"``, ``"cuda"`` (needs faiss-gpu) or ``"auto"`` (GPU when available).
+        - ``label_set``: what the labels mean (:class:`~semlink.kb.labels.LabelSet`, e.g.
+          ``LabelSet.of(dataset)``); labels must lie within its class names. Default: unknown.
+        - ``encoder_weights``: sha256 of the encoder's weights (``encoder.weights_id``), checked
+          before images are encoded for a query. Default: unknown.
 
         Features must be finite float32 and C-contiguous (see :func:`semlink.bridge.as_faiss_input`);
         CUDA features are copied to the host for the CPU-side build.
@@ -137,6 +150,11 @@ class KnowledgeBase:
         check_vectors(x, "features", None)
         n, dim = int(x.shape[0]), int(x.shape[1])
         label_arr = int_vector(labels, "labels", n)
+        if label_set is not None and not isinstance(label_set, LabelSet):
+            raise SemlinkError(f"label_set must be a semlink.kb.LabelSet or None; got {type(label_set).__name__}")
+        if encoder_weights is not None and (not isinstance(encoder_weights, str) or not encoder_weights):
+            raise SemlinkError(f"encoder_weights must be a non-empty string (a sha256) or None; got {encoder_weights!r}")
+        (label_set or LabelSet()).check_labels(label_arr, "labels")
         id_arr = np.arange(n, dtype=np.int64) if ids is None else int_vector(ids, "ids", n)
         try:
             index = faiss.index_factory(dim, factory, metric_code)
@@ -152,7 +170,8 @@ class KnowledgeBase:
             if tx.shape[0] < need:
                 raise SemlinkError(
                     f"factory {factory!r} needs at least {need} training vectors ({why}); got "
-                    f"{tx.shape[0]}. Pass more train_features or use fewer lists/centroids (e.g. 'Flat' or 'HNSW32')"
+                    f"{tx.shape[0]}. Use fewer lists/centroids (e.g. 'IVF16,Flat', or 'Flat' or 'HNSW32', "
+                    "which need no training), or more vectors (in Python: KnowledgeBase.build(train_features=...))"
                 )
             _seed_clustering(faiss, index, int(seed))
             try:
@@ -178,6 +197,8 @@ class KnowledgeBase:
             encoder=encoder,
             device=device,
             search_params=params,
+            label_set=label_set,
+            encoder_weights=encoder_weights,
         )
 
     # --------------------------------------------------------------- properties
@@ -288,7 +309,8 @@ class KnowledgeBase:
 
         Every file is written to a temporary name and renamed into place (atomic); ``kb.json``
         comes last and records the format version, dimension, metric, factory, encoder, ``ntotal``,
-        search parameters, and the size and sha256 of each data file (:mod:`semlink.kb.store`).
+        search parameters, the label set, the encoder's weights hash, and the size and sha256 of
+        each data file (:mod:`semlink.kb.store`).
         Returns the directory.
         """
         return write_kb(
@@ -301,6 +323,8 @@ class KnowledgeBase:
             factory=self.factory,
             encoder=self.encoder,
             search_params=self.search_params,
+            label_set=self.label_set,
+            encoder_weights=self.encoder_weights,
         )
 
     @classmethod
@@ -329,6 +353,8 @@ class KnowledgeBase:
             encoder=stored.meta["encoder"],
             device=device,
             search_params=stored.search_params,
+            label_set=stored.label_set,
+            encoder_weights=stored.meta.get("encoder_weights"),
         )
 
 

@@ -2,7 +2,10 @@
 
 Every file is written to a temporary name and renamed into place (atomic); ``kb.json`` comes last
 and records the format version, dimension, metric, factory, encoder, ``ntotal``, search parameters,
-and the size and sha256 of each data file. Reading checks all of it before trusting anything: a
+and the size and sha256 of each data file; also what the labels mean (``dataset``, ``split``,
+``class_names``: :class:`~semlink.kb.labels.LabelSet`) and the sha256 of the encoder's weights
+(``encoder_weights``). Those last four are optional: a knowledge base written before semlink
+recorded them still loads, with them unknown (``null``). Reading checks all of it before trusting anything: a
 missing file is a :class:`~semlink.errors.MissingResourceError`, a damaged one (bad JSON, size or
 checksum mismatch, unreadable index or array, pickled array) a
 :class:`~semlink.errors.CorruptFileError`. Arrays are read with ``allow_pickle=False``.
@@ -21,6 +24,7 @@ import numpy as np
 from semlink.bridge import describe
 from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError
 from semlink.io import atomic_path, sha256_file, write_json_atomic
+from semlink.kb.labels import LabelSet
 from semlink.kb.validation import METRICS, faiss_metric, faiss_reason
 
 FORMAT_NAME = "semlink-kb"
@@ -47,13 +51,15 @@ _META_TYPES: dict[str, type | tuple[type, ...]] = {
 
 @dataclass(frozen=True)
 class StoredKb:
-    """What :func:`read_kb` found, checked: the CPU index, ``labels``/``ids`` ``[N] int64`` and
-    the metadata of ``kb.json`` (``metric``, ``factory``, ``encoder``, ``search_params``...)."""
+    """What :func:`read_kb` found, checked: the CPU index, ``labels``/``ids`` ``[N] int64``, what
+    the labels mean, and the metadata of ``kb.json`` (``metric``, ``factory``, ``encoder``,
+    ``search_params``, ``encoder_weights``...)."""
 
     index: Any
     labels: np.ndarray
     ids: np.ndarray
     meta: dict[str, Any]
+    label_set: LabelSet
 
     @property
     def search_params(self) -> dict[str, int]:
@@ -72,6 +78,8 @@ def write_kb(
     factory: str,
     encoder: str,
     search_params: dict[str, int],
+    label_set: LabelSet | None = None,
+    encoder_weights: str | None = None,
 ) -> Path:
     """Write a CPU ``index`` with its ``labels``/``ids`` into ``directory``; returns the directory."""
     directory = Path(directory)
@@ -103,6 +111,8 @@ def write_kb(
         "encoder": encoder,
         "ntotal": int(index.ntotal),
         "search_params": search_params,
+        **(label_set or LabelSet()).to_json(),
+        "encoder_weights": encoder_weights,
         "faiss_version": faiss.__version__,
         "files": files,
     }
@@ -130,6 +140,7 @@ def read_kb(
             f"{meta_path} not found; is {directory} a knowledge base written by KnowledgeBase.save?"
         )
     meta = _read_meta(meta_path)
+    label_set = LabelSet.from_json(meta, str(meta_path))
     if expect_encoder is not None and meta["encoder"] != expect_encoder:
         raise SemlinkError(
             f"knowledge base {directory} was built with encoder {meta['encoder']!r} but {expect_encoder!r} "
@@ -156,7 +167,11 @@ def read_kb(
             f"{paths['index']} uses FAISS metric {index.metric_type}, not {meta['metric']!r} as {meta_path} says"
         )
     labels, ids = (_read_int_array(paths[role], meta["ntotal"]) for role in ("labels", "ids"))
-    return StoredKb(index=index, labels=labels, ids=ids, meta=meta)
+    try:
+        label_set.check_labels(labels, f"the labels in {paths['labels']}")
+    except SemlinkError as err:
+        raise CorruptFileError(f"{err} (the class names of {meta_path})") from err
+    return StoredKb(index=index, labels=labels, ids=ids, meta=meta, label_set=label_set)
 
 
 def _read_meta(meta_path: Path) -> dict[str, Any]:
@@ -179,6 +194,9 @@ def _read_meta(meta_path: Path) -> dict[str, Any]:
             raise CorruptFileError(
                 f"{meta_path}: field {key!r} is missing or not a {getattr(kind, '__name__', kind)}"
             )
+    weights = meta.get("encoder_weights")
+    if weights is not None and not isinstance(weights, str):
+        raise CorruptFileError(f"{meta_path}: field 'encoder_weights' must be a sha256 string or null")
     if meta["metric"] not in METRICS:
         raise CorruptFileError(f"{meta_path}: metric {meta['metric']!r} is not one of {', '.join(METRICS)}")
     for role, name in _FILES.items():
