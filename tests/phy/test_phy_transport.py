@@ -100,7 +100,7 @@ def test_round_trip_and_a_flipped_bit_is_caught_by_the_crc(name: str, decoder: s
     seed_everything(13)
     layout = _layout(name)
     encoder = TransportBlockEncoder(layout)
-    tb_decoder = TransportBlockDecoder(encoder, decoder)
+    tb_decoder = TransportBlockDecoder(encoder, decoder, num_iter=8)  # confident LLRs: 8 iterations do
     bits = torch.randint(0, 2, (2, layout.tbs)).float()
     blocks = encoder.attach_crcs(bits)
     decoded = tb_decoder.decode_code_blocks(_noisy(encoder.encode_code_blocks(blocks), 4.0, 1.0))

@@ -11,9 +11,12 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from semlink.errors import SemlinkError, choice_error
+
+if TYPE_CHECKING:  # pragma: no cover - semlink.phy.mcs imports this module
+    from semlink.phy.mcs import Mcs
 
 __all__ = [
     "MODULATIONS",
@@ -273,7 +276,7 @@ class DigitalLinkConfig:
     bp_iterations: int = 20
     decoder: str = "sionna-bp"
     nms_scale: float = DEFAULT_NMS_SCALE
-    mcs: Any = None  # Mcs | None (typed loosely: semlink.phy.mcs imports this module)
+    mcs: Mcs | None = None
 
     def __post_init__(self) -> None:
         mod = (

@@ -69,7 +69,10 @@ class DecodedTransportBlocks(NamedTuple):
 
 @functools.lru_cache(maxsize=64)
 def _interleaver(length: int, bits_per_symbol: int) -> np.ndarray:
-    """TS 38.212 5.4.2.2 bit interleaver of ``length`` bits (Sionna's pattern): ``f[i] = e[perm[i]]``."""
+    """TS 38.212 5.4.2.2 bit interleaver of ``length`` bits (Sionna's pattern): ``f[i] = e[perm[i]]``.
+
+    ``LDPC5GEncoder.generate_out_int`` does not depend on the encoder's code; any instance serves.
+    """
     return np.asarray(mother_encoder(24, "bg2").generate_out_int(length, bits_per_symbol)[0], dtype=np.int64)
 
 
