@@ -162,8 +162,9 @@ def tb_vs_block(blocks: int, batch: int) -> dict[str, dict[str, float]]:
         code_for_budget(uses, 2, tbs0 / (2 * uses))
         print("  MCS 0 in 392 REs: the standalone path accepts it too")
     except SemlinkError as err:
+        reason = str(err).split("): ", 1)[-1].split("; accepted")[0]
         print(f"  MCS 0 in 392 REs carries a TB of {tbs0} bits (rate {tbs0 / (2 * uses):.3f}); the standalone path "
-              f"refuses it: {str(err)[:90]}...")
+              f"refuses it: {reason}")
     print(f"    {'SNR dB':>7}  {'TB BLER [95% CI]':>24} {'undetected':>10}  {'block BLER [95% CI]':>24} {'undetected':>10}")
     out: dict[str, dict[str, float]] = {"tb": {}, "block": {}}
     for snr in (4.0, 8.0, 12.0, 16.0):
