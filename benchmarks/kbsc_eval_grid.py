@@ -56,9 +56,9 @@ def main() -> None:
 
     from semlink.kb import KnowledgeBase
     from semlink.metrics import retrieval_metrics
-    from semlink.seeding import seed_everything
-    from semlink.phy.spec import ChannelSpec, LinkSpec, OfdmSpec
     from semlink.phy.links import LinkFactory
+    from semlink.phy.spec import ChannelSpec, LinkSpec, OfdmSpec
+    from semlink.seeding import seed_everything
     from semlink.systems import Artifacts, Queries, ReceiverLibrary, RunSetting, Source, SystemContext
     from semlink.systems.checkpoints import CheckpointStore
     from semlink.systems.kbsc import KbscAnalog

@@ -246,3 +246,73 @@ def test_infinite_snr_is_no_channel() -> None:
     out = link.transmit(bits, math.inf)
     assert torch.equal(out.bits_hat, bits) and out.block_ok.shape == (4, 3) and bool(out.block_ok.all())
     assert out.channel_uses_with_padding.tolist() == [864] * 4 == link.transmit(bits, 5.0).channel_uses_with_padding.tolist()
+
+
+def _tb_link(index: int = 0, **kwargs) -> DigitalLink:  # noqa: ANN003
+    return DigitalLink(DigitalLinkConfig.for_mcs({"table": "38.214-1", "index": index}, **kwargs))
+
+
+def test_transport_payloads_in_their_smallest_allocation() -> None:
+    import numpy as np
+
+    from semlink.phy.transport_size import channel_uses_for, tb_size
+
+    link = _tb_link(0, channel=ChannelConfig("tdl-a"), csi="ls")
+    mcs = link.mcs
+    rng = np.random.default_rng(2)
+    lengths = (0, 10, 88, 89, 89, 700)
+    payloads = [rng.integers(0, 2, n).astype(np.uint8) for n in lengths]
+    seed_everything(2)
+    out = link.transmit_transport_payloads(payloads, 30.0, batch_size=1)
+    uses = [channel_uses_for(mcs, n) for n in lengths]
+    assert out.channel_uses.tolist() == uses and out.tb_size.tolist() == [tb_size(mcs, u) for u in uses]
+    assert out.tb_size.tolist()[:4] == [0, 24, 88, 96]
+    assert out.tb_ok.all() and [len(ok) for ok in out.cb_ok] == [0, 1, 1, 1, 1, 1]
+    for sent, got, tbs in zip(payloads, out.bits_hat, out.tb_size):
+        assert got.dtype == np.uint8 and len(got) == tbs  # the whole TB: payload, then its zero padding
+        assert np.array_equal(got[: len(sent)], sent) and not got[len(sent) :].any()
+    assert link.channel_uses(89) == uses[3] and link.channel_uses_with_padding(89) == 864  # one whole slot
+    seed_everything(2)
+    noisy = link.transmit_transport_payloads(payloads, -15.0)  # nothing decodes; the receiver knows it
+    assert noisy.tb_ok.tolist() == [True] + [False] * 5 and not any(ok.any() for ok in noisy.cb_ok)
+    assert [len(b) for b in noisy.bits_hat] == out.tb_size.tolist()
+
+
+def test_transport_blocks_api_and_ebno() -> None:
+    seed_everything(3)
+    link = _tb_link(10, ofdm=None)  # 16QAM 340/1024, flat AWGN
+    layout = link.transport_block_layout(500)
+    bits = torch.randint(0, 2, (3, layout.tbs)).float()
+    tx = link.transmit_transport_blocks(bits, torch.tensor([30.0, -10.0, 30.0]), 500)
+    assert tx.bits_hat.shape == (3, layout.tbs) and tx.cb_ok.shape == (3, layout.num_cbs)
+    assert tx.tb_ok.tolist() == [True, False, True] and tx.channel_uses.tolist() == [500] * 3
+    assert torch.equal(tx.bits_hat[0], bits[0]) and not torch.equal(tx.bits_hat[1], bits[1])
+    assert link.code_rate == 340 / 1024 and link.bits_per_symbol == 4
+    rate = layout.tbs / layout.coded_bits
+    assert link.ebno_to_snr_db(2.0, 500) == pytest.approx(2.0 + 10 * math.log10(4 * rate))
+    assert link.transport_block_chain(500)[0] is link.transport_block_chain(500)[0]  # built once
+
+
+def test_transport_block_link_refusals() -> None:
+    link = _tb_link(28, ofdm=None)
+    with pytest.raises(SemlinkError, match=r"allocation of 60 channel uses at 38.214-1 MCS 28 .* carries no "):
+        link.transmit_transport_blocks(torch.zeros(1, 24), 5.0, 60)
+    with pytest.raises(SemlinkError, match=r"carries transport blocks of \d+ bits, got 7 bits"):
+        link.transmit_transport_blocks(torch.zeros(1, 7), 5.0, 2000)
+    with pytest.raises(SemlinkError, match="transmit belongs to standalone code blocks; this link sends transport"):
+        link.transmit(torch.zeros(1, 8), 5.0)
+    for name in ("simulate", "k"):
+        with pytest.raises(SemlinkError, match=f"{name} belongs to standalone code blocks"):
+            link.simulate(2, 1.0) if name == "simulate" else link.k
+    with pytest.raises(SemlinkError, match="needs a transport-block link"):
+        uncoded("qpsk", ofdm=None).transmit_transport_payloads([], 3.0)
+    with pytest.raises(SemlinkError, match="code_k/code_n .* set them to None"):
+        DigitalLinkConfig(mcs={"table": "38.214-1", "index": 3})
+    with pytest.raises(SemlinkError, match="modulation 'qpsk' disagrees with mcs=38.214-1 MCS 12"):
+        DigitalLinkConfig(mcs={"table": "38.214-1", "index": 12}, code_k=None, code_n=None)
+    with pytest.raises(SemlinkError, match="unknown MCS table '38.214-9'"):
+        DigitalLinkConfig.for_mcs({"table": "38.214-9", "index": 3})
+    cfg = DigitalLinkConfig.for_mcs({"table": "38.214-2", "index": 20}, decoder="layered-nms")
+    import dataclasses
+
+    assert DigitalLinkConfig.from_dict(dataclasses.asdict(cfg)) == cfg and cfg.modulation == "256qam"

@@ -10,6 +10,7 @@ from sionna.phy.ofdm import LMMSEEqualizer, LSChannelEstimator, RemoveNulledSubc
 
 from semlink.phy import ChannelConfig, OfdmConfig
 from semlink.phy.channels import OfdmChannel
+from semlink.phy.estimation import ls_time_weights
 from semlink.phy.grid import make_resource_grid
 from semlink.phy.receiver import FlatReceiver, OfdmReceiver, siso_lmmse
 from semlink.seeding import seed_everything
@@ -40,6 +41,11 @@ def test_matches_sionna_stock_blocks(grid: str) -> None:
     equalizer = LMMSEEqualizer(rg, StreamManagement(np.ones([1, 1]), 1))
     for interpolation in ("nn", "lin"):
         h_ls, err_var = LSChannelEstimator(rg, interpolation_type=interpolation)(y, no)
+        # Sionna interpolates the pilots' error variances with the weights w (sum_p w_p no); ours is
+        # the variance of the interpolated estimate, sum_p w_p^2 no: rescale Sionna's per OFDM symbol.
+        w = ls_time_weights(rg, interpolation).double()
+        ratio = (w.square().sum(dim=1) / w.sum(dim=1)).float()  # [num_ofdm_symbols]
+        err_var = err_var * ratio.reshape(-1, 1)
         x_ref, no_ref = equalizer(y, h_ls, err_var, no)
         x_ours, no_ours = OfdmReceiver(rg, "ls", interpolation)(y, None, no)
         assert _close(x_ours, x_ref.reshape(6, -1)) and _close(no_ours, no_ref.reshape(6, -1))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from semlink.errors import SemlinkError
 from semlink.config import validate
+from semlink.errors import SemlinkError
 from semlink.phy.spec import LinkSpec
 
 

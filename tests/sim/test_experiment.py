@@ -8,8 +8,8 @@ import math
 import pandas as pd
 import pytest
 
-from semlink.errors import SemlinkError
 from semlink.config import validate
+from semlink.errors import SemlinkError
 from semlink.sim.experiment import ExperimentConfig, load_experiment, run_experiment
 
 SMALL = {

@@ -253,8 +253,8 @@ def _experiment_run(out: Path, name: str, channels: list[str], gain_db: float) -
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
     """Two real BER sweeps (uncoded on Es/N0, LDPC on Eb/N0) and two experiment runs (different configs)."""
-    from semlink.sim.ber import run_ber_sweep
     from semlink.config import validate
+    from semlink.sim.ber import run_ber_sweep
     from semlink.sim.config import BerSweepConfig
 
     root = tmp_path_factory.mktemp("runs")

@@ -138,8 +138,8 @@ def test_ber_sweep_gives_identical_files_on_every_executor(tmp_path, name):
     """`semlink phy ber` points as worker processes or Ray tasks: byte-identical results.csv."""
     if name == "ray":
         pytest.importorskip("ray", reason="Ray is the 'dist' extra (scripts/setup.sh installs it)")
-    from semlink.sim.ber import run_ber_sweep
     from semlink.config import validate
+    from semlink.sim.ber import run_ber_sweep
     from semlink.sim.config import BerSweepConfig
 
     cfg = validate(BerSweepConfig, {"snr_db": [0.0, 2.0, 4.0], "batch_size": 50, "max_iter": 2,

@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from semlink.errors import SemlinkError
 from semlink.config import validate
+from semlink.errors import SemlinkError
 from semlink.sim.experiment import ExperimentConfig, run_experiment
 
 RUN = {

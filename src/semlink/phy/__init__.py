@@ -15,8 +15,9 @@ with ``grid_efficiency`` = data REs / (energy-carrying REs incl. the cyclic pref
 
 Blocks
 ------
-- :class:`DigitalLink` (:mod:`~semlink.phy.digital`): bits -> 5G LDPC -> QAM -> OFDM/flat ->
-  channel -> perfect/LS/LMMSE CSI -> LMMSE -> APP demapper -> BP decoder, with per-block syndrome check.
+- :class:`DigitalLink` (:mod:`~semlink.phy.digital`): bits -> 5G NR transport blocks at an MCS (CRCs,
+  LDPC, rate matching) or standalone 5G LDPC blocks -> QAM -> OFDM/flat -> channel ->
+  perfect/LS/LMMSE CSI -> LMMSE -> APP demapper -> LDPC decoder, with CRC (or syndrome) checks.
 - :class:`AnalogLink` (:mod:`~semlink.phy.analog`): differentiable complex symbols, normalised to unit
   energy -> same PHY -> equalised symbols (unbiased or biased LMMSE) and their effective noise
   variance, in the on-air scale (no side information about the transmit scale).
@@ -28,6 +29,11 @@ Blocks
 - :class:`CodeLayout` (:mod:`~semlink.phy.budget`): how many channel uses a payload's bits take on a
   digital link (with and without slot padding) and the largest payload a budget carries;
   :func:`code_for_budget` gives the 5G code that fills a budget.
+- Transport blocks: :class:`Mcs`, :func:`mcs_from_table`, :func:`mcs_table` (:mod:`~semlink.phy.mcs`,
+  the TS 38.214 MCS tables), :func:`tb_layout` / :func:`tb_size` / :func:`channel_uses_for` /
+  :func:`max_tb_size` (:mod:`~semlink.phy.transport_size`, TBS, CRCs, segmentation and rate matching
+  of an allocation; torch-free), :class:`TransportBlockEncoder` / :class:`TransportBlockDecoder`
+  (:mod:`~semlink.phy.transport`, the TB chain); a :class:`DigitalLink` with ``mcs`` set sends them.
 - :func:`real_to_complex` / :func:`complex_to_real` (:mod:`~semlink.phy.convert`): interleaved
   ``[re0, im0, re1, im1, ...]`` packing.
 
@@ -49,6 +55,11 @@ _EXPORTS = {
     "ChannelConfig": "config", "DigitalLinkConfig": "config", "OfdmConfig": "config",
     "complex_to_real": "convert", "real_to_complex": "convert",
     "BlockResult": "digital", "DigitalLink": "digital", "PayloadTransmission": "digital", "Transmission": "digital",
+    "TransportBlockTransmission": "digital", "TransportPayloadTransmission": "digital",
+    "Mcs": "mcs", "MCS_TABLES": "mcs", "mcs_from_table": "mcs", "mcs_table": "mcs",
+    "TbLayout": "transport_size", "channel_uses_for": "transport_size", "max_tb_size": "transport_size",
+    "tb_layout": "transport_size", "tb_size": "transport_size",
+    "DecodedTransportBlocks": "transport", "TransportBlockDecoder": "transport", "TransportBlockEncoder": "transport",
     "ebno_db_to_snr_db": "snr", "is_noiseless": "snr", "snr_db_to_noise_var": "snr",
 }
 
@@ -76,5 +87,25 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         OfdmConfig,
     )
     from semlink.phy.convert import complex_to_real, real_to_complex  # noqa: F401
-    from semlink.phy.digital import BlockResult, DigitalLink, PayloadTransmission, Transmission  # noqa: F401
+    from semlink.phy.digital import (  # noqa: F401
+        BlockResult,
+        DigitalLink,
+        PayloadTransmission,
+        Transmission,
+        TransportBlockTransmission,
+        TransportPayloadTransmission,
+    )
+    from semlink.phy.mcs import MCS_TABLES, Mcs, mcs_from_table, mcs_table  # noqa: F401
     from semlink.phy.snr import ebno_db_to_snr_db, is_noiseless, snr_db_to_noise_var  # noqa: F401
+    from semlink.phy.transport import (  # noqa: F401
+        DecodedTransportBlocks,
+        TransportBlockDecoder,
+        TransportBlockEncoder,
+    )
+    from semlink.phy.transport_size import (  # noqa: F401
+        TbLayout,
+        channel_uses_for,
+        max_tb_size,
+        tb_layout,
+        tb_size,
+    )

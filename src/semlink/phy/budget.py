@@ -1,9 +1,15 @@
 """How payload bits map onto channel uses on a digital link: :class:`CodeLayout`, and its inverse.
 
-One place answers both directions for every digital payload of semlink: ``CodeLayout.symbols(bits)``
-(the complex symbols that carry a payload), ``CodeLayout.padded(bits)`` (the same rounded up to whole
-OFDM slots) and ``CodeLayout.max_bits(uses)`` (the largest payload a budget carries). A coded payload
-of ``L`` bits takes
+One place answers both directions for every digital payload of semlink: ``symbols(bits)`` (the
+complex symbols that carry a payload), ``padded(bits)`` (the same rounded up to whole OFDM slots) and
+``max_bits(uses)`` (the largest payload a budget carries), for the two ways a payload is coded:
+
+- :class:`TransportLayout`: 5G NR transport blocks at an MCS (TS 38.212/38.214: TB CRC, code-block
+  segmentation and CRCs, LDPC, rate matching to the allocation; :mod:`semlink.phy.transport_size`),
+  each payload in the smallest allocation whose transport block carries it: how every digital payload
+  of the systems is sent;
+- :class:`CodeLayout`: standalone 5G LDPC code blocks of a fixed ``(k, n)`` (or uncoded symbols), the
+  code studies of ``semlink phy ber``. A coded payload of ``L`` bits takes
 ``ceil(L / k)`` code blocks of ``n / bits_per_symbol`` symbols each; an uncoded one
 ``ceil(L / bits_per_symbol)`` symbols. The budget counts either
 
@@ -30,7 +36,7 @@ from dataclasses import dataclass
 
 from semlink.errors import SemlinkError
 
-__all__ = ["CodeLayout", "code_for_budget", "payload_bits_for_budget"]
+__all__ = ["CodeLayout", "TransportLayout", "code_for_budget", "payload_bits_for_budget"]
 
 #: Largest information block of one 5G LDPC code block (TS 38.212: 8448 for base graph 1, 3840 below rate 1/3).
 MAX_BLOCK_BITS, MAX_BLOCK_BITS_LOW_RATE = 8448, 3840
@@ -179,3 +185,43 @@ class CodeLayout:
         k, n = (None, None) if self.code is None else self.code
         slot = self.slot if whole_slots else None
         return payload_bits_for_budget(channel_uses, self.bits_per_symbol, k, n, symbols_per_slot=slot)
+
+
+@dataclass(frozen=True)
+class TransportLayout:
+    """Transport blocks at ``mcs`` (:class:`~semlink.phy.mcs.Mcs`), on a grid of ``slot`` data REs (None: flat).
+
+    ``symbols(bits)`` is the smallest allocation whose transport block carries a ``bits`` payload (CRCs
+    paid, padding to the TBS included; :func:`~semlink.phy.transport_size.channel_uses_for`),
+    ``max_bits(uses)`` the largest transport block an allocation of at most ``uses`` REs carries
+    (:func:`~semlink.phy.transport_size.max_tb_size`), ``padded`` as :class:`CodeLayout`'s.
+
+    >>> from semlink.phy.mcs import mcs_from_table
+    >>> layout = TransportLayout(mcs_from_table("38.214-1", 4))   # QPSK 308/1024
+    >>> layout.max_bits(392), layout.symbols(layout.max_bits(392)) <= 392
+    (240, True)
+    """
+
+    mcs: object  # semlink.phy.mcs.Mcs
+    slot: int | None = None
+
+    @property
+    def bits_per_symbol(self) -> int:
+        return self.mcs.bits_per_symbol
+
+    def symbols(self, bits: int) -> int:
+        from semlink.phy.transport_size import channel_uses_for
+
+        return 0 if _count(bits, "bits", 0) == 0 else channel_uses_for(self.mcs, bits)
+
+    def padded(self, bits: int) -> int:
+        symbols = self.symbols(bits)
+        return symbols if self.slot is None else math.ceil(symbols / self.slot) * self.slot
+
+    def max_bits(self, channel_uses: int, *, whole_slots: bool = False) -> int:
+        from semlink.phy.transport_size import max_tb_size
+
+        budget = _count(channel_uses, "channel_uses", 0)
+        if whole_slots and self.slot is not None:
+            budget = budget // self.slot * self.slot
+        return max_tb_size(self.mcs, budget) if budget else 0

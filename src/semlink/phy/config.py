@@ -11,9 +11,12 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from semlink.errors import SemlinkError, choice_error
+
+if TYPE_CHECKING:  # pragma: no cover - semlink.phy.mcs imports this module
+    from semlink.phy.mcs import Mcs
 
 __all__ = [
     "MODULATIONS",
@@ -246,9 +249,18 @@ def _check_link_common(cfg: Any) -> None:
 class DigitalLinkConfig:
     """Bits over 5G LDPC + QAM + (OFDM) + channel + estimation + LMMSE + APP demapping + LDPC decoding.
 
-    ``code_k``/``code_n``: information and codeword bits of one 5G NR LDPC code block (TS 38.212,
-    Sionna ``LDPC5GEncoder``: 12 <= k <= 8448, 1/5 <= k/n <= 0.95, base-graph limits); ``n`` must
-    be a multiple of the bits per symbol. Both None means uncoded. ``ofdm=None`` is flat mode.
+    Two ways to code:
+
+    - ``mcs`` (an :class:`~semlink.phy.mcs.Mcs`, or a mapping such as ``{"table": "38.214-1",
+      "index": 9}``): the link sends 5G NR transport blocks at that MCS (:mod:`semlink.phy.transport`;
+      CRCs, segmentation and rate matching follow from the allocation); ``modulation`` must be the
+      MCS's and ``code_k``/``code_n`` None (:meth:`for_mcs` fills them in).
+    - ``code_k``/``code_n``: information and codeword bits of one standalone 5G NR LDPC code block
+      (TS 38.212, Sionna ``LDPC5GEncoder``: 12 <= k <= 8448, 1/5 <= k/n <= 0.95, base-graph
+      limits; ``n`` a multiple of the bits per symbol), payloads cut into such blocks with the
+      syndrome as the only check: code studies (``semlink phy ber``). Both None means uncoded.
+
+    ``ofdm=None`` is flat mode.
     ``decoder``: one of :data:`DECODERS`; ``bp_iterations`` is its number of iterations
     (``sionna-bp``) or the most it may use (layered decoders stop at a zero syndrome);
     ``nms_scale`` is the min-sum normalisation factor of ``layered-nms``, in (0, 1].
@@ -264,6 +276,7 @@ class DigitalLinkConfig:
     bp_iterations: int = 20
     decoder: str = "sionna-bp"
     nms_scale: float = DEFAULT_NMS_SCALE
+    mcs: Mcs | None = None
 
     def __post_init__(self) -> None:
         mod = (
@@ -291,6 +304,21 @@ class DigitalLinkConfig:
             from semlink.phy.code_rules import check_code_params
 
             check_code_params(k, n, self.bits_per_symbol)
+        if self.mcs is not None:
+            from semlink.phy.mcs import Mcs
+
+            mcs = Mcs.from_dict(self.mcs)
+            _set(self, "mcs", mcs)
+            if k is not None:
+                raise SemlinkError(
+                    f"code_k/code_n ({k}, {n}) describe standalone code blocks; with mcs={mcs.label} the code "
+                    "follows from the MCS and the allocation: set them to None (DigitalLinkConfig.for_mcs)"
+                )
+            if mod != mcs.modulation:
+                raise SemlinkError(
+                    f"modulation {mod!r} disagrees with mcs={mcs.label}; accepted: {mcs.modulation!r} "
+                    "(DigitalLinkConfig.for_mcs)"
+                )
 
     @property
     def bits_per_symbol(self) -> int:
@@ -298,7 +326,20 @@ class DigitalLinkConfig:
 
     @property
     def coded(self) -> bool:
-        return self.code_k is not None
+        """True for transport blocks (``mcs``) and standalone LDPC blocks (``code_k``/``code_n``)."""
+        return self.code_k is not None or self.mcs is not None
+
+    @classmethod
+    def for_mcs(cls, mcs: Any, **kwargs: Any) -> DigitalLinkConfig:
+        """A transport-block link at ``mcs`` (an ``Mcs`` or its mapping); ``kwargs``: the other fields.
+
+        >>> DigitalLinkConfig.for_mcs({"table": "38.214-1", "index": 10}).modulation
+        '16qam'
+        """
+        from semlink.phy.mcs import Mcs
+
+        mcs = Mcs.from_dict(mcs)
+        return cls(**{"modulation": mcs.modulation, "code_k": None, "code_n": None, **kwargs, "mcs": mcs})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | DigitalLinkConfig) -> DigitalLinkConfig:

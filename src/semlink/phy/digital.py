@@ -3,7 +3,17 @@
 CSI is perfect, LS or LMMSE (:mod:`semlink.phy.estimation`); the equaliser is always Sionna's unbiased
 LMMSE, the model the APP demapper assumes.
 
-Payloads of any length are cut into ``k``-bit code blocks (the last one zero-padded); the coded
+**Transport blocks** (``DigitalLinkConfig.mcs`` set): the 5G NR chain of :mod:`semlink.phy.transport`
+at that MCS. :meth:`DigitalLink.transmit_transport_blocks` sends ``[B, TBS]`` bits in an allocation
+of ``channel_uses`` data REs (TBS from :func:`~semlink.phy.transport_size.tb_size`);
+:meth:`DigitalLink.transmit_transport_payloads` sends variable-length payloads, each in the smallest
+allocation whose TBS carries it (:func:`~semlink.phy.transport_size.channel_uses_for`), zero-padded to
+that TBS (the padding is paid). The receiver reports the TB and CB CRC checks, and gives back the
+decoded TB whatever it holds. An allocation's symbols are placed on the slots exactly as a payload's
+symbols below.
+
+**Standalone code blocks** (``code_k``/``code_n``; code studies):
+payloads of any length are cut into ``k``-bit code blocks (the last one zero-padded); the coded
 symbols of one example are laid out back to back and zero-padded to whole OFDM slots, each slot an
 independent channel realisation (in flat mode, one coefficient per example). A payload of at most
 half a slot takes one of the places in its slot that back-to-back packing would give it, at random
@@ -22,6 +32,7 @@ flat mode.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -31,17 +42,30 @@ from sionna.phy import Block
 from sionna.phy.mapping import BinarySource, Constellation, Mapper
 
 from semlink.errors import SemlinkError
-from semlink.phy.budget import CodeLayout
+from semlink.phy.budget import CodeLayout, TransportLayout
 from semlink.phy.coding import LdpcCodec
 from semlink.phy.config import DigitalLinkConfig
 from semlink.phy.demapping import make_demapper
+from semlink.phy.mcs import Mcs
 from semlink.phy.snr import ebno_db_to_snr_db, is_noiseless, noise_var_per_example
 from semlink.phy.symbol_link import make_symbol_link
+from semlink.phy.transport import TransportBlockDecoder, TransportBlockEncoder
+from semlink.phy.transport_size import TbLayout, tb_layout
 
-__all__ = ["DigitalLink", "BlockResult", "PayloadTransmission", "Transmission", "FLAT_UNCODED_BLOCK_SYMBOLS"]
+__all__ = [
+    "DigitalLink",
+    "BlockResult",
+    "PayloadTransmission",
+    "Transmission",
+    "TransportBlockTransmission",
+    "TransportPayloadTransmission",
+    "FLAT_UNCODED_BLOCK_SYMBOLS",
+]
 
 #: Symbols per uncoded accounting block in flat mode (no slots to align to).
 FLAT_UNCODED_BLOCK_SYMBOLS = 1024
+#: Allocations whose TB encoder and decoder a link keeps (payloads of many sizes need many).
+TB_CACHE_SIZE = 256
 
 
 class BlockResult(NamedTuple):
@@ -82,6 +106,38 @@ class PayloadTransmission(NamedTuple):
     channel_uses: np.ndarray
 
 
+class TransportBlockTransmission(NamedTuple):
+    """Transport blocks through the link (:meth:`DigitalLink.transmit_transport_blocks`).
+
+    ``bits_hat [B, TBS] float32``: the decoded TBs, errors included; ``tb_ok [B] bool``: TB CRC;
+    ``cb_ok [B, C] bool``: each code block's CRC (one block: the TB CRC); ``channel_uses [B]
+    int64``: the allocation (data REs) each TB occupied.
+    """
+
+    bits_hat: torch.Tensor
+    tb_ok: torch.Tensor
+    cb_ok: torch.Tensor
+    channel_uses: torch.Tensor
+
+
+class TransportPayloadTransmission(NamedTuple):
+    """Variable-length payloads in transport blocks (:meth:`DigitalLink.transmit_transport_payloads`).
+
+    Per payload ``i`` (``P`` of them): ``bits_hat[i]`` the whole decoded TB, ``[tb_size[i]] uint8``
+    (the payload's bits then the zero padding, as received: a receiver knows its allocation, hence
+    the TBS, not the payload's length); ``tb_ok [P] bool`` the TB CRC; ``cb_ok[i] [C_i] bool`` the
+    code blocks' CRCs; ``channel_uses [P] int64`` the allocation (data REs, no slot padding);
+    ``tb_size [P] int64`` the TBS. An empty payload sends nothing: no bits, no blocks, 0 channel
+    uses, ``tb_ok`` True.
+    """
+
+    bits_hat: list[np.ndarray]
+    tb_ok: np.ndarray
+    cb_ok: list[np.ndarray]
+    channel_uses: np.ndarray
+    tb_size: np.ndarray
+
+
 class DigitalLink(Block):
     """Coded (or uncoded) QAM over a Sionna PHY; a ``torch.nn.Module``. See the module docstring.
 
@@ -107,18 +163,26 @@ class DigitalLink(Block):
         self._mapper = Mapper(constellation=constellation, device=self.device)
         self._demapper = make_demapper(constellation, device=self.device)  # exact APP, per real dimension
         self._source = BinarySource(device=self.device)
-        if cfg.coded:
-            assert cfg.code_k is not None and cfg.code_n is not None
-            self._codec: LdpcCodec | None = LdpcCodec(
+        self._mcs: Mcs | None = cfg.mcs
+        self._tb_chains: OrderedDict[int, tuple[TransportBlockEncoder, TransportBlockDecoder]] = OrderedDict()
+        self._codec: LdpcCodec | None = None
+        if self._mcs is not None:
+            self._k = self._n = 0
+        elif cfg.code_k is not None:
+            assert cfg.code_n is not None
+            self._codec = LdpcCodec(
                 cfg.code_k, cfg.code_n, self._bps, num_iter=cfg.bp_iterations, device=self.device,
                 decoder=cfg.decoder, nms_scale=cfg.nms_scale,
             )
             self._k, self._n = cfg.code_k, cfg.code_n
         else:
-            self._codec = None
             slot = self._core.symbols_per_slot or FLAT_UNCODED_BLOCK_SYMBOLS
             self._k = self._n = slot * self._bps
-        self._layout = CodeLayout(self._bps, (self._k, self._n) if cfg.coded else None, self._core.symbols_per_slot)
+        slot = self._core.symbols_per_slot
+        self._layout: CodeLayout | TransportLayout = (
+            TransportLayout(self._mcs, slot) if self._mcs is not None
+            else CodeLayout(self._bps, (self._k, self._n) if cfg.code_k is not None else None, slot)
+        )
 
     # -- properties -------------------------------------------------------------------------------
     @property
@@ -126,18 +190,26 @@ class DigitalLink(Block):
         return self._bps
 
     @property
+    def mcs(self) -> Mcs | None:
+        """The MCS of a transport-block link, else None."""
+        return self._mcs
+
+    @property
     def k(self) -> int:
-        """Information bits per code block."""
+        """Information bits per code block (standalone blocks and uncoded links)."""
+        self._no_mcs("k")
         return self._k
 
     @property
     def n(self) -> int:
-        """Coded bits per code block."""
+        """Coded bits per code block (standalone blocks and uncoded links)."""
+        self._no_mcs("n")
         return self._n
 
     @property
     def code_rate(self) -> float:
-        return self._k / self._n
+        """``k / n``; a transport-block link's target rate (the real one: :meth:`transport_block_layout`)."""
+        return self._mcs.target_rate if self._mcs is not None else self._k / self._n
 
     @property
     def resource_grid(self):  # noqa: ANN201 - sionna ResourceGrid or None
@@ -145,17 +217,26 @@ class DigitalLink(Block):
         return self._core.resource_grid
 
     # -- conversions ------------------------------------------------------------------------------
-    def ebno_to_snr_db(self, ebno_db: float) -> float:
-        """Es/N0 per data RE [dB] for Eb/N0 per information bit [dB] (rate, bits/symbol, pilots, CP)."""
-        return ebno_db_to_snr_db(ebno_db, self._bps, self.code_rate, self.resource_grid)
+    def ebno_to_snr_db(self, ebno_db: float, channel_uses: int | None = None) -> float:
+        """Es/N0 per data RE [dB] for Eb/N0 per information bit [dB] (rate, bits/symbol, pilots, CP).
+
+        The rate is ``k / n``; on a transport-block link, ``TBS / G`` of an allocation of
+        ``channel_uses`` REs (the payload bits per coded bit, CRCs charged), or the MCS's target rate.
+        """
+        rate = self.code_rate
+        if self._mcs is not None and channel_uses is not None:
+            layout = self.transport_block_layout(channel_uses)
+            rate = layout.tbs / layout.coded_bits
+        return ebno_db_to_snr_db(ebno_db, self._bps, rate, self.resource_grid)
 
     @property
-    def layout(self) -> CodeLayout:
-        """How payload bits map onto this link's channel uses (:class:`~semlink.phy.budget.CodeLayout`)."""
+    def layout(self) -> CodeLayout | TransportLayout:
+        """How payload bits map onto this link's channel uses (:mod:`semlink.phy.budget`)."""
         return self._layout
 
     def channel_uses(self, num_bits: int) -> int:
-        """Complex symbols that carry a ``num_bits`` payload: whole code blocks (uncoded: whole symbols)."""
+        """Complex symbols that carry a ``num_bits`` payload (0 for none): its transport block's smallest
+        allocation; standalone coded: whole code blocks; uncoded: whole symbols."""
         return self._layout.symbols(num_bits)
 
     def channel_uses_with_padding(self, num_bits: int) -> int:
@@ -168,8 +249,8 @@ class DigitalLink(Block):
     @torch.no_grad()
     def simulate(self, batch_size: int, snr_db: float | torch.Tensor) -> BlockResult:
         """Random information bits, one code block per example, through the link (for BER/BLER sweeps)."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise SemlinkError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        self._no_mcs("simulate")
+        _check_batch(batch_size)
         bits = self._source([batch_size, self._k])
         out = self.transmit(bits, snr_db)
         return BlockResult(bits, out.bits_hat, (out.bits_hat == bits).all(dim=-1))
@@ -183,10 +264,10 @@ class DigitalLink(Block):
         :meth:`simulate` draws, and the noise scales with ``snr_db``: from one seed, any decoder
         at any SNR sees the same bits, channel and noise (common random numbers). Coded links only.
         """
+        self._no_mcs("channel_llrs")
         if self._codec is None:
             raise SemlinkError("channel_llrs needs a coded link (code_k, code_n); this link is uncoded")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise SemlinkError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        _check_batch(batch_size)
         bits = self._source([batch_size, self._k])
         no = noise_var_per_example(snr_db, batch_size, self.device)
         return bits, self._coded_llrs(bits.unsqueeze(1), no)
@@ -202,6 +283,7 @@ class DigitalLink(Block):
 
         ``snr_db = inf`` means no channel: the bits arrive as sent and every block is whole.
         """
+        self._no_mcs("transmit")
         bits, home = self._check_bits(bits)
         batch, length = bits.shape
         num_blocks = math.ceil(length / self._k)
@@ -239,8 +321,8 @@ class DigitalLink(Block):
         and the syndrome check of every block (it learns a payload's length from the payload itself,
         e.g. a header in the first block, as a real receiver would).
         """
-        bits = [np.asarray(p.detach().cpu().numpy() if isinstance(p, torch.Tensor) else p, dtype=np.uint8).reshape(-1)
-                for p in payloads]
+        self._no_mcs("transmit_payloads")
+        bits = _payload_bits(payloads)
         lengths = np.array([b.size for b in bits], dtype=np.int64)
         blocks = np.array([math.ceil(n / self._k) for n in lengths], dtype=np.int64)
         received: list[np.ndarray] = [np.zeros(0, np.uint8) for _ in bits]
@@ -262,6 +344,90 @@ class DigitalLink(Block):
         uses = np.array([self.channel_uses(int(n)) for n in lengths], dtype=np.int64)
         return PayloadTransmission(received, checks, uses)
 
+    # -- transport blocks -------------------------------------------------------------------------
+    def transport_block_layout(self, channel_uses: int) -> TbLayout:
+        """The :class:`~semlink.phy.transport_size.TbLayout` of an allocation of ``channel_uses`` REs."""
+        return tb_layout(self._require_mcs("transport_block_layout"), channel_uses)
+
+    def transport_block_chain(self, channel_uses: int) -> tuple[TransportBlockEncoder, TransportBlockDecoder]:
+        """The TB encoder and decoder (the link's decoder settings) of an allocation, built once."""
+        chain = self._tb_chains.get(channel_uses)
+        if chain is None:
+            encoder = TransportBlockEncoder(self.transport_block_layout(channel_uses), device=self.device)
+            decoder = TransportBlockDecoder(encoder, self.cfg.decoder, self.cfg.bp_iterations, self.cfg.nms_scale)
+            chain = self._tb_chains[channel_uses] = (encoder, decoder)
+            if len(self._tb_chains) > TB_CACHE_SIZE:
+                self._tb_chains.popitem(last=False)
+        else:
+            self._tb_chains.move_to_end(channel_uses)
+        return chain
+
+    @torch.no_grad()
+    def transport_block_llrs(
+        self, batch_size: int, snr_db: float | torch.Tensor, channel_uses: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Random TBs through encoder, channel and demapper: ``(bits [B, TBS], llr [B, G])``, for decoder
+        studies (common random numbers as :meth:`channel_llrs`: the noise scales with ``snr_db``)."""
+        _check_batch(batch_size)
+        encoder, _ = self.transport_block_chain(channel_uses)
+        bits = self._source([batch_size, encoder.layout.tbs])
+        no = noise_var_per_example(snr_db, batch_size, self.device)
+        return bits, self._tb_llrs(encoder, bits, no)
+
+    @torch.no_grad()
+    def transmit_transport_blocks(
+        self, bits: torch.Tensor, snr_db: float | torch.Tensor, channel_uses: int
+    ) -> TransportBlockTransmission:
+        """Send ``bits [B, TBS]`` (0/1), one TB per row in ``channel_uses`` REs, at ``snr_db`` (float or ``[B]``)."""
+        encoder, decoder = self.transport_block_chain(channel_uses)
+        bits, home = self._check_bits(bits)
+        if bits.shape[1] != encoder.layout.tbs:
+            raise SemlinkError(
+                f"an allocation of {channel_uses} channel uses at {encoder.layout.mcs.label} carries transport "
+                f"blocks of {encoder.layout.tbs} bits, got {bits.shape[1]} bits per row"
+            )
+        uses = torch.full((bits.shape[0],), channel_uses, dtype=torch.int64, device=home)
+        if is_noiseless(snr_db):  # no channel: every transport block arrives as sent
+            ok = torch.ones(bits.shape[0], dtype=torch.bool, device=home)
+            cb_ok = torch.ones(bits.shape[0], encoder.layout.num_cbs, dtype=torch.bool, device=home)
+            return TransportBlockTransmission(bits.to(home), ok, cb_ok, uses)
+        no = noise_var_per_example(snr_db, bits.shape[0], self.device)
+        out = decoder(self._tb_llrs(encoder, bits, no))
+        return TransportBlockTransmission(out.bits.to(home), out.tb_ok.to(home), out.cb_ok.to(home), uses)
+
+    @torch.no_grad()
+    def transmit_transport_payloads(
+        self, payloads: Sequence[np.ndarray | torch.Tensor], snr_db: float, batch_size: int = 1024
+    ) -> TransportPayloadTransmission:
+        """Send variable-length payloads (``[L_i]`` 0/1 bits each), each in a transport block of its own.
+
+        Payload ``i`` takes the smallest allocation whose TBS carries it and is zero-padded to that
+        TBS; payloads of equal allocation travel together (rows of :meth:`transmit_transport_blocks`,
+        each its own channel realisation). See :class:`TransportPayloadTransmission`.
+        """
+        self._require_mcs("transmit_transport_payloads")
+        bits = _payload_bits(payloads)
+        uses = np.array([self._layout.symbols(b.size) for b in bits], dtype=np.int64)
+        received = [np.zeros(0, np.uint8) for _ in bits]
+        cb_ok = [np.zeros(0, bool) for _ in bits]
+        tb_ok = np.ones(len(bits), dtype=bool)
+        sizes = np.zeros(len(bits), dtype=np.int64)
+        for allocation in sorted(set(uses.tolist()) - {0}):
+            rows = np.flatnonzero(uses == allocation)
+            tbs = self.transport_block_chain(allocation)[0].layout.tbs
+            sizes[rows] = tbs
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start : start + batch_size]
+                frame = np.zeros((len(chunk), tbs), dtype=np.float32)
+                for r, i in enumerate(chunk):
+                    frame[r, : bits[i].size] = bits[i]
+                out = self.transmit_transport_blocks(torch.from_numpy(frame), snr_db, allocation)
+                hat = out.bits_hat.cpu().numpy().astype(np.uint8)
+                for r, i in enumerate(chunk):
+                    received[i], cb_ok[i] = hat[r], out.cb_ok[r].cpu().numpy()
+                tb_ok[chunk] = out.tb_ok.cpu().numpy()
+        return TransportPayloadTransmission(received, tb_ok, cb_ok, uses, sizes)
+
     def call(self, bits: torch.Tensor, snr_db: float | torch.Tensor) -> Transmission:
         return self.transmit(bits, snr_db)
 
@@ -277,6 +443,25 @@ class DigitalLink(Block):
         return self._demapper(
             x_hat.reshape(batch * num_blocks, sym_per_block), no_eff.reshape(batch * num_blocks, sym_per_block)
         )
+
+    def _tb_llrs(self, encoder: TransportBlockEncoder, bits: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
+        """``bits [B, TBS]`` -> demapper logits ``[B, G]``: one TB per row, its allocation in slots of its own."""
+        x = self._mapper(encoder(bits))  # [B, channel_uses]
+        x_hat, no_eff = self._through_channel(x, no)
+        return self._demapper(x_hat, no_eff)
+
+    def _require_mcs(self, what: str) -> Mcs:
+        if self._mcs is None:
+            raise SemlinkError(f"{what} needs a transport-block link (DigitalLinkConfig.mcs); this link sends "
+                               "standalone code blocks (code_k, code_n) or uncoded bits")
+        return self._mcs
+
+    def _no_mcs(self, what: str) -> None:
+        if self._mcs is not None:
+            raise SemlinkError(
+                f"{what} belongs to standalone code blocks; this link sends transport blocks at {self._mcs.label}: "
+                "use transmit_transport_blocks / transmit_transport_payloads / transport_block_layout"
+            )
 
     def _through_channel(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x [B, M]`` -> equalised ``(x_hat, no_eff)`` ``[B, M]``, each row in slots of its own."""
@@ -296,3 +481,14 @@ class DigitalLink(Block):
         if not bool(((bits == 0) | (bits == 1)).all()):
             raise SemlinkError("bits must contain only 0 and 1")
         return bits, home
+
+
+def _check_batch(batch_size: object) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise SemlinkError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+
+
+def _payload_bits(payloads: Sequence[np.ndarray | torch.Tensor]) -> list[np.ndarray]:
+    """Payloads as flat ``uint8`` 0/1 arrays."""
+    return [np.asarray(p.detach().cpu().numpy() if isinstance(p, torch.Tensor) else p, dtype=np.uint8).reshape(-1)
+            for p in payloads]

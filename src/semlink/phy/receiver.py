@@ -13,7 +13,10 @@ with Sionna's (unbiased) LMMSE that is
 Sionna's ``LMMSEEqualizer`` solves a batched matrix problem per resource element and its
 ``LSChannelEstimator`` expands the pilot tensor to the full grid before gathering; at 1x1 both
 reduce to a few element-wise operations, which is what :class:`OfdmReceiver` computes. The test
-suite checks LS and LMMSE estimation and the equaliser against the stock blocks.
+suite checks LS and LMMSE estimation and the equaliser against the stock blocks. One deliberate
+difference: LS's error variance is that of the interpolated estimate, ``sum_p w_p^2 no / |p|^2``,
+where Sionna interpolates the pilots' variances (``sum_p w_p no / |p|^2``); the tests check it
+against the Monte Carlo error of the estimate.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ class OfdmReceiver(Block):
 
     :param resource_grid: the grid the transmitter used.
     :param csi: ``"perfect"`` (the true ``h_freq``), ``"ls"`` (least squares on the pilots,
-        ``err_var = no / |pilot|^2``, interpolated like Sionna's ``LSChannelEstimator``) or
-        ``"lmmse"`` (LS followed by Sionna's LMMSE filtering, needs ``covariance``).
+        interpolated like Sionna's ``LSChannelEstimator``; error variance ``sum_p w_p^2 no / |p|^2``
+        over the pilots' interpolation weights ``w_p``) or ``"lmmse"`` (LS followed by Sionna's LMMSE
+        filtering, needs ``covariance``; its error variance as Sionna computes it).
     :param interpolation: ``"nn"`` or ``"lin"`` (LS only).
     :param equalizer: ``"lmmse"`` (unbiased) or ``"lmmse-biased"``.
     :param covariance: the channel covariance for ``csi="lmmse"``
@@ -87,8 +91,12 @@ class OfdmReceiver(Block):
         if csi == "ls":
             weights = ls_time_weights(resource_grid, interpolation)
             self.register_buffer("_interp", weights.to(self.device), persistent=False)
-            # err_var at the pilots is no/|p|^2; interpolated with the same weights, per unit no:
-            err_unit = torch.einsum("tp,pf->tf", weights, (1.0 / energy).to(torch.float32)).clamp_min(0.0)
+            # The pilots' LS errors are independent with variance no/|p|^2, so an estimate interpolated
+            # with weights w has error variance sum_p w_p^2 no/|p|^2 (exact for a channel constant over
+            # the slot; a moving channel adds the interpolation's model error, which no LS knows).
+            # Sionna's LSChannelEstimator interpolates the variances with w instead: 1.0 no on every
+            # symbol, where linear interpolation's errors are 0.5-1.5 no (extrapolated symbols worst).
+            err_unit = torch.einsum("tp,pf->tf", weights.square(), (1.0 / energy).to(torch.float32))
             self.register_buffer("_err_unit", err_unit.flatten()[data_ind].to(self.device), persistent=False)
         if csi == "lmmse":
             assert covariance is not None

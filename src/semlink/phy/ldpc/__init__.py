@@ -14,7 +14,7 @@
 
 from semlink.phy.ldpc.decoder import DEFAULT_NMS_SCALE, LAYERED_RULES, LLR_MAX, LayeredDecoder, LayeredResult
 from semlink.phy.ldpc.encoding import FastEncoder, gf2_inverse
-from semlink.phy.ldpc.graph import QcGraph, graph_from_encoder, qc_graph
+from semlink.phy.ldpc.graph import QcGraph, code_block_graph, graph_from_encoder, mother_encoder, qc_graph
 
 __all__ = [
     "DEFAULT_NMS_SCALE",
@@ -24,7 +24,9 @@ __all__ = [
     "LayeredDecoder",
     "LayeredResult",
     "QcGraph",
+    "code_block_graph",
     "gf2_inverse",
     "graph_from_encoder",
+    "mother_encoder",
     "qc_graph",
 ]

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 from sionna.phy.fec.ldpc import LDPC5GEncoder
 
-__all__ = ["QcGraph", "qc_graph", "PUNCTURED", "FILLER"]
+__all__ = ["QcGraph", "qc_graph", "code_block_graph", "mother_encoder", "PUNCTURED", "FILLER"]
 
 #: :attr:`QcGraph.llr_index` value of a variable that is not sent (its channel LLR is 0).
 PUNCTURED = -1
@@ -105,13 +105,23 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def graph_from_encoder(encoder: LDPC5GEncoder) -> QcGraph:
-    """The :class:`QcGraph` of the code an ``LDPC5GEncoder`` produces (see the module docstring)."""
-    z, k, n = int(encoder.z), int(encoder.k), int(encoder.n)
+def graph_from_encoder(encoder: LDPC5GEncoder, n: int | None = None) -> QcGraph:
+    """The :class:`QcGraph` of the code an ``LDPC5GEncoder`` produces (see the module docstring).
+
+    ``n``: read ``n`` rate-matched bits instead of the encoder's own ``encoder.n`` (any length up to
+    the circular buffer, whatever rate that gives); the graph then maps the stream *before* any
+    output interleaver, and the encoder must have none (``num_bits_per_symbol=None``).
+    """
+    z, k = int(encoder.z), int(encoder.k)
     k_ldpc, n_ldpc = int(encoder.k_ldpc), int(encoder.n_ldpc)
     k_filler = k_ldpc - k
-    if n > encoder.n_cb_comp:
-        raise ValueError(f"n={n} exceeds the circular buffer ({encoder.n_cb_comp}): repetition is not supported")
+    if n is None:
+        n = int(encoder.n)
+    elif encoder.num_bits_per_symbol is not None:
+        raise ValueError("a length other than the encoder's own needs an encoder without output interleaver")
+    if not 0 < n <= encoder.n_cb_comp:
+        raise ValueError(f"n={n} must lie in [1, {encoder.n_cb_comp}] (the circular buffer): repetition is "
+                         "rate recovery's job, not the graph's")
     base = np.asarray(encoder._bm)  # [rows, cols], -1 = empty, else the shift
     # Pruning as LDPC5GDecoder(prune_pcm=True) does it: keep every variable up to the last one sent
     # or the last one of degree > 1, whichever comes later.
@@ -173,3 +183,21 @@ def qc_graph(k: int, n: int, bits_per_symbol: int | None) -> QcGraph:
         warnings.simplefilter("ignore", UserWarning)
         encoder = LDPC5GEncoder(k, n, num_bits_per_symbol=bits_per_symbol, device="cpu")
     return graph_from_encoder(encoder)
+
+
+@functools.lru_cache(maxsize=256)
+def mother_encoder(k: int, base_graph: str) -> LDPC5GEncoder:
+    """Sionna's ``LDPC5GEncoder`` of ``k`` information bits on ``base_graph`` ("bg1"/"bg2"), no interleaver.
+
+    Only its mother code is used (base matrix, lifting, parity-check matrix); those do not depend on
+    the rate-matched length, which is set to ``2k`` here because Sionna refuses rates below 1/5 that
+    38.212's circular buffer reaches (filler bits, repetition).
+    """
+    return LDPC5GEncoder(k, 2 * k, num_bits_per_symbol=None, bg=base_graph, device="cpu")
+
+
+@functools.lru_cache(maxsize=512)
+def code_block_graph(k: int, base_graph: str, n: int) -> QcGraph:
+    """The graph of one 38.212 code block: ``k`` bits (CRCs included) on ``base_graph``, the first
+    ``n`` bits of its circular buffer (redundancy version 0, before the bit interleaver)."""
+    return graph_from_encoder(mother_encoder(k, base_graph), n)
