@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy.special import erfc
 
-from semlink.cli import parse_db_list
+from semlink.cli.common import parse_db_list
 
 SEMLINK = [sys.executable, "-m", "semlink.cli"]
 

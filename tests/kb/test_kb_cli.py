@@ -11,9 +11,9 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
+from semlink.cli.kb import app
 from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError
 from semlink.kb import KnowledgeBase, LabelSet
-from semlink.kb.cli import app
 from semlink.kb.feature_file import write_feature_file
 
 runner = CliRunner()

@@ -5,7 +5,7 @@ item features; ``kb.search(queries [Q,D], k) -> SearchResult`` returns distances
 item ids as torch tensors on the query's device; ``kb.save(dir)`` / ``KnowledgeBase.load(dir,
 expect_encoder=..., expect_dim=...)`` persist it with checksums. Retrieval is scored by
 :mod:`semlink.metrics` (``top_k_accuracy``, ``binomial_ci``). The CLI commands (``semlink kb
-build|query``) are in :mod:`semlink.kb.cli`.
+build|query``) are in :mod:`semlink.cli.kb`.
 
 A knowledge base records what its labels mean (:class:`LabelSet`: dataset, split, class names),
 so queries labelled from another label set are refused rather than scored.

@@ -1,4 +1,4 @@
-"""CLI commands of the systems layer: ``semlink features`` and ``semlink export-onnx``."""
+"""``semlink features`` (image features into a file) and ``semlink export-onnx`` (trained codecs as ONNX)."""
 
 from __future__ import annotations
 

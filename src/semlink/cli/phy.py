@@ -1,81 +1,16 @@
-"""The ``semlink`` command line (typer).
-
-Subcommands::
-
-    semlink phy ber      Monte Carlo BER/BLER sweep of a 5G-style link
-    semlink run          an experiment from a TOML config (systems x channels x SNRs)
-    semlink features     extract image features into a file (for the kb commands)
-    semlink kb build     build a FAISS knowledge base from a features file
-    semlink kb query     query a knowledge base
-    semlink export-onnx  export a trained KBSC or deep-JSCC transmitter/receiver as ONNX
-    semlink report       one self-contained HTML page overlaying runs (figures, tables, config diffs)
-    semlink version      package versions
-
-Bad input prints one line ``error: ...`` on stderr and exits with status 2, never a traceback.
-"""
+"""``semlink phy ber``: a Monte Carlo BER/BLER sweep of one link from flags and/or a TOML file."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from semlink.cli.common import EXECUTOR_HELP, parse_db_list
 from semlink.errors import SemlinkError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Semantic image transmission over a real PHY.")
-phy_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Physical-layer link simulations.")
-app.add_typer(phy_app, name="phy")
-
-
-def _version(value: bool) -> None:
-    if value:
-        from importlib.metadata import version as installed
-
-        typer.echo(f"semlink {installed('semlink')}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print semlink's version and exit."),
-) -> None:
-    """Semantic image transmission over a real PHY (heavy libraries load only inside the commands)."""
-
-
-EXECUTOR_HELP = "Where points run: local (this process) | process (a local pool) | ray (a Ray cluster)."
-
-
-def parse_db_list(text: str, name: str) -> list[float]:
-    """``"0,2,4"`` or ``"0:10:2"`` (start:stop:step, stop included) → list of floats.
-
-    >>> parse_db_list("0:4:2", "--snr-db")
-    [0.0, 2.0, 4.0]
-    """
-    import math
-
-    text = text.strip()
-    try:
-        if ":" in text:
-            parts = [float(p) for p in text.split(":")]
-            if len(parts) != 3 or parts[2] <= 0:
-                raise ValueError
-            start, stop, step = parts
-            count = int(math.floor((stop - start) / step + 1e-9)) + 1
-            values = [round(start + i * step, 10) for i in range(max(count, 0))]
-        else:
-            values = [float(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise SemlinkError(
-            f"{name} {text!r} is not a list of dB values; accepted: '0,2,4' or 'start:stop:step' with step > 0"
-        ) from None
-    if not values:
-        raise SemlinkError(f"{name} {text!r} gives no values; accepted: '0,2,4' or 'start:stop:step'")
-    if not all(math.isfinite(v) for v in values):
-        raise SemlinkError(f"{name} {text!r} contains non-finite values; every value must be a finite dB number")
-    return values
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Physical-layer link simulations.")
 
 
 def _set(tree: dict[str, Any], key: str, value: Any) -> None:
@@ -91,7 +26,7 @@ def _parse_ints(text: str, name: str) -> list[int]:
         raise SemlinkError(f"{name} {text!r} is not a list of integers; accepted e.g. '2,11'") from None
 
 
-@phy_app.command("ber")
+@app.command("ber")
 def phy_ber(
     out: Path = typer.Option(..., "--out", help="Output folder (results.csv/.parquet, manifest.json, ber_bler.png)."),
     config: Path | None = typer.Option(None, "--config", help="TOML file; flags given here override it."),
@@ -189,72 +124,3 @@ def phy_ber(
     cols = [c for c in ("snr_db", "ebno_db", "ber", "bler", "n_bits", "n_block_errors") if c in frame.columns]
     typer.echo(frame[cols].to_string(index=False))
     typer.echo(f"wrote {out}/results.csv, results.parquet, manifest.json, ber_bler.png")
-
-
-@app.command("report")
-def report(
-    runs: list[Path] | None = typer.Argument(None, help="Run folders (written by `semlink run` or `semlink phy ber`)."),
-    out: Path = typer.Option(..., "--out", help="The HTML file to write (one self-contained page)."),
-    label: list[str] | None = typer.Option(
-        None, "--label", help="A name for each run, in order (default: its config name, else its folder name)."
-    ),
-    title: str | None = typer.Option(None, "--title", help="Page title (default: the runs' names)."),
-) -> None:
-    """One HTML page overlaying runs: interactive figures of every metric, tables, config differences."""
-    from semlink.sim.report import write_report
-
-    if not runs:
-        raise SemlinkError("no run folders given; usage: semlink report RUN_DIR... --out report.html")
-    path = write_report(runs, out, labels=label or None, title=title)
-    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) from {len(runs)} run(s)")
-
-
-@app.command("version")
-def version() -> None:
-    """Print the versions of semlink and the packages that shape its results."""
-    from semlink.io import package_versions
-
-    for name, ver in package_versions().items():
-        typer.echo(f"{name} {ver}")
-
-
-def _register_commands() -> None:
-    """Subcommands whose modules live with their layer (each imports its heavy libraries only when run)."""
-    from semlink.kb.cli import app as kb_app
-    from semlink.sim.cli import register as register_run
-    from semlink.systems.cli import register as register_systems
-
-    app.add_typer(kb_app, name="kb", help="FAISS knowledge base: build and query.")
-    register_run(app)
-    register_systems(app)
-
-
-_register_commands()
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning :class:`SemlinkError` into one line and exit status 2."""
-    try:
-        app(args=argv, standalone_mode=False)
-    except SemlinkError as err:
-        typer.echo(f"error: {err}", err=True)
-        sys.exit(2)
-    except typer.Exit as exit_:
-        sys.exit(exit_.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(130)
-    except typer.TyperException as err:  # usage errors (bad flag, missing option): one line, status 2
-        from typer._click.exceptions import NoArgsIsHelpError
-
-        if isinstance(err, NoArgsIsHelpError):  # a bare group: its help is the answer
-            typer.echo(err.format_message())
-            sys.exit(0)
-        hint = getattr(getattr(err, "ctx", None), "command_path", "semlink")
-        typer.echo(f"error: {err.format_message()} (see {hint} --help)", err=True)
-        sys.exit(2)
-    sys.exit(0)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,10 +1,12 @@
-"""CLI command of the experiment layer: ``semlink run``."""
+"""``semlink run``: an experiment from a TOML config (systems x budgets x channels x SNRs)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
+
+from semlink.cli.common import EXECUTOR_HELP
 
 
 def register(app: typer.Typer) -> None:
@@ -13,7 +15,7 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Argument(..., help="Experiment TOML (see configs/)."),
         out: Path = typer.Option(..., "--out", help="Output folder."),
         resume: bool = typer.Option(False, "--resume", help="Continue a killed run in --out (also with added points)."),
-        executor: str = typer.Option("local", "--executor", help="Where points run: local | process | ray."),
+        executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
         workers: int | None = typer.Option(None, "--workers", help="Worker processes (process) or actors (ray)."),
         address: str | None = typer.Option(None, "--address", help="Address of an existing Ray cluster (ray)."),
         cache: Path | None = typer.Option(None, "--cache", help="Folder of the shared cache of trained codecs "
