@@ -146,3 +146,16 @@ def test_registry_names_its_backends():
         create_corrector("none:/x")
     with pytest.raises(SemlinkError, match="max_edit_distance"):
         create_corrector("symspell", max_edit_distance=5)
+
+
+def test_casing_does_not_depend_on_the_order_of_the_vocabulary():
+    """The captioner's vocabulary is a set, whose order changes from process to process (hashing is
+    randomised): the corrector must not. A word in two casings takes the lower-case one."""
+    words = ["Mountain", "mountain", "bike", "Egyptian", "cat", "a", "an", "or", "photo", "of"]
+    phrases = ["mountain bike", "Egyptian cat"]
+    forward = create_corrector("symspell", vocabulary=words, phrases=phrases, closed_vocabulary=True)
+    backward = create_corrector("symspell", vocabulary=words[::-1], phrases=phrases[::-1], closed_vocabulary=True)
+    assert forward.canonical == backward.canonical
+    assert forward.canonical["mountain"] == "mountain" and forward.canonical["egyptian"] == "Egyptian"
+    text = ["a photo of a mountian bike or an egyptian cat"]
+    assert forward.correct(text) == backward.correct(text) == ["a photo of a mountain bike or an Egyptian cat"]

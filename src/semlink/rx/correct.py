@@ -194,19 +194,24 @@ class SymSpellCorrector(Corrector):
             max_words is None or (isinstance(max_words, int) and max_words >= 1),
             f"max_words {max_words!r}; accepted: a positive integer or None (the whole dictionary)",
         )
-        self.canonical: dict[str, str] = {}  # lower case -> the captioner's casing
-        for word in vocabulary:
-            word = str(word).strip()
-            if word:
-                self.canonical.setdefault(word.lower(), word)
+        # Lower case -> the captioner's casing. The vocabulary is a set: read in sorted order, and where a
+        # word comes in several casings ("mountain" in "mountain bike", "Mountain" elsewhere) the lower-case
+        # one wins, so the corrector is the same in every process (string hashing is randomised per process).
+        spellings: dict[str, set[str]] = {}
         # Adjacent word pairs of the captioner's phrases ("tiger cat" -> ("tiger", "cat")): tie-breakers.
         self.pairs: set[tuple[str, str]] = set()
-        for phrase in phrases:
-            tokens = caption_words(str(phrase))
+        words = [str(word).strip() for word in vocabulary]
+        for phrase in sorted(str(p) for p in phrases):
+            tokens = caption_words(phrase)
             lowered = [t.lower() for t in tokens]
             self.pairs.update(zip(lowered, lowered[1:]))
-            for token in tokens:
-                self.canonical.setdefault(token.lower(), token)
+            words += tokens
+        for word in words:
+            if word:
+                spellings.setdefault(word.lower(), set()).add(word)
+        self.canonical: dict[str, str] = {
+            key: key if key in forms else min(forms) for key, forms in sorted(spellings.items())
+        }
         require(
             not closed_vocabulary or bool(self.canonical),
             "closed_vocabulary=True needs the captioner's vocabulary (vocabulary=...)",
