@@ -51,7 +51,8 @@ def format_validation_error(err: ValidationError, source: str = "config") -> str
             parts.append(f"missing required setting {loc!r}")
             continue
         if e["type"] == "value_error":  # our own validators: the message already names the value
-            parts.append(f"{loc}: {e['msg'].removeprefix('Value error, ')}")
+            message = e["msg"].removeprefix("Value error, ")
+            parts.append(message if loc == "(root)" else f"{loc}: {message}")
             continue
         value = e.get("input")
         shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"

@@ -46,9 +46,11 @@ def point_seed(run_seed: int, identity: str | Mapping[str, Any]) -> int:
     return int(seq.generate_state(1, dtype=np.uint64)[0]) & ((1 << 63) - 1)
 
 
-def channel_seed(run_seed: int, channel: str, snr_db: float) -> int:
-    """The seed of the channel's randomness at (``channel``, ``snr_db``), shared by every system."""
-    return point_seed(run_seed, {"stream": "channel", "channel": channel, "snr_db": float(snr_db)})
+def channel_seed(run_seed: int, channel: str, snr_db: float, split: str = "test") -> int:
+    """The seed of the channel's randomness at (``channel``, ``snr_db``), shared by every system; the
+    validation points of a run (``split``) draw their own, independent of the test queries'."""
+    identity = {"stream": "channel", "channel": channel, "snr_db": float(snr_db)}
+    return point_seed(run_seed, identity if split == "test" else {**identity, "split": split})
 
 
 def seed_everything(seed: int) -> np.random.Generator:

@@ -64,6 +64,16 @@ class LinkFactory:
             )
         return self._links[key]
 
+    def transport(self, channel: ChannelSpec, mcs) -> DigitalLink:
+        """The transport-block :class:`~semlink.phy.DigitalLink` on ``channel`` at ``mcs``
+        (:class:`~semlink.phy.mcs.Mcs`): 5G NR's TB chain for every digital payload of the systems."""
+        from semlink.phy.digital import DigitalLink
+
+        key = ("transport", channel, mcs)
+        if key not in self._links:
+            self._links[key] = DigitalLink(self.spec.digital(channel=channel.build(), mcs=mcs), device=self.device)
+        return self._links[key]
+
     def describe(self, channel: ChannelSpec, **digital: Any) -> dict[str, Any]:
         """Results-row columns naming the link on ``channel`` (:meth:`LinkSpec.describe`)."""
         return self.spec.describe(channel, **digital)

@@ -81,10 +81,14 @@ class LinkSpec(Strict):
         return {**kwargs, **overrides}
 
     def digital(self, **overrides: Any):
+        """The :class:`~semlink.phy.config.DigitalLinkConfig` of this link; ``mcs=`` (an
+        :class:`~semlink.phy.mcs.Mcs`) makes it a transport-block link at that MCS."""
         from semlink.phy.config import DigitalLinkConfig
 
         coding = dict(modulation=self.modulation, code_k=self.code_k, code_n=self.code_n,
                       bp_iterations=self.bp_iterations, decoder=self.decoder, nms_scale=self.nms_scale)
+        if overrides.get("mcs") is not None:
+            coding.update(modulation=overrides["mcs"].modulation, code_k=None, code_n=None)
         return DigitalLinkConfig(**self._shared({**coding, **overrides}))
 
     def analog(self, **overrides: Any):
@@ -93,11 +97,15 @@ class LinkSpec(Strict):
         return AnalogLinkConfig(**self._shared({"equalizer": self.analog_equalizer, **overrides}))
 
     def describe(self, channel: ChannelSpec | None = None, *, digital: bool = False,
-                 modulation: str | None = None, code: tuple[int, int] | str | None = None) -> dict[str, Any]:
+                 modulation: str | None = None, code: tuple[int, int] | str | None = None,
+                 mcs: Any = None, channel_uses: int | None = None) -> dict[str, Any]:
         """Flat results-row columns naming this link on ``channel`` (default: the link's own).
 
         Analog links leave the coding columns empty; a digital link reports the modulation and code
-        it actually uses (``modulation``/``code`` override the link's defaults, as a system may).
+        it actually uses (``modulation``/``code`` override the link's defaults, as a system may); a
+        transport-block link at ``mcs`` (:class:`~semlink.phy.mcs.Mcs`) in an allocation of
+        ``channel_uses`` REs reports its MCS (table, index, target rate), the transport block's size, the
+        CRC bits it pays and the real code rate after rate matching (CRCs included).
         """
         channel = channel if channel is not None else self.channel
         grid = self.ofdm.build() if self.ofdm is not None else None
@@ -122,7 +130,15 @@ class LinkSpec(Strict):
             "decoder": None,
             "bp_iterations": None,
         }
-        if digital:
+        if digital and mcs is not None:
+            from semlink.phy.transport_size import tb_layout
+
+            layout = tb_layout(mcs, channel_uses)
+            row.update(modulation=mcs.modulation, code_rate=layout.code_rate, decoder=self.decoder,
+                       bp_iterations=self.bp_iterations, mcs_table=mcs.table, mcs_index=mcs.index,
+                       target_rate=mcs.target_rate, tb_size=layout.tbs, crc_bits=layout.crc_bits,
+                       code_blocks=layout.num_cbs, allocation=channel_uses)
+        elif digital:
             code = self.code if code is None else code
             k, n = (None, None) if code == "uncoded" else (int(code[0]), int(code[1]))
             row.update(modulation=(modulation or self.modulation).lower(), code_k=k, code_n=n,

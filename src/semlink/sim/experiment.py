@@ -43,6 +43,17 @@ def _log(message: str) -> None:
     print(f"[semlink {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def _system_name(entry: dict[str, Any]) -> str:
+    """A ``[[systems]]`` entry's results name (its spec's ``display_name``; the entry's own words if it no
+    longer parses)."""
+    from semlink.systems.specs import parse_system_spec
+
+    try:
+        return parse_system_spec(entry).display_name
+    except (ValueError, TypeError):
+        return str(entry.get("name") or entry.get("type"))
+
+
 def extension_problems(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Why ``new`` cannot resume a run made with ``old`` (empty: it only adds points).
 
@@ -63,7 +74,7 @@ def extension_problems(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         return config.get("channels") or [config.get("link", {}).get("channel", {})]
 
     for what, listed, name_of in (
-        ("system", lambda c: c.get("systems") or [], lambda s: s.get("name") or s.get("type")),
+        ("system", lambda c: c.get("systems") or [], _system_name),
         ("channel", channels, lambda c: c.get("name")),
     ):
         before = {name_of(x): x for x in listed(old)}
@@ -97,7 +108,7 @@ def run_experiment(
     from semlink.sim.executors import LocalExecutor
     from semlink.sim.gallery import write_gallery
     from semlink.sim.plots import write_run_plots
-    from semlink.sim.resources import build_resources, evaluation_payload
+    from semlink.sim.resources import add_validation, build_resources, evaluation_payload
 
     out = Path(out)
     executor = executor or LocalExecutor()
@@ -112,6 +123,8 @@ def run_experiment(
     resources = build_resources(cfg, out, resolve_device(cfg.device), log, cache_dir)
     ctx = resources.context
     systems, channels = build_systems(cfg, ctx.source)
+    if any(system.selection_metric for system in systems):
+        add_validation(resources, cfg)
     points = make_points(cfg.seed, _grid(cfg, systems, channels))
     # Every codec is trained (or loaded) here, once per (system, channel), before points fan out.
     by_id = {_system_id(s): s for s in systems}
@@ -126,8 +139,9 @@ def run_experiment(
         points, evaluate, out, config=config, seed=cfg.seed, resume=resume, executor=executor,
         check=extension_problems, progress=progress, desc="points",
         on_row=lambda f: write_run_plots(f, out, cfg.name), done=done,
+        table_of=lambda point: point.params.get("split", "results"),
     )
-    frame = _with_derived_rows(frame, cfg, systems, run_dir)
+    frame = _with_derived_rows(frame, systems, run_dir)
     write_run_plots(frame, out, cfg.name, formats=("png", "pdf", "svg"))
     write_gallery(frame, points, run_dir, ctx.queries.images, out, cfg.name)
     comparisons = paired_comparisons(frame, points, run_dir)
@@ -137,15 +151,21 @@ def run_experiment(
     return frame
 
 
-def _with_derived_rows(frame: pd.DataFrame, cfg: ExperimentConfig, systems, run_dir: RunDirectory) -> pd.DataFrame:
-    """Append rows a system derives from its points (e.g. an MCS envelope) and rewrite the tables."""
-    from semlink.systems.base import seed_summary_rows
+def _with_derived_rows(frame: pd.DataFrame, systems, run_dir: RunDirectory) -> pd.DataFrame:
+    """Append the rows derived from finished points and rewrite the tables: the mean and spread over
+    training seeds, each family's choices (on validation, and in hindsight on the test queries:
+    :func:`~semlink.systems.base.selection_rows`) and what a system class derives itself."""
+    from semlink.systems.base import seed_summary_rows, selection_rows
 
     derived = seed_summary_rows(frame)
-    classes = {}
+    validation = run_dir.read_table("validation")
+    families = {system.name: system.selection_metric for system in systems if system.selection_metric}
+    for name, metric in families.items():
+        derived.extend(selection_rows(frame, validation, name, metric))
+    specs = {}
     for system in systems:
-        classes.setdefault(system.spec.display_name, (type(system), system.spec))
-    for cls, spec in classes.values():
+        specs.setdefault(system.spec.display_name, (type(system), system.spec))
+    for cls, spec in specs.values():
         derived.extend(cls.derived_rows(frame, spec))
     if not derived:
         return frame
@@ -169,6 +189,8 @@ def build_systems(cfg: ExperimentConfig, source):
 
 
 def _grid(cfg: ExperimentConfig, systems, channels) -> list[dict[str, Any]]:
+    """Every point: each system on each channel at each SNR on the test queries, and — for the members of
+    a family chosen on validation — the same on the validation split (``split = "validation"``)."""
     snrs = list(cfg.eval.snr_db) + ([math.inf] if cfg.eval.noiseless else [])
     grid: list[dict[str, Any]] = []
     for system in systems:
@@ -178,6 +200,10 @@ def _grid(cfg: ExperimentConfig, systems, channels) -> list[dict[str, Any]]:
             continue
         for ch in channels:
             grid.extend({**base, "channel": ch, "snr_db": float(s)} for s in snrs)
+    for system in systems:
+        if system.selection_metric and not system.channel_free:
+            base = {"system": system.name, "budget": system.budget, "variant": system.variant, "split": "validation"}
+            grid.extend({**base, "channel": ch, "snr_db": float(s)} for ch in channels for s in snrs)
     return grid
 
 
@@ -186,12 +212,13 @@ def make_evaluate(cfg: ExperimentConfig, resources, systems, channels):
     from semlink.metrics.score import SentItems, score
     from semlink.phy.snr import is_noiseless
 
-    ctx, scoring = resources.context, resources.scoring
-    sent = SentItems(ctx.queries.features, ctx.queries.labels, ctx.queries.images)
     by_id = {_system_id(s): s for s in systems}
 
     def evaluate(point: Point) -> dict[str, Any]:
         params = point.params
+        split = params.get("split", "test")
+        ctx, scoring = resources.split(split)
+        sent = SentItems(ctx.queries.features, ctx.queries.labels, ctx.queries.images)
         system = by_id[_system_id(params)]
         channel = channels.get(params["channel"])
         snr_db = params["snr_db"]
@@ -199,7 +226,7 @@ def make_evaluate(cfg: ExperimentConfig, resources, systems, channels):
             system.prepare(ctx, channel)
         seed_everything(point.seed)
         if channel is not None:
-            seed_channel(channel_seed(cfg.seed, channel.name, snr_db))  # common random numbers
+            seed_channel(channel_seed(cfg.seed, channel.name, snr_db, split))  # common random numbers
         tic = time.perf_counter()
         received = system.transmit(ctx, channel, snr_db)
         scored = score(received, sent, scoring.kb, scoring.reencoder(), top_k=scoring.top_k, lpips=scoring.lpips)

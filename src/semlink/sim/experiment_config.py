@@ -76,6 +76,7 @@ class EvalSpec(Strict):
     snr_db: DbList = REFERENCE_TEST_SNRS
     noiseless: bool = True
     batch_size: int = Field(1000, gt=0)
+    validation_queries: int | None = Field(None, ge=1)  # senders of the validation split families are chosen on
     top_k: int = Field(5, ge=1)
     lpips: bool = True  # computed only where its AlexNet weights are on disk; results say when skipped
 

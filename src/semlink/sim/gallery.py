@@ -1,7 +1,7 @@
 """The example figure of a run: what the receivers rebuilt, side by side, at a few SNRs.
 
 For each channel, ``examples_<channel>.png``: the first sent image on top; below it one row per
-system that returns images (an MCS envelope shown by its chosen variant), at a low, a middle and a
+system that returns images (a family of MCS shown by its member chosen on validation), at a low, a middle and a
 high SNR of the run and without noise. Schemes that send text (Multi-SC and its ablations) show the
 crop they sent in the first column and, under each reconstruction, the texts as received and
 corrected (block texts separated by "|").
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from semlink.systems.base import ENVELOPE_VARIANT, variant_role
+from semlink.systems.base import SELECTED_VARIANT, variant_role
 
 __all__ = ["write_gallery"]
 
@@ -59,17 +59,18 @@ def write_gallery(frame: pd.DataFrame, points: Sequence[Any], run_dir: Any, sent
     rows = frame[frame["psnr_db"].notna() & (frame["channel"] != "none")].copy()
     rows["variant"] = rows["variant"].fillna("").astype(str)  # a table read back from CSV has NaN for ""
     roles = rows["variant"].map(variant_role)
-    rows = rows[roles != "seed"]
+    rows = rows[~roles.isin(["seed", "hindsight"])]
     written = []
     for channel, part in rows.groupby("channel", sort=False):
         snrs = _pick_snrs(part)
         role = part["variant"].map(variant_role)
-        shown, envelope = part[role != "envelope"], part[role == "envelope"]
-        enveloped = set(envelope["system"])
+        # A family is shown by its member chosen on validation, not by every member.
+        shown, selected = part[role != "selected"], part[role == "selected"]
+        families = set(selected["system"])
         lines = [(s, b, v) for s, b, v in shown[["system", "budget", "variant"]].drop_duplicates().itertuples(index=False)
-                 if s not in enveloped]
-        lines += [(s, b, ENVELOPE_VARIANT) for s, b in
-                  envelope[["system", "budget"]].drop_duplicates().itertuples(index=False)]
+                 if s not in families]
+        lines += [(s, b, SELECTED_VARIANT) for s, b in
+                  selected[["system", "budget"]].drop_duplicates().itertuples(index=False)]
         if not lines:
             continue
         columns = 1 + len(snrs)
@@ -93,7 +94,7 @@ def write_gallery(frame: pd.DataFrame, points: Sequence[Any], run_dir: Any, sent
                     cell = cell[cell["budget"] == budget_key]
                 if cell.empty:
                     continue
-                chosen = cell.iloc[0].get("envelope_choice") if variant == ENVELOPE_VARIANT else variant
+                chosen = cell.iloc[0].get("choice") if variant == SELECTED_VARIANT else variant
                 key = keys.get((system, budget_key, chosen if isinstance(chosen, str) else (variant or ""), channel,
                                 snr))
                 example = run_dir.read_per_query(key) if key else None
@@ -104,7 +105,7 @@ def write_gallery(frame: pd.DataFrame, points: Sequence[Any], run_dir: Any, sent
                 ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255)
                 snr_text = "no noise" if math.isinf(snr) else f"{snr:g} dB"
                 psnr = example["psnr_db"][query] if "psnr_db" in example else float("nan")
-                ax.set_title(f"{snr_text}  {psnr:.1f} dB" + (f"\n[{chosen}]" if variant == ENVELOPE_VARIANT else ""),
+                ax.set_title(f"{snr_text}  {psnr:.1f} dB" + (f"\n[{chosen}]" if variant == SELECTED_VARIANT else ""),
                              fontsize=7)
                 text = _text(example, query)
                 if text:

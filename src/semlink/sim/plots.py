@@ -85,12 +85,13 @@ def _is_budgetless(value) -> bool:
 
 def _line_colours(rows: pd.DataFrame, enveloped: set[str]) -> dict[str, tuple[float, ...]]:
     """One colour per line label, the same in every panel and never shared: main lines take the
-    strong qualitative palette in order of appearance, the MCS variants under an envelope a lighter one."""
+    strong qualitative palette in order of appearance, the members of a family (drawn thin beside the
+    member chosen on validation) a lighter one."""
     main, minor = [], []
     keys = ["system", "variant"] if "variant" in rows else ["system"]
     for _, first in rows.drop_duplicates(keys).iterrows():
         label = _line_label(first)
-        is_minor = first["system"] in enveloped and variant_role(first.get("variant")) != "envelope"
+        is_minor = first["system"] in enveloped and variant_role(first.get("variant")) == "option"
         target = minor if is_minor else main
         if label not in target:
             target.append(label)
@@ -124,8 +125,10 @@ def plot_metric_panels(
     rows = frame[frame["channel"] != "none"]
     budgets = sorted({b for b in rows["budget"] if not _is_budgetless(b)}) or [None]
     fig, axes = plt.subplots(1, len(budgets), figsize=(5.2 * len(budgets), 4.2), squeeze=False, sharey=True)
-    # Systems with an envelope: the envelope is the line; each MCS it chose from is drawn thin.
-    enveloped = set(rows.loc[rows["variant"].map(variant_role) == "envelope", "system"]) if "variant" in rows else set()
+    # A family (e.g. an MCS table): the member chosen on validation is the line, the hindsight choice a
+    # dashed one (optimistic), each member thin.
+    roles = rows["variant"].map(variant_role) if "variant" in rows else pd.Series("main", index=rows.index)
+    enveloped = set(rows.loc[roles.isin(["selected", "hindsight"]), "system"])
     colours = _line_colours(every_line, enveloped)
     for ax, budget in zip(axes[0], budgets):
         in_panel = rows[rows["budget"].map(_is_budgetless) | (rows["budget"] == budget)] if budget is not None else rows
@@ -139,12 +142,15 @@ def plot_metric_panels(
             first = part.iloc[0]
             label = _line_label(first)
             style = {"linestyle": "--"} if budgetless and budget is not None else {}
-            minor = first["system"] in enveloped and variant_role(first.get("variant")) != "envelope"
+            role = variant_role(first.get("variant"))
+            minor = first["system"] in enveloped and role == "option"
             if minor:
                 style.update(linewidth=0.8, alpha=0.5, markersize=2)
+            if role == "hindsight":
+                style.update(linestyle="--", linewidth=1.0)
             (line,) = ax.plot(finite["snr_db"], finite[metric], marker="o", label=label,
                               color=colours[label], **{"markersize": 3, **style})
-            if minor:
+            if minor or role == "hindsight":
                 continue
             if all(c in finite.columns for c in spread) and finite[spread[0]].notna().all():
                 ax.fill_between(finite["snr_db"], finite[spread[0]], finite[spread[1]], alpha=0.25,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from semlink.errors import SemlinkError
 from semlink.systems.context import Artifacts, Queries, ReceiverLibrary, Source, SystemContext, TrainingData
 
 __all__ = [
-    "Resources", "Scoring", "build_resources", "data_fingerprint", "default_cache_dir", "evaluation_payload",
+    "Resources", "Scoring", "add_validation", "build_resources", "data_fingerprint", "default_cache_dir", "evaluation_payload",
     "resources_from_payload",
 ]
 
@@ -55,11 +55,23 @@ class Scoring:
 
 @dataclass
 class Resources:
-    """A run's :class:`SystemContext` (what systems use), its :class:`Scoring`, and where its KB lives."""
+    """A run's :class:`SystemContext` (what systems use), its :class:`Scoring`, and where its KB lives;
+    ``validation``: the validation split as queries and their scoring (the sender half sent, the receiver
+    half as the knowledge base), where a system of the run chooses among its variants on it."""
 
     context: SystemContext
     scoring: Scoring
     kb_directory: Path
+    validation: tuple[Queries, Scoring] | None = None
+
+    def split(self, name: str) -> tuple[SystemContext, Scoring]:
+        """The context and scoring of the ``"test"`` queries or of the ``"validation"`` split."""
+        if name == "test":
+            return self.context, self.scoring
+        if name != "validation" or self.validation is None:
+            raise SemlinkError(f"this run holds no {name!r} split to evaluate on")
+        queries, scoring = self.validation
+        return replace(self.context, queries=queries), scoring
 
 
 def default_cache_dir() -> Path:
@@ -85,9 +97,10 @@ def build_resources(cfg, out: Path, device: torch.device, log: Callable[[str], N
     """Data → features → splits → knowledge base (saved to ``out/kb``) → :class:`Resources`.
 
     ``cache_dir``: the shared cache of trained codecs (None: none; see :mod:`semlink.systems.checkpoints`).
+    The validation split is added by :func:`add_validation` where a system chooses on it.
     """
     from semlink.data import kbsc_split, load_dataset, subset_per_class
-    from semlink.kb import KnowledgeBase
+    from semlink.kb import KnowledgeBase, LabelSet
     from semlink.phy.links import LinkFactory
     from semlink.systems.checkpoints import CheckpointStore
     from semlink.tx import create_encoder, extract_features
@@ -108,6 +121,8 @@ def build_resources(cfg, out: Path, device: torch.device, log: Callable[[str], N
     encoder = create_encoder(cfg.encoder.spec, image_size=cfg.encoder.image_size, device=str(device))
     cache = Path(cfg.encoder.cache_dir) if cfg.encoder.cache_dir else default_cache_dir() / "features"
     log(f"features: {encoder.name} on {len(train_set)} train + {len(test_set)} test images of {data.dataset}")
+    for note in dict.fromkeys(train_set.notes + test_set.notes):
+        log(f"data: {note}")
     train_x = extract_features(encoder, train_set, cache_dir=cache, batch_size=cfg.encoder.batch_size).to(device)
     test_x = extract_features(encoder, test_set, cache_dir=cache, batch_size=cfg.encoder.batch_size).to(device)
     train_y = torch.as_tensor(train_set.labels, device=device)
@@ -118,7 +133,8 @@ def build_resources(cfg, out: Path, device: torch.device, log: Callable[[str], N
         return x[idx_t], y[idx_t]
 
     kb_x, kb_y = part(test_x, test_y, split.test_receiver)
-    kb = KnowledgeBase.build(kb_x, kb_y, factory=cfg.kb.factory, encoder=encoder.name, seed=cfg.seed)
+    kb = KnowledgeBase.build(kb_x, kb_y, factory=cfg.kb.factory, encoder=encoder.name, seed=cfg.seed,
+                             label_set=LabelSet.of(test_set), encoder_weights=encoder.weights_id)
     kb.save(out / "kb")
     queries, query_labels = part(test_x, test_y, split.test_sender)
     log(f"knowledge base: {len(kb_x)} items ({cfg.kb.factory}); {len(queries)} queries")
@@ -140,6 +156,28 @@ def build_resources(cfg, out: Path, device: torch.device, log: Callable[[str], N
         encode_cache_dir=(Path(cache_dir).parent / "encodes") if cache_dir is not None else None,
     )
     return Resources(context, Scoring(kb, encoder, cfg.eval.top_k, cfg.eval.lpips), out / "kb")
+
+
+def add_validation(resources: Resources, cfg) -> None:
+    """Give ``resources`` the validation split as queries (its sender half, at most ``[eval]
+    validation_queries``, evenly spaced) scored against a knowledge base of its receiver half (saved
+    beside the run's KB, ``kb_validation/``, for workers)."""
+    from semlink.kb import KnowledgeBase
+
+    data = resources.context.require_training("choosing among variants on the validation split")
+    encoder = resources.scoring.image_encoder
+    directory = resources.kb_directory.parent / "kb_validation"
+    (features, labels), (kb_x, kb_y) = data.val_sender, data.val_receiver
+    count = len(features) if cfg.eval.validation_queries is None else min(len(features), cfg.eval.validation_queries)
+    pick = np.linspace(0, len(features) - 1, count).round().astype(np.int64) if count < len(features) \
+        else np.arange(len(features))
+    index = torch.as_tensor(pick, device=features.device)
+    kb = KnowledgeBase.build(kb_x, kb_y, factory=cfg.kb.factory, encoder=encoder.name, seed=cfg.seed,
+                             encoder_weights=encoder.weights_id)
+    kb.save(directory)
+    images = None if data.val_images is None else data.val_images[pick]
+    queries = Queries(features[index], labels[index], images, cfg.eval.batch_size, name="validation")
+    resources.validation = (queries, Scoring(kb, encoder, cfg.eval.top_k, cfg.eval.lpips))
 
 
 def data_fingerprint(*arrays: torch.Tensor | np.ndarray) -> str:
@@ -197,6 +235,12 @@ def evaluation_payload(resources: Resources) -> dict[str, Any]:
         "checkpoint_files": files(ctx.artifacts.checkpoints.run_dir),
         "encoder": ctx.artifacts.encoder,
         "data_fingerprint": ctx.artifacts.data_fingerprint,
+        "validation": None if resources.validation is None else {
+            "queries": resources.validation[0].features.cpu().numpy(),
+            "query_labels": resources.validation[0].labels.cpu().numpy(),
+            "query_images": resources.validation[0].images,
+            "kb_files": files(resources.kb_directory.parent / "kb_validation"),
+        },
     }
 
 
@@ -227,4 +271,16 @@ def resources_from_payload(cfg, payload: dict[str, Any], workdir: Path, device: 
                             payload["data_fingerprint"]),
     )
     encoder = create_encoder(cfg.encoder.spec, image_size=cfg.encoder.image_size, device=str(device))
-    return Resources(context, Scoring(kb, encoder, cfg.eval.top_k, cfg.eval.lpips), workdir / "kb")
+    resources = Resources(context, Scoring(kb, encoder, cfg.eval.top_k, cfg.eval.lpips), workdir / "kb")
+    split = payload.get("validation")
+    if split is not None:
+        for rel, data in split["kb_files"].items():
+            target = workdir / "kb_validation" / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        queries = Queries(torch.as_tensor(split["queries"], device=device),
+                          torch.as_tensor(split["query_labels"], device=device), split["query_images"],
+                          cfg.eval.batch_size, name="validation")
+        val_kb = KnowledgeBase.load(workdir / "kb_validation", expect_encoder=payload["encoder"])
+        resources.validation = (queries, Scoring(val_kb, encoder, cfg.eval.top_k, cfg.eval.lpips))
+    return resources

@@ -13,6 +13,8 @@ Files in the run directory:
 - ``results.csv`` / ``results.parquet``: one row per point, in the run's grid order;
 - ``manifest.json``: resolved config, package versions, seed, git commit, run status;
 - ``points.jsonl``: the journal used for ``--resume``;
+- ``validation.csv`` / ``validation.parquet``: the points evaluated on the validation split, where a
+  family of variants is chosen on it (apart from the results, which are all on the test queries);
 - ``timings.csv``: wall-clock seconds of each point (kept apart: results are identical across runs);
 - ``per_query/<point>.npz``: per-query outcomes of a point (e.g. ``top1_hit``, ``psnr_db``) where the
   evaluator returns them, for paired comparisons between systems (plain arrays, no pickle).
@@ -195,6 +197,11 @@ class RunDirectory:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
 
+    def read_table(self, name: str = "results") -> pd.DataFrame | None:
+        """The table ``name`` as written (Parquet), or None where the run has none."""
+        path = self.path / f"{name}.parquet"
+        return pd.read_parquet(path) if path.is_file() else None
+
     def write_tables(self, rows: Sequence[dict[str, Any]], name: str = "results", parquet: bool = True) -> pd.DataFrame:
         frame = pd.DataFrame(list(rows))
         with atomic_path(self.path / f"{name}.csv") as tmp:
@@ -230,6 +237,7 @@ def run_points(
     on_row: Callable[[pd.DataFrame], None] | None = None,
     refresh_seconds: float = 15.0,
     done: dict[str, dict[str, Any]] | None = None,
+    table_of: Callable[[Point], str] | None = None,
 ) -> pd.DataFrame:
     """Evaluate every point not yet done; return the full results table (in grid order).
 
@@ -240,6 +248,8 @@ def run_points(
     ``on_row`` (plots) is called at most every ``refresh_seconds`` and once at the end. The manifest
     is written first with ``status="running"`` and at the end with ``status="complete"``. ``done``:
     the rows :meth:`RunDirectory.prepare` returned, where the caller prepared the folder itself.
+    ``table_of(point)`` names the table a point's row goes to (default ``"results"``, the one returned and
+    shown to ``on_row``; e.g. ``"validation"`` for points that choose among variants).
     """
     from semlink.sim.executors import LocalExecutor
 
@@ -251,8 +261,11 @@ def run_points(
     run_dir.write_manifest(config, seed, status="running", n_points=len(points), executor=executor.describe())
     todo = [p for p in points if p.key not in done]
 
-    def table() -> pd.DataFrame:
-        return run_dir.write_tables([rows[p.key] for p in points if p.key in rows])
+    table_of = table_of or (lambda point: "results")
+    tables = sorted({table_of(p) for p in points} | {"results"})
+
+    def table(name: str = "results") -> pd.DataFrame:
+        return run_dir.write_tables([rows[p.key] for p in points if p.key in rows and table_of(p) == name], name=name)
 
     last_refresh = time.monotonic()
     with _progress(len(todo), desc, progress) as bar:
@@ -264,11 +277,15 @@ def run_points(
             row = {**point.params, **metrics, "seed": point.seed}
             run_dir.append(point.key, row, seconds)
             rows[point.key] = json.loads(json.dumps({k: _json_safe(v) for k, v in row.items()}))
-            frame = table()
-            if on_row is not None and time.monotonic() - last_refresh >= refresh_seconds:
+            frame = table(table_of(point))
+            if on_row is not None and table_of(point) == "results" \
+                    and time.monotonic() - last_refresh >= refresh_seconds:
                 on_row(frame)
                 last_refresh = time.monotonic()
             bar.update(1)
+    for name in tables:
+        if name != "results":
+            table(name)
     frame = table()
     timings = run_dir.read_timings()
     if timings:

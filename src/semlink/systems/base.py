@@ -28,8 +28,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from semlink.systems.context import SystemContext
 
 __all__ = [
-    "ENVELOPE_VARIANT", "SEED_VARIANT", "Received", "RunSetting", "System", "SystemBase", "TextOutcome",
-    "create_systems", "system_class", "training_seed", "variant_role",
+    "HINDSIGHT_VARIANT", "SEED_VARIANT", "SELECTED_VARIANT", "Received", "RunSetting", "System", "SystemBase",
+    "TextOutcome", "create_systems", "selection_rows", "system_class", "training_seed", "variant_role",
 ]
 
 
@@ -111,19 +111,27 @@ class System(Protocol):
 
 SEED_VARIANT = "seed "
 """Variant prefix of the per-training-seed systems of a trained scheme (``"seed 0"``, ``"seed 1"``...)."""
-ENVELOPE_VARIANT = "envelope"
-"""Variant of the rows a system derives from its variants' points (the best MCS per SNR)."""
+SELECTED_VARIANT = "selected"
+"""Variant of the rows of a family of variants (e.g. an MCS table) whose member was chosen per (budget,
+channel, SNR) on the validation split and then evaluated on the test queries: the family's line."""
+HINDSIGHT_VARIANT = "hindsight"
+"""Variant of the rows of a family whose member was chosen on the test queries themselves: optimistic
+(the choice has seen the data it is scored on), shown as such."""
 
 
 def variant_role(variant: Any) -> str:
     """How a row's variant is drawn: ``"seed"`` (one training seed: summarised by the mean row and its band),
-    ``"envelope"`` (derived from the variants beside it: the line), ``"option"`` (a variant under an
-    envelope, or a plain named variant) or ``"main"`` (no variant)."""
+    ``"selected"`` (a family's member chosen on validation: the line), ``"hindsight"`` (chosen on the test
+    queries: an optimistic line of its own), ``"option"`` (a family's member, or a plain named variant) or
+    ``"main"`` (no variant). Runs written before selection on validation named their hindsight rows
+    ``"envelope"``."""
     text = variant if isinstance(variant, str) else ""
     if text.startswith(SEED_VARIANT):
         return "seed"
-    if text == ENVELOPE_VARIANT:
-        return "envelope"
+    if text == SELECTED_VARIANT:
+        return "selected"
+    if text in (HINDSIGHT_VARIANT, "envelope"):
+        return "hindsight"
     return "option" if text else "main"
 
 
@@ -137,6 +145,7 @@ class SystemBase:
 
     trained: ClassVar[bool] = False
     channel_free: ClassVar[bool] = False
+    selection_metric: str | None = None  # set on the members of a family chosen on validation (see selection_rows)
 
     def __init__(self, spec, setting: RunSetting, budget: int | None = None, train_index: int = 0) -> None:
         self.spec = spec
@@ -169,7 +178,8 @@ class SystemBase:
 
     @classmethod
     def derived_rows(cls, frame, spec) -> list[dict[str, Any]]:
-        """Rows this scheme derives from its points once they are done (e.g. an MCS envelope): none."""
+        """Rows this scheme derives from its points once they are done: none by default (a family's
+        selected and hindsight rows are the runner's, :func:`selection_rows`)."""
         return []
 
 
@@ -194,6 +204,11 @@ def create_systems(spec, setting: RunSetting, run_budgets: list[int] | None = No
     systems: list[SystemBase] = []
     for budget in spec.budgets(run_budgets):
         if cls.trained and setting.train_seeds > 1:
+            if len(cls.expand(spec, setting, budget)) > 1:
+                raise SemlinkError(
+                    f"system {spec.display_name!r}: [train] seeds = {setting.train_seeds} and a family of variants "
+                    "(several MCS or training SNRs) cannot be combined; run the family with seeds = 1, or one member"
+                )
             for index in range(setting.train_seeds):
                 system = cls(spec, setting, budget, index)
                 system.variant = f"{SEED_VARIANT}{index}"
@@ -241,4 +256,54 @@ def seed_summary_rows(frame) -> list[dict[str, Any]]:
             row.update(collapsed=bool(flags.any()), n_collapsed=int(flags.sum()))
         row.update(variant="", n_train_seeds=len(group), seed=None, train_seed=None, best_epoch=None)
         rows.append(row)
+    return rows
+
+
+SELECTION_KEYS = ("system", "budget", "channel", "snr_db")
+
+
+def selection_rows(test, validation, system: str, metric: str) -> list[dict[str, Any]]:
+    """The rows of a family's choices: per (budget, channel, SNR) of ``system``'s member rows (variants of
+    role ``"option"``), the test row of the member best on ``metric`` on the validation split
+    (variant ``"selected"``) and of the member best on the test queries themselves (``"hindsight"``:
+    optimistic). Each says what it chose (``choice``), on what (``selected_on``) and the choice's
+    validation figure (``choice_validation_<metric>``). Ties go to the earlier member; a member missing
+    on either split is not a candidate.
+
+    ``test`` and ``validation``: the results and validation tables (pandas), the same columns.
+    """
+    import math
+
+    def members(frame):
+        if frame is None or frame.empty or metric not in frame.columns:
+            return frame.iloc[0:0] if frame is not None else None
+        mine = frame[(frame["system"] == system) & (frame["variant"].map(variant_role) == "option")]
+        return mine[mine[metric].notna()]
+
+    rows: list[dict[str, Any]] = []
+    test_members, val_members = members(test), members(validation)
+    if test_members is None or test_members.empty:
+        return rows
+    order = {v: i for i, v in enumerate(dict.fromkeys(test_members["variant"]))}
+    val_scores = {} if val_members is None else {
+        (r["budget"], r["channel"], r["snr_db"], r["variant"]): float(r[metric])
+        for r in val_members[["budget", "channel", "snr_db", "variant", metric]].to_dict("records")
+    }
+    def best(candidates: list[dict[str, Any]], scores: list[float | None]) -> dict[str, Any] | None:
+        scored = [(score, -order[r["variant"]], i) for i, (r, score) in enumerate(zip(candidates, scores))
+                  if score is not None and not math.isnan(score)]
+        return candidates[max(scored)[2]] if scored else None
+
+    for (budget, channel, snr), group in test_members.groupby(["budget", "channel", "snr_db"], sort=False,
+                                                             dropna=False):
+        candidates = group.to_dict("records")
+        validated = [val_scores.get((budget, channel, snr, r["variant"])) for r in candidates]
+        chosen = best(candidates, validated)
+        if chosen is not None:
+            rows.append({**chosen, "variant": SELECTED_VARIANT, "choice": chosen["variant"],
+                         "selected_on": "validation", f"choice_validation_{metric}":
+                         val_scores[(budget, channel, snr, chosen["variant"])]})
+        hindsight = best(candidates, [float(r[metric]) for r in candidates])
+        rows.append({**hindsight, "variant": HINDSIGHT_VARIANT, "choice": hindsight["variant"],
+                     "selected_on": "test (hindsight: optimistic)"})
     return rows

@@ -59,12 +59,16 @@ class Source:
 class Queries:
     """The items the transmitter sends: ``features [Q, D] float32`` (L2-normalised), ``labels [Q] int64``
     (torch, on the run's device) and ``images [Q, H, W(, 3)] uint8`` (NumPy, row-aligned; None where the
-    run holds no images). ``batch_size`` bounds how many cross the link at once."""
+    run holds no images). ``batch_size`` bounds how many cross the link at once. ``name`` says which
+    split they are: ``"test"`` (the queries results are reported on) or ``"validation"`` (the sender half
+    of the validation split, on which families of variants are chosen); a system keeps what it computes
+    per query set under this name."""
 
     features: torch.Tensor
     labels: torch.Tensor
     images: np.ndarray | None = None
     batch_size: int = 1000
+    name: str = "test"
 
     def __len__(self) -> int:
         return int(self.features.shape[0])

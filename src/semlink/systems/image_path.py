@@ -1,8 +1,8 @@
 """Image paths: how an image crosses the link, shared by the image schemes and Multi-SC's crop.
 
-- :class:`DigitalImagePath`: an image codec (BPG by default) rate-matched to the bits a channel-use
-  budget carries on a digital link (:class:`~semlink.phy.budget.CodeLayout`), sent in 5G LDPC code
-  blocks; what decodes is shown, the receiver's fallback image where nothing does.
+- :class:`DigitalImagePath`: an image codec (BPG by default) rate-matched to the transport block a
+  channel-use budget carries at an MCS (:class:`~semlink.phy.budget.TransportLayout`), sent through
+  5G NR's transport-block chain; what decodes is shown, the receiver's fallback image where nothing does.
 - :class:`JsccCodecs`: deep-JSCC codecs (:mod:`semlink.systems.jscc_model`), one per channel,
   trained through the analog link (:class:`~semlink.systems.trained.TrainedCodecs`), and
   :func:`send_jscc` to send images with one.
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from semlink.systems.trained import TrainedCodecs
 
@@ -23,12 +24,15 @@ __all__ = ["CodecPath", "DigitalImagePath", "JsccCodecs", "PathOutcome", "send_j
 @dataclass
 class PathOutcome:
     """What crossed a digital image path, per image: ``decoded`` (None where nothing decoded),
-    ``intact`` (every code block passed its check), ``channel_uses`` (symbols sent; 0 for nothing),
-    and the code blocks sent and failed in all."""
+    ``intact`` (the transport block passed its CRC; nothing sent counts as intact), ``channel_uses``
+    (REs of the allocation sent; 0 for nothing), ``undetected`` (the CRC passed but the bits differ from
+    the sent ones: a ground-truth diagnostic the receiver never sees); and the code blocks sent and
+    failed (their CRC) in all."""
 
     decoded: list[np.ndarray | None]
     intact: np.ndarray
     channel_uses: np.ndarray
+    undetected: np.ndarray
     sent_blocks: int
     failed_blocks: int
 
@@ -66,7 +70,8 @@ class CodecPath:
         return fit_to_budget(self.codec, images, self.max_bits if budgets is None else budgets, cache=cache)
 
     def decode(self, payloads: list[bytes]) -> list[np.ndarray | None]:
-        """Decoded images of ``payloads`` (memoised: a payload decodes the same at every SNR)."""
+        """Decoded images of ``payloads`` (memoised: a payload decodes the same at every SNR). Whatever
+        the bytes — an undetected channel error included — this never raises: undecodable is None."""
         todo = sorted({p for p in payloads if p not in self._decoded})
         if todo:
             for payload, image in zip(todo, self.codec.decode(todo, expected_shape=self.image_shape)):
@@ -75,44 +80,68 @@ class CodecPath:
 
 
 class DigitalImagePath(CodecPath):
-    """A :class:`CodecPath` over a digital link at one modulation and code (see the module docstring).
+    """A :class:`CodecPath` over 5G NR transport blocks at one MCS, in a fixed allocation of the budget.
 
-    :param modulation: QAM of the link; ``code``: ``(k, n)`` 5G LDPC code blocks.
-    :param decode_damaged: decode a payload whose blocks failed anyway (what cannot be decoded falls
-        back); default: a failed block loses the image.
+    The payload is rate-matched to the transport block the budget's ``channel_uses`` REs carry at
+    ``mcs`` (:class:`~semlink.phy.budget.TransportLayout`: TB and code-block CRCs paid), zero-padded to
+    it, and sent in the smallest allocation that carries that transport block — the same for every image,
+    so the receiver knows it from configuration (no per-image signalling). The receiver learns a failure
+    from the CRC only and decodes what it received (a payload's own header says how long it is; the
+    padding is ignored). With ``decode_damaged`` it also decodes a payload whose CRC failed (what cannot
+    be decoded falls back); by default a failed CRC loses the image.
     """
 
-    def __init__(self, codec: str, codec_options: dict[str, Any], modulation: str, code: tuple[int, int],
-                 max_bits: int, image_shape: tuple[int, ...], decode_damaged: bool = False) -> None:
-        super().__init__(codec, codec_options, image_shape, max_bits)
-        self.modulation = modulation
-        self.code = tuple(code)
+    def __init__(self, codec: str, codec_options: dict[str, Any], mcs, channel_uses: int,
+                 image_shape: tuple[int, ...], decode_damaged: bool = False) -> None:
+        from semlink.phy.budget import TransportLayout
+
+        layout = TransportLayout(mcs)
+        super().__init__(codec, codec_options, image_shape, layout.max_bits(channel_uses))
+        self.mcs = mcs
+        self.allocation = layout.symbols(self.max_bits)  # <= channel_uses; 0 when the budget carries no TB
         self.decode_damaged = bool(decode_damaged)
 
     def link(self, links, channel):
-        return links.digital(channel, self.modulation, self.code)
+        return links.transport(channel, self.mcs)
 
     def send(self, links, channel, snr_db: float, payloads: list[bytes], batch_size: int) -> PathOutcome:
-        """Send each payload (``b""``: nothing) in code blocks of its own across ``channel`` at ``snr_db``."""
-        link = self.link(links, channel)
-        out = link.transmit_payloads([np.unpackbits(np.frombuffer(p, dtype=np.uint8)) for p in payloads], snr_db,
-                                     batch_size)
-        received = [np.packbits(bits).tobytes() for bits in out.bits_hat]
-        intact = np.array([bool(ok.all()) for ok in out.block_ok])
-        decoded: list[np.ndarray | None] = [None] * len(payloads)
-        whole = [i for i, p in enumerate(payloads) if p and intact[i]]
+        """Send each payload (``b""``: nothing) in a transport block of its own across ``channel`` at ``snr_db``."""
+        count = len(payloads)
+        decoded: list[np.ndarray | None] = [None] * count
+        intact, undetected = np.ones(count, dtype=bool), np.zeros(count, dtype=bool)
+        uses = np.zeros(count, dtype=np.int64)
+        received: list[bytes] = [b""] * count
+        sent = [i for i, p in enumerate(payloads) if p]
+        sent_blocks = failed_blocks = 0
+        if sent:
+            link = self.link(links, channel)
+            tbs = self.max_bits
+            frame = np.zeros((len(sent), tbs), dtype=np.float32)
+            for row, i in enumerate(sent):
+                bits = np.unpackbits(np.frombuffer(payloads[i], dtype=np.uint8))
+                frame[row, : bits.size] = bits
+            for start in range(0, len(sent), batch_size):
+                rows = sent[start : start + batch_size]
+                out = link.transmit_transport_blocks(torch.from_numpy(frame[start : start + len(rows)]), snr_db,
+                                                     self.allocation)
+                hat = out.bits_hat.cpu().numpy().astype(np.uint8)
+                ok, cb_ok = out.tb_ok.cpu().numpy(), out.cb_ok.cpu().numpy()
+                sent_blocks += cb_ok.size
+                failed_blocks += int((~cb_ok).sum())
+                for r, i in enumerate(rows):
+                    received[i] = np.packbits(hat[r]).tobytes()
+                    intact[i] = bool(ok[r])
+                    undetected[i] = bool(ok[r]) and not np.array_equal(hat[r], frame[start + r].astype(np.uint8))
+                    uses[i] = self.allocation
+        whole = [i for i in sent if intact[i]]
         for i, image in zip(whole, self.decode([received[i] for i in whole])):
             decoded[i] = image
-        damaged = [i for i, p in enumerate(payloads) if p and not intact[i]]
+        damaged = [i for i in sent if not intact[i]]
         if damaged and self.decode_damaged:
             for i, image in zip(damaged, self.codec.decode([received[i] for i in damaged],
                                                            expected_shape=self.image_shape)):
                 decoded[i] = image
-        return PathOutcome(
-            decoded=decoded, intact=intact, channel_uses=out.channel_uses,
-            sent_blocks=int(sum(len(ok) for ok in out.block_ok)),
-            failed_blocks=int(sum((~ok).sum() for ok in out.block_ok)),
-        )
+        return PathOutcome(decoded, intact, uses, undetected, sent_blocks, failed_blocks)
 
 
 class JsccCodecs(TrainedCodecs):

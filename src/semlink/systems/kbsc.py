@@ -24,6 +24,7 @@ import torch
 from semlink.errors import SemlinkError
 from semlink.systems.base import Received, SystemBase
 from semlink.systems.kbsc_model import Channel, analog_channel, load_codec, save_codec
+from semlink.systems.specs.image import mcs_variant
 from semlink.systems.trained import TrainedCodecs
 from semlink.tx.quantize import UniformQuantizer
 
@@ -114,42 +115,57 @@ class KbscAnalog(SystemBase):
 
 
 class KbscDigital(SystemBase):
-    """Compressor → b-bit quantiser → LDPC + QAM on the digital link → dequantiser → decompressor.
+    """Compressor → b-bit quantiser → 5G NR transport block at an MCS → dequantiser → decompressor.
 
-    The latent size follows from the channel-use budget B:
-    ``latent = B · bits_per_symbol · code_rate / bits_per_value`` (rounded down to even), so the
-    digital variant spends at most the analog variant's channel uses per image. The codec is
-    trained through the quantiser (straight-through gradient); channel errors are not trained for.
-    The receiver gets hard bits, so there is no per-symbol noise variance to read: a blind decoder.
+    The latent size follows from the budget's transport block at the MCS (:meth:`KbscDigitalSpec.layout`),
+    so the digital variant spends at most the analog variant's channel uses per image. The codec is
+    trained through the quantiser (straight-through gradient); channel errors are not trained for. The
+    receiver gets hard bits (and the CRC's verdict), so there is no per-symbol noise variance to read: a
+    blind decoder. A family of MCS (one codec per member) is chosen per SNR on validation.
     """
 
     trained = True
 
-    def __init__(self, spec, setting, budget: int, train_index: int = 0) -> None:
+    def __init__(self, spec, setting, budget: int, train_index: int = 0, mcs=None, family: bool = False) -> None:
         super().__init__(spec, setting, budget, train_index)
         self.quantizer = UniformQuantizer(spec.bits_per_value)
-        self.modulation = spec.resolved_modulation(setting.link)
-        self.code = spec.resolved_code(self.budget, self.modulation, setting.link.code)
-        self.latent_values, self.payload_bits, self._uses = spec.layout(self.budget, self.modulation, self.code)
+        self.mcs = mcs if mcs is not None else spec.family(setting.link)[0]
+        self.latent_values, self.tb_bits = spec.layout(self.budget, self.mcs)
+        from semlink.phy.budget import TransportLayout
+
+        self.allocation = TransportLayout(self.mcs).symbols(self.tb_bits)
+        self.selection_metric = spec.selection_metric if family else None
         settings = replace(spec.train.settings(setting.train_snr_db), noise_input="none")
         self.codecs = KbscCodecs(self, settings, self.latent_values // 2, lambda ctx, channel: self._through_quantizer)
+        self.codecs.member = mcs_variant(self.mcs) if family else ""
+
+    @classmethod
+    def expand(cls, spec, setting, budget: int) -> list[KbscDigital]:
+        members = [m for m in spec.family(setting.link) if spec.layout(budget, m)[0] >= 2]
+        family = len(members) > 1
+        systems = []
+        for mcs in members:
+            system = cls(spec, setting, budget, mcs=mcs, family=family)
+            system.variant = mcs_variant(mcs) if family else ""
+            systems.append(system)
+        return systems
 
     @property
     def channel_uses(self) -> int:
-        return self._uses
+        return self.allocation
 
     def _link(self, links, channel):
-        return links.digital(channel, self.modulation, self.code)
+        return links.transport(channel, self.mcs)
 
     def channel_uses_with_padding(self, links, channel) -> int:
-        return self._link(links, channel).channel_uses_with_padding(self.payload_bits)
+        return self._link(links, channel).channel_uses_with_padding(self.tb_bits)
 
     def ebno_offset_db(self, links, channel) -> float:
-        return self._link(links, channel).ebno_to_snr_db(0.0)
+        return self._link(links, channel).ebno_to_snr_db(0.0, self.allocation)
 
     def describe(self, links, channel) -> dict[str, Any]:
-        return {**links.describe(channel, digital=True, modulation=self.modulation, code=self.code),
-                **self.codecs.row_columns(channel)}
+        return {**links.describe(channel, digital=True, mcs=self.mcs, channel_uses=self.allocation),
+                "latent_values": self.latent_values, **self.codecs.row_columns(channel)}
 
     def prepare(self, ctx, channel) -> None:
         self.codecs.get(ctx, channel)
@@ -163,11 +179,17 @@ class KbscDigital(SystemBase):
     def transmit(self, ctx, channel, snr_db: float) -> Received:
         codec = self.codecs.get(ctx, channel)
         link = self._link(ctx.links, channel)
-        parts, blocks, failed = [], 0, 0
+        payload = self.latent_values * self.spec.bits_per_value
+        parts, blocks, failed_blocks, failed = [], 0, 0, 0
         for s in ctx.queries.batches():
-            sent = link.transmit(self.quantizer.quantize(codec.encode(ctx.queries.features[s])), snr_db)
-            blocks += sent.block_ok.numel()
-            failed += int((~sent.block_ok).sum())
-            parts.append(codec.decode(self.quantizer.dequantize(sent.bits_hat)))
-        extras = {"code_block_failure_rate": failed / blocks if blocks else 0.0}
+            bits = self.quantizer.quantize(codec.encode(ctx.queries.features[s]))
+            frame = torch.nn.functional.pad(bits, (0, self.tb_bits - payload))  # zero padding to the TBS
+            sent = link.transmit_transport_blocks(frame, snr_db, self.allocation)
+            blocks += sent.cb_ok.numel()
+            failed_blocks += int((~sent.cb_ok).sum())
+            failed += int((~sent.tb_ok).sum())
+            # What the receiver decoded, whatever the CRC says: the decoder makes the best of it.
+            parts.append(codec.decode(self.quantizer.dequantize(sent.bits_hat[:, :payload])))
+        extras = {"code_block_failure_rate": failed_blocks / blocks if blocks else 0.0,
+                  "image_failure_rate": failed / len(ctx.queries)}
         return Received(features=torch.cat(parts), extras=extras)

@@ -11,22 +11,30 @@ type                what crosses the channel (per image, within the budget B)
 
 **Transmitter.** Segmentation (:mod:`semlink.tx.segment`) boxes the main object; its crop is
 resized to ``crop_size²`` and crosses an image path of the baselines at ``crop_fraction · B``
-channel uses: ``bpg+ldpc`` (BPG rate-matched to whole 5G LDPC code blocks at ``crop_modulation`` and
-``crop_rate``; a failed block loses the crop) or ``deep-jscc`` (trained on the run's training
-images at ``crop_size²`` through the analog link). The box (4 × 16 bits) and the captions
-(:mod:`semlink.tx.caption`, UTF-8 frames with a length header, :mod:`semlink.tx.text`) cross the
-digital link at ``text_modulation`` (uncoded, or LDPC at ``text_rate``), each its own stream — the
-paper's orthogonal channels — each caption rate-matched to an equal share of what is left of B.
+channel uses: ``bpg+ldpc`` (BPG rate-matched to the transport block of that allocation, as the
+separation baseline sends a whole image: :class:`~semlink.systems.image_path.DigitalImagePath`) or
+``deep-jscc`` (trained on the run's training images at ``crop_size²`` through the analog link). The
+box (4 × 16 bits) and each caption (:mod:`semlink.tx.caption`, UTF-8 frames with a length header,
+:mod:`semlink.tx.text`) go in transport blocks of their own — the paper's orthogonal channels — the box
+in the smallest allocation that carries 64 bits, each caption in an equal share of what is left of
+B, its text cut at whole words to fit its transport block.
 
-**Receiver.** Texts are decoded (undecodable bytes replaced), corrected
-(:mod:`semlink.rx.correct`; ``corrector = "none"`` turns it off) and, with the crop pasted at the
-received box, turned into an image (:mod:`semlink.rx.reconstruct`): ``kb-compose`` retrieves the
-best-matching image of the receiver's own library (the run's training images, captioned at the
-receiver; disjoint from the queries) or ``ip-adapter:<dir>`` generates one with Stable Diffusion.
+**The same footing as the separation baseline.** Crop, box and captions are 5G NR transport blocks at
+one MCS (:class:`~semlink.systems.specs.image.McsFamily`: the same tables and the same rule as
+``bpg+ldpc``: a family of MCS chosen per (budget, channel, SNR) on the validation split).
 
-Channel uses are counted for everything sent (texts as long as they are, box, crop payload):
-``channel_uses_sent`` per image, beside the budget ``channel_uses`` — so CBR is comparable with every
-other scheme. The output image has the sent image's size, which the receiver knows as configuration.
+**Receiver.** It knows its allocations (configuration), not the sent lengths: each caption's whole
+transport block is decoded as a text frame (a length header inside it says where the text ends;
+damaged bits make damaged text, which the corrector then works on: :mod:`semlink.rx.correct`;
+``corrector = "none"`` turns it off); a box whose CRC failed is unknown, a crop whose CRC failed is
+lost. With the crop pasted at the received box, the texts are turned into an image
+(:mod:`semlink.rx.reconstruct`): ``kb-compose`` retrieves the best-matching image of the receiver's
+own library (the run's training images, captioned at the receiver; disjoint from the queries) or
+``ip-adapter:<dir>`` generates one with Stable Diffusion.
+
+Channel uses: every allocation sent (crop, box, captions): ``channel_uses_sent`` per image, beside the
+budget ``channel_uses`` — so CBR is comparable with every other scheme. The output image has the sent
+image's size, which the receiver knows as configuration.
 """
 
 from __future__ import annotations
@@ -37,75 +45,28 @@ import numpy as np
 import torch
 
 from semlink.errors import SemlinkError
-from semlink.phy.budget import CodeLayout
-from semlink.phy.config import MODULATIONS
+from semlink.phy.budget import TransportLayout
 from semlink.systems.base import Received, SystemBase, TextOutcome
 from semlink.systems.image_path import DigitalImagePath, JsccCodecs, send_jscc
+from semlink.systems.specs.image import mcs_variant
 from semlink.tx.segment import BOX_BITS
 
 __all__ = ["MultiSc"]
 
+#: The smallest caption frame worth sending: the 16-bit length header and one byte.
+MIN_TEXT_BITS = 24
 
-class MultiSc(SystemBase):
-    """``multi-sc``, ``single-text-sc`` and ``vlm-csc`` at one budget (see the module docstring)."""
 
-    def __init__(self, spec, setting, budget: int) -> None:
-        super().__init__(spec, setting, budget)
+class _Transmitter:
+    """What one Multi-SC entry computes once for all its members (MCS): the stages, and per query set the
+    captions of every block, the boxes and the crops (channel-independent)."""
+
+    def __init__(self, spec) -> None:
+        self.spec = spec
         self._stages: dict[str, Any] | None = None
-        self._sent: dict[str, Any] | None = None
-        self._crop_payloads: list[bytes] | None = None
-        self.text_layout = self._text_layout()
-        self.crop_uses, self.text_uses, self.box_uses = self._allocate()
-        self.text_code = self._text_code(self.text_uses)
-        size = (spec.crop_size, spec.crop_size)
-        self.crop_path = self.crop_codecs = None
-        if spec.sends_crop and spec.crop_scheme == "deep-jscc":
-            self.crop_codecs = JsccCodecs(
-                f"{self.name}-crop", self.crop_uses, setting, self._crop_train_settings, (*size, 3),
-                codec_class="MultiScCropJscc", resize=size,
-                provenance={"source_shape": [*size, 3], "epochs": spec.crop_epochs},
-            )
-        elif spec.sends_crop:
-            layout = CodeLayout.filling(self.crop_uses, MODULATIONS[spec.crop_modulation], spec.crop_rate)
-            self.crop_path = DigitalImagePath("bpg", {}, spec.crop_modulation, layout.code,
-                                              layout.max_bits(self.crop_uses), (*size, 3))
+        self._sent: dict[str, dict[str, Any]] = {}
 
-    # -- budget ------------------------------------------------------------------------------------
-    def _text_layout(self) -> CodeLayout:
-        """The text link's layout at the box's size (coded: the box's own code)."""
-        bps = MODULATIONS[self.spec.text_modulation]
-        if self.spec.text_rate is None:
-            return CodeLayout(bps)
-        return CodeLayout.filling(max(64, BOX_BITS), bps, self.spec.text_rate)
-
-    def _text_code(self, uses: int) -> tuple[int, int] | str:
-        if self.spec.text_rate is None:
-            return "uncoded"
-        return CodeLayout.filling(uses, MODULATIONS[self.spec.text_modulation], self.spec.text_rate).code
-
-    def _allocate(self) -> tuple[int, int, int]:
-        """(crop, per-caption, box) channel uses within the budget."""
-        spec, budget = self.spec, self.budget
-        if not spec.sends_crop:
-            return 0, budget, 0
-        crop = int(spec.crop_fraction * budget)
-        box = self.text_layout.symbols(BOX_BITS)
-        per_text = (budget - crop - box) // spec.blocks
-        if per_text < 16:
-            raise SemlinkError(
-                f"system {self.name!r}: a budget of {budget} channel uses leaves {per_text} per caption after the "
-                f"crop ({crop}) and box ({box}); raise channel_uses or lower crop_fraction"
-            )
-        return crop, per_text, box
-
-    def _crop_train_settings(self, data):
-        from semlink.systems.jscc_training import JsccTrainSettings
-
-        return JsccTrainSettings(epochs=self.spec.crop_epochs, snr_db=tuple(self.setting.train_snr_db),
-                                 batch_size=min(32, max(2, len(data.images) // 2)))
-
-    # -- stages -------------------------------------------------------------------------------------
-    def _stage(self, ctx) -> dict[str, Any]:
+    def stages(self, ctx) -> dict[str, Any]:
         if self._stages is None:
             from semlink.data import ImageDataset
             from semlink.rx import create_corrector, create_reconstructor
@@ -126,54 +87,140 @@ class MultiSc(SystemBase):
             elif spec.reconstructor.startswith("ip-adapter"):
                 options.setdefault("ip_scale", spec.ip_scale if spec.sends_crop else 0.0)
             reconstructor = create_reconstructor(spec.reconstructor, **options)
-            if hasattr(reconstructor, "check_disjoint") and ctx.queries.images is not None:
-                reconstructor.check_disjoint(ctx.queries.images)
             segmenter = create_segmenter(spec.segmenter) if spec.sends_crop and reconstructor.uses_crop else None
             self._stages = {"captioner": captioner, "corrector": corrector, "reconstructor": reconstructor,
                             "segmenter": segmenter}
         return self._stages
 
-    def _transmitter(self, ctx) -> dict[str, Any]:
-        """What the transmitter sends for every query (channel-independent, computed once)."""
-        if self._sent is not None:
-            return self._sent
-        from semlink.imaging import as_rgb_image, resize
-        from semlink.tx import TextCodec, split_blocks
+    def sent(self, ctx) -> dict[str, Any]:
+        """Per query of ``ctx.queries``: its blocks' captions, box and crop (None without a crop)."""
+        name = ctx.queries.name
+        if name not in self._sent:
+            from semlink.imaging import as_rgb_image, resize
+            from semlink.tx import split_blocks
 
-        stages = self._stage(ctx)
-        images = [as_rgb_image(im) for im in ctx.queries.images]
-        grid = int(self.spec.blocks**0.5)
-        blocks = [b for im in images for b in split_blocks(im, grid)]
-        captions = stages["captioner"].caption(blocks)
-        per = self.spec.blocks
-        texts = [captions[i * per : (i + 1) * per] for i in range(len(images))]
-        code = self.text_code
-        budget_bits = CodeLayout(MODULATIONS[self.spec.text_modulation],
-                                 None if code == "uncoded" else code).max_bits(self.text_uses)
-        codec = TextCodec()
-        sent: dict[str, Any] = {
-            "texts": [[codec.fit(t, budget_bits) for t in row] for row in texts],
-            "frames": [[codec.encode(t, budget_bits).numpy().astype(np.uint8) for t in row] for row in texts],
-            "boxes": None, "crops": None,
-        }
-        if stages["segmenter"] is not None:
-            segments = stages["segmenter"].segment_batch(images)
-            sent["boxes"] = [s.box for s in segments]
-            size = (self.spec.crop_size, self.spec.crop_size)
-            sent["crops"] = np.stack([resize(s.crop, size) for s in segments])
-        self._sent = sent
-        return sent
+            stages = self.stages(ctx)
+            reconstructor = stages["reconstructor"]
+            if hasattr(reconstructor, "check_disjoint") and ctx.queries.images is not None:
+                reconstructor.check_disjoint(ctx.queries.images)
+            images = [as_rgb_image(im) for im in ctx.queries.images]
+            grid, per = int(self.spec.blocks**0.5), self.spec.blocks
+            captions = stages["captioner"].caption([b for im in images for b in split_blocks(im, grid)])
+            sent: dict[str, Any] = {"captions": [captions[i * per : (i + 1) * per] for i in range(len(images))],
+                                    "boxes": None, "crops": None}
+            if stages["segmenter"] is not None:
+                segments = stages["segmenter"].segment_batch(images)
+                size = (self.spec.crop_size, self.spec.crop_size)
+                sent["boxes"] = [s.box for s in segments]
+                sent["crops"] = np.stack([resize(s.crop, size) for s in segments])
+            self._sent[name] = sent
+        return self._sent[name]
 
-    # -- the crop's image path -------------------------------------------------------------------------
+
+class MultiSc(SystemBase):
+    """``multi-sc``, ``single-text-sc`` and ``vlm-csc`` at one budget and MCS (see the module docstring)."""
+
+    def __init__(self, spec, setting, budget: int, mcs=None, family: bool = False,
+                 transmitter: _Transmitter | None = None) -> None:
+        super().__init__(spec, setting, budget)
+        self.mcs = mcs if mcs is not None else spec.family(setting.link)[0]
+        self.selection_metric = spec.selection_metric if family else None
+        self.variant = mcs_variant(self.mcs) if family or spec.mcs is not None else ""
+        self.transmitter = transmitter or _Transmitter(spec)
+        layout = TransportLayout(self.mcs)
+        self.crop_uses, self.text_uses, self.box_uses = self._allocate(layout)
+        self.text_bits = layout.max_bits(self.text_uses)
+        self.box_bits = layout.max_bits(self.box_uses) if self.box_uses else 0
+        self._crop_payloads: dict[str, list[bytes]] = {}
+        self._frames: dict[str, tuple[list[list[str]], list[np.ndarray]]] = {}
+        size = (spec.crop_size, spec.crop_size)
+        self.crop_path = self.crop_codecs = None
+        if spec.sends_crop and spec.crop_scheme == "deep-jscc":
+            self.crop_codecs = JsccCodecs(
+                f"{self.name}-crop", self.crop_uses, setting, self._crop_train_settings, (*size, 3),
+                codec_class="MultiScCropJscc", resize=size,
+                provenance={"source_shape": [*size, 3], "epochs": spec.crop_epochs},
+            )
+        elif spec.sends_crop:
+            self.crop_path = DigitalImagePath("bpg", {}, self.mcs, self.crop_uses, (*size, 3))
+
+    @classmethod
+    def expand(cls, spec, setting, budget: int) -> list[MultiSc]:
+        members = [m for m in spec.family(setting.link) if cls.carries(spec, budget, m)]
+        if not members:
+            raise SemlinkError(f"system {spec.display_name!r}: a budget of {budget} channel uses carries its box and "
+                               "captions at none of its MCS; raise channel_uses or lower crop_fraction")
+        shared = _Transmitter(spec)
+        return [cls(spec, setting, budget, m, len(members) > 1, shared) for m in members]
+
+    # -- budget ------------------------------------------------------------------------------------
+    @staticmethod
+    def _split(spec, budget: int, layout: TransportLayout) -> tuple[int, int, int]:
+        """(crop, per-caption, box) channel uses within the budget at ``layout``'s MCS."""
+        if not spec.sends_crop:
+            return 0, budget, 0
+        crop = int(spec.crop_fraction * budget)
+        box = layout.symbols(BOX_BITS)
+        return crop, (budget - crop - box) // spec.blocks, box
+
+    @classmethod
+    def carries(cls, spec, budget: int, mcs) -> bool:
+        """Whether ``budget`` carries the box and a caption of at least one character at ``mcs``."""
+        layout = TransportLayout(mcs)
+        _, text, _ = cls._split(spec, budget, layout)
+        return text > 0 and layout.max_bits(text) >= MIN_TEXT_BITS
+
+    def _allocate(self, layout: TransportLayout) -> tuple[int, int, int]:
+        crop, text, box = self._split(self.spec, self.budget, layout)
+        if text <= 0 or layout.max_bits(text) < MIN_TEXT_BITS:
+            raise SemlinkError(
+                f"system {self.name!r}: a budget of {self.budget} channel uses leaves {text} per caption after the "
+                f"crop ({crop}) and box ({box}) at {self.mcs.label}, too few for a caption; raise channel_uses or "
+                "lower crop_fraction"
+            )
+        return crop, text, box
+
+    def _crop_train_settings(self, data):
+        from semlink.systems.jscc_training import JsccTrainSettings
+
+        return JsccTrainSettings(epochs=self.spec.crop_epochs, snr_db=tuple(self.setting.train_snr_db),
+                                 batch_size=min(32, max(2, len(data.images) // 2)))
+
+    def _text_link(self, links, channel):
+        return links.transport(channel, self.mcs)
+
+    def _allocation(self, bits: int) -> int:
+        return TransportLayout(self.mcs).symbols(bits)
+
+    def ebno_offset_db(self, links, channel) -> float:
+        return self._text_link(links, channel).ebno_to_snr_db(0.0, self._allocation(self.text_bits))
+
+    # -- the transmitter ------------------------------------------------------------------------------
+    def _sent_frames(self, ctx) -> tuple[list[list[str]], list[np.ndarray]]:
+        """The captions as they fit their transport block, and their frames (``[text_bits] uint8`` each)."""
+        from semlink.tx import TextCodec
+
+        name = ctx.queries.name
+        if name not in self._frames:
+            sent, codec = self.transmitter.sent(ctx), TextCodec()
+            texts = [[codec.fit(t, self.text_bits) for t in row] for row in sent["captions"]]
+            frames = []
+            for row in sent["captions"]:
+                for text in row:
+                    bits = codec.encode(text, self.text_bits).numpy().astype(np.uint8)
+                    frames.append(np.pad(bits, (0, self.text_bits - bits.size)))
+            self._frames[name] = (texts, frames)
+        return self._frames[name]
+
     def prepare(self, ctx, channel) -> None:
-        sent = self._transmitter(ctx)
+        sent = self.transmitter.sent(ctx)
         if sent["crops"] is None:
             return
         if self.crop_codecs is not None:
             self.crop_codecs.get(ctx, channel)
-        elif self._crop_payloads is None:
+        elif ctx.queries.name not in self._crop_payloads:
             fitted = self.crop_path.fit(ctx.encode_cache(), sent["crops"])
-            self._crop_payloads = [f.encoded.payload if f.fits else b"" for f in fitted]
+            self._crop_payloads[ctx.queries.name] = [f.encoded.payload if f.fits else b"" for f in fitted]
 
     def _send_crops(self, ctx, channel, snr_db: float, crops: np.ndarray) -> tuple[list[np.ndarray | None], np.ndarray]:
         """Received crops (None where lost) and the channel uses each took."""
@@ -181,17 +228,31 @@ class MultiSc(SystemBase):
             received = send_jscc(self.crop_codecs.get(ctx, channel), crops, ctx.links, channel, snr_db,
                                  ctx.queries.batch_size)
             return list(received), np.full(len(crops), self.crop_uses)
-        out = self.crop_path.send(ctx.links, channel, snr_db, self._crop_payloads, ctx.queries.batch_size)
+        out = self.crop_path.send(ctx.links, channel, snr_db, self._crop_payloads[ctx.queries.name],
+                                  ctx.queries.batch_size)
         return out.decoded, out.channel_uses
+
+    def _send_blocks(self, link, rows: list[np.ndarray], bits: int, snr_db: float, batch: int):
+        """Rows of ``bits`` bits, one transport block each in the allocation that carries ``bits``:
+        ``(bits_hat [N, bits] uint8, tb_ok [N])``."""
+        allocation = self._allocation(bits)
+        frame = torch.from_numpy(np.stack(rows).astype(np.float32))
+        hats, oks = [], []
+        for start in range(0, len(rows), batch):
+            out = link.transmit_transport_blocks(frame[start : start + batch], snr_db, allocation)
+            hats.append(out.bits_hat.cpu().numpy().astype(np.uint8))
+            oks.append(out.tb_ok.cpu().numpy())
+        return np.concatenate(hats), np.concatenate(oks), allocation
 
     # -- one point ---------------------------------------------------------------------------------------
     def describe(self, links, channel) -> dict[str, Any]:
-        row = links.describe(channel, digital=True, modulation=self.spec.text_modulation, code=self.text_code)
+        row = links.describe(channel, digital=True, mcs=self.mcs, channel_uses=self._allocation(self.text_bits))
         return {**row, "link": "digital+" + ("analog" if self.spec.crop_scheme == "deep-jscc" else "digital"),
                 "grid": int(self.spec.blocks**0.5), "crop_scheme": self.spec.crop_scheme if self.spec.sends_crop else None,
                 "corrector": self.spec.corrector, "reconstructor": self.spec.reconstructor,
                 "ip_scale": self.spec.ip_scale, "crop_channel_uses": self.crop_uses,
-                "text_channel_uses": self.text_uses, "box_channel_uses": self.box_uses}
+                "text_channel_uses": self.text_uses, "box_channel_uses": self.box_uses,
+                "text_tb_bits": self.text_bits}
 
     @torch.no_grad()
     def transmit(self, ctx, channel, snr_db: float) -> Received:
@@ -199,24 +260,25 @@ class MultiSc(SystemBase):
         from semlink.tx import TextCodec, decode_box, encode_box
 
         self.prepare(ctx, channel)
-        sent, stages = self._transmitter(ctx), self._stage(ctx)
-        count, per = len(sent["frames"]), self.spec.blocks
-        text_link = ctx.links.digital(channel, self.spec.text_modulation, self.text_code)
-        frames = [f for row in sent["frames"] for f in row]
-        boxes = [encode_box(b).numpy().astype(np.uint8) for b in sent["boxes"]] if sent["boxes"] else []
-        out = text_link.transmit_payloads(frames + boxes, snr_db, ctx.queries.batch_size)
-        got, text_uses = out.bits_hat, out.channel_uses
+        stages, sent = self.transmitter.stages(ctx), self.transmitter.sent(ctx)
+        texts, frames = self._sent_frames(ctx)
+        count, per = len(texts), self.spec.blocks
+        link, batch = self._text_link(ctx.links, channel), ctx.queries.batch_size
+        got, text_ok, text_allocation = self._send_blocks(link, frames, self.text_bits, snr_db, batch)
         codec = TextCodec()
-        received = [codec.decode(b) for b in got[: len(frames)]]
+        # The receiver decodes each whole transport block: it knows its allocation, not the sent length.
+        received = [codec.decode(bits) for bits in got]
         corrected = stages["corrector"].correct(received)
-        uses = text_uses[: len(frames)].reshape(count, per).sum(axis=1).astype(np.float64)
+        uses = np.full(count, per * text_allocation, dtype=np.float64)
         crops: list[np.ndarray | None] = [None] * count
         box_rx: list[Any] = [None] * count
         query_images = ctx.queries.images
         height, width = query_images.shape[1:3]
         if sent["crops"] is not None:
-            box_rx = [decode_box(b, (height, width)) for b in got[len(frames):]]
-            uses += text_uses[len(frames):]
+            boxes = [np.pad(encode_box(b).numpy().astype(np.uint8), (0, self.box_bits - BOX_BITS)) for b in sent["boxes"]]
+            box_hat, box_ok, box_allocation = self._send_blocks(link, boxes, self.box_bits, snr_db, batch)
+            box_rx = [decode_box(bits[:BOX_BITS], (height, width)) if ok else None for bits, ok in zip(box_hat, box_ok)]
+            uses += box_allocation
             crop_rx, crop_uses = self._send_crops(ctx, channel, snr_db, sent["crops"])
             uses += crop_uses
             for i, (crop, box) in enumerate(zip(crop_rx, box_rx)):
@@ -229,10 +291,10 @@ class MultiSc(SystemBase):
         ])
         if query_images.ndim == 3:  # grayscale data: compare in the data's own format
             images = images.mean(axis=-1).round().astype(np.uint8)
-        flat_sent = [t for row in sent["texts"] for t in row]
+        flat_sent = [t for row in texts for t in row]
 
-        def joined(texts, n=4):  # the first queries' texts, one string per query (blocks joined by " | ")
-            return np.array([" | ".join(texts[i * per : (i + 1) * per]) for i in range(min(n, count))])
+        def joined(values, n=4):  # the first queries' texts, one string per query (blocks joined by " | ")
+            return np.array([" | ".join(values[i * per : (i + 1) * per]) for i in range(min(n, count))])
 
         examples = {"texts_sent": joined(flat_sent), "texts_received": joined(received),
                     "texts_corrected": joined(corrected)}
@@ -244,6 +306,7 @@ class MultiSc(SystemBase):
             channel_uses_sent=uses,
             extras={
                 "text_exact_rate": float(np.mean([a == b for a, b in zip(received, flat_sent)])),
+                "text_block_failure_rate": float(np.mean(~text_ok)),
                 "crop_loss_rate": float(np.mean([c is None for c in crops])) if sent["crops"] is not None else None,
             },
             examples=examples,

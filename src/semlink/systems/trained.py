@@ -30,15 +30,17 @@ class TrainedCodecs:
     :param setting: the run setting (run seed, link, training SNRs).
     :param train_index: which training seed (0: the run seed; see :func:`~semlink.systems.base.training_seed`).
     :param codec_class: the provenance's ``codec_class`` (what kind of codec a checkpoint holds).
+    :param member: which member of a family of variants (e.g. ``"MCS 9"``); part of the checkpoint's name.
     """
 
     def __init__(self, name: str, budget: int, setting: RunSetting, train_index: int = 0,
-                 codec_class: str = "") -> None:
+                 codec_class: str = "", member: str = "") -> None:
         self.name = name
         self.budget = int(budget)
         self.setting = setting
         self.train_index = int(train_index)
         self.codec_class = codec_class or type(self).__name__
+        self.member = member
         self.codecs: dict[Any, Any] = {}
         self.histories: dict[Any, dict[str, Any]] = {}
 
@@ -70,11 +72,13 @@ class TrainedCodecs:
     @property
     def what(self) -> str:
         """How log lines name these codecs."""
-        return f"{self.name} @ {self.budget}" + (f" seed {self.train_index}" if self.train_index else "")
+        return (f"{self.name}{f' [{self.member}]' if self.member else ''} @ {self.budget}"
+                + (f" seed {self.train_index}" if self.train_index else ""))
 
     def checkpoint_name(self, channel: ChannelSpec) -> str:
+        member = f"__{self.member.replace(' ', '').replace('/', '_')}" if self.member else ""
         suffix = f"__seed{self.train_index}" if self.train_index else ""
-        return f"{self.name}__{self.budget}cu__{channel.name}{suffix}"
+        return f"{self.name}{member}__{self.budget}cu__{channel.name}{suffix}"
 
     def provenance(self, ctx: SystemContext, channel: ChannelSpec) -> dict[str, Any]:
         """Everything a checkpoint must have been trained with to be reused for ``channel``."""

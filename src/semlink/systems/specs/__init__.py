@@ -85,6 +85,7 @@ class BudgetSpec(SystemSpec):
 
 SYSTEM_TYPES: Registry[type[SystemSpec]] = Registry("system type", {
     "kbsc": "semlink.systems.specs.kbsc:KbscSpec",
+    "kbsc+labels": "semlink.systems.specs.kbsc:KbscLabelsSpec",
     "kbsc-digital": "semlink.systems.specs.kbsc:KbscDigitalSpec",
     "raw": "semlink.systems.specs.reference:RawSpec",
     "noiseless": "semlink.systems.specs.reference:NoiselessSpec",

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from semlink.config import DbList, Strict
 from semlink.systems.specs import BudgetSpec
 
-__all__ = ["CapacitySpec", "DEFAULT_ENVELOPE", "JsccSpec", "JsccTrainSpec", "SeparationSpec"]
+__all__ = ["CapacitySpec", "JsccSpec", "JsccTrainSpec", "McsFamily", "SeparationSpec", "mcs_variant"]
 
 
 def check_modulation(value: str) -> str:
@@ -24,12 +24,6 @@ def check_modulation(value: str) -> str:
     if not isinstance(value, str) or value.lower() not in MODULATIONS:
         raise ValueError(f"unknown modulation {value!r}; accepted: {', '.join(MODULATIONS)}")
     return value.lower()
-
-
-DEFAULT_ENVELOPE: tuple[tuple[str, float], ...] = (
-    ("qpsk", 1 / 3), ("qpsk", 1 / 2), ("qpsk", 3 / 4), ("16qam", 1 / 2), ("16qam", 3 / 4), ("64qam", 3 / 4),
-)
-"""(modulation, LDPC rate) pairs an ``mcs = "envelope"`` separation baseline runs by default."""
 
 
 class CodecSpec(BudgetSpec):
@@ -52,65 +46,139 @@ class CodecSpec(BudgetSpec):
         return value
 
 
-class SeparationSpec(CodecSpec):
-    """Image codec → payload bits → 5G LDPC + QAM on the digital link → decoder (the classic scheme).
+class McsFamily(Strict):
+    """A digital scheme's MCS: one, or a family chosen per (budget, channel, SNR) on the validation split.
 
-    ``mcs``: ``"envelope"`` runs every (modulation, LDPC rate) pair of ``mcs_table`` (default
-    :data:`DEFAULT_ENVELOPE`) and adds, per SNR, the best on ``envelope_metric`` as variant
-    ``envelope``; a list of pairs runs those; None runs the run's ``[link]`` modulation and the code
-    rate of its ``[link]`` code. ``on_failure``: ``"fallback"`` (default: any failed code block → the
-    training set's mean image), or ``"decode"`` (decode the damaged stream anyway; what cannot be
-    decoded falls back).
+    - ``mcs_table``: ``"38.214-1"`` (TS 38.214 Table 5.1.3.1-1, QPSK 120/1024 ... 64-QAM 948/1024; the
+      default), ``"38.214-2"`` (the 256-QAM table), or hand-written ``[[modulation, rate], ...]`` pairs.
+    - ``mcs``: ``"select"`` (default; ``"envelope"`` is the same): every entry of the table (or the
+      ``mcs_indices`` subset), each a variant of its own in the results, plus per (budget, channel,
+      SNR) the member best on ``selection_metric`` over the validation split, evaluated on the test
+      queries (variant ``selected``), and the member best on the test queries themselves (``hindsight``:
+      optimistic, as the JSCC literature's envelopes are); a list of MCS indices of the table, or of
+      (modulation, rate) pairs, runs those (a family when there are several); None: the run's
+      ``[link]`` modulation and the rate of its code, one MCS.
     """
 
-    type: Literal["bpg+ldpc"]
-    mcs: Literal["envelope"] | list[tuple[str, float]] | None = "envelope"
-    mcs_table: list[tuple[str, float]] | None = None
-    envelope_metric: Literal["top1_accuracy", "psnr_db", "ssim"] = "top1_accuracy"
-    on_failure: Literal["fallback", "decode"] = "fallback"
+    mcs_table: Literal["38.214-1", "38.214-2"] | list[tuple[str, float]] = "38.214-1"
+    mcs: Literal["select", "envelope"] | list[int] | list[tuple[str, float]] | None = "select"
+    mcs_indices: list[int] | None = None
+    selection_metric: Literal["top1_accuracy", "psnr_db", "ssim", "feature_cosine"] = "top1_accuracy"
 
-    implementation = "semlink.systems.separation:SeparationLdpc"
-
-    @field_validator("mcs", "mcs_table")
+    @field_validator("mcs_table", "mcs")
     @classmethod
     def _pairs(cls, value):
         if isinstance(value, list):
             if not value:
-                raise ValueError("is empty; give (modulation, code rate) pairs such as [[\"qpsk\", 0.5]]")
-            for modulation, rate in value:
-                check_modulation(modulation)
-                if not 0.2 <= rate <= 0.95:
-                    raise ValueError(f"LDPC code rate {rate} outside 5G's [1/5, 0.95]")
+                raise ValueError("is empty; give MCS indices such as [0, 4, 9] or (modulation, rate) pairs such as "
+                                 "[[\"qpsk\", 0.5]]")
+            for item in value:
+                if isinstance(item, (list, tuple)):
+                    check_modulation(item[0])
+                    if not 0 < item[1] <= 948 / 1024:
+                        raise ValueError(f"code rate {item[1]} outside 5G's (0, 948/1024]")
         return value
 
-    def mcs_pairs(self, link) -> list[tuple[str, float]]:
-        """The (modulation, code rate) pairs this entry runs; ``mcs = None`` takes the run's ``link``."""
+    def family(self, link) -> list:
+        """The :class:`~semlink.phy.mcs.Mcs` members this entry runs, in order."""
         from semlink.errors import SemlinkError
+        from semlink.phy.mcs import Mcs, mcs_from_table, mcs_table
 
-        if self.mcs == "envelope":
-            return [(m.lower(), float(r)) for m, r in (self.mcs_table or DEFAULT_ENVELOPE)]
+        def from_pair(pair) -> Mcs:
+            return Mcs(pair[0].lower(), float(pair[1]))
+
+        table = self.mcs_table
         if self.mcs is None:
             if link.code == "uncoded":
                 raise SemlinkError(f"system {self.display_name!r}: mcs = None takes the run's [link] code, which is "
-                                   "'uncoded'; give mcs pairs such as [[\"qpsk\", 0.5]] or a coded [link] code")
-            return [(link.modulation.lower(), link.code_k / link.code_n)]
-        return [(m.lower(), float(r)) for m, r in self.mcs]
+                                   "'uncoded'; give an MCS table or pairs such as [[\"qpsk\", 0.5]]")
+            return [Mcs(link.modulation.lower(), link.code_k / link.code_n)]
+        if isinstance(self.mcs, list):
+            if all(isinstance(m, int) for m in self.mcs):
+                if not isinstance(table, str):
+                    raise SemlinkError(f"system {self.display_name!r}: mcs indices {self.mcs} need a 38.214 "
+                                       "mcs_table, not hand-written pairs")
+                return [mcs_from_table(table, i) for i in self.mcs]
+            return [from_pair(p) for p in self.mcs]
+        if isinstance(table, str):
+            members = mcs_table(table)
+            return members if self.mcs_indices is None else [mcs_from_table(table, i) for i in self.mcs_indices]
+        return [from_pair(p) for p in table]
+
+    def selects(self, link) -> bool:
+        """Whether this entry is a family chosen on validation (more than one MCS)."""
+        return len(self.family(link)) > 1
+
+
+def mcs_variant(mcs) -> str:
+    """A member's variant label: ``MCS 9`` for a table entry, ``qpsk r=1/2`` for a hand-written pair."""
+    if mcs.index is not None:
+        return f"MCS {mcs.index}"
+    from fractions import Fraction
+
+    fraction = Fraction(mcs.target_rate).limit_denominator(12)
+    rate = f"{fraction.numerator}/{fraction.denominator}" if abs(float(fraction) - mcs.target_rate) < 1e-6 \
+        else f"{mcs.target_rate:.3g}"
+    return f"{mcs.modulation} r={rate}"
+
+
+class SeparationSpec(McsFamily, CodecSpec):
+    """Image codec → payload bits → 5G NR transport blocks (CRC, LDPC, rate matching) → QAM on the digital
+    link → decoder: the classic scheme, at the MCS of :class:`McsFamily`. ``on_failure``: ``"fallback"``
+    (default: a failed transport block → the training set's mean image), or ``"decode"`` (decode what was
+    received anyway; what cannot be decoded falls back)."""
+
+    type: Literal["bpg+ldpc"]
+    on_failure: Literal["fallback", "decode"] = "fallback"
+
+    implementation = "semlink.systems.separation:SeparationLdpc"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data):
+        if isinstance(data, dict) and "envelope_metric" in data:
+            raise ValueError(f"envelope_metric is now selection_metric (the family's member is chosen on the "
+                             f"validation split): write selection_metric = {json.dumps(data['envelope_metric'])}")
+        return data
 
     def check(self, link, channels, run_budgets) -> None:
-        from semlink.phy.budget import CodeLayout
-        from semlink.phy.config import MODULATIONS
+        from semlink.errors import SemlinkError
+        from semlink.phy.budget import TransportLayout
 
         for budget in self.budgets(run_budgets):
-            for modulation, rate in self.mcs_pairs(link):
-                CodeLayout.filling(budget, MODULATIONS[modulation], rate)
+            fitting = [m for m in self.family(link) if TransportLayout(m).max_bits(budget) > 0]
+            if not fitting:
+                raise SemlinkError(f"system {self.display_name!r}: a budget of {budget} channel uses carries no "
+                                   "transport block at any of its MCS; raise channel_uses or add lower MCS")
 
 
 class CapacitySpec(CodecSpec):
-    """Image codec at the channel's instantaneous capacity, delivered without errors (the ideal bound)."""
+    """Image codec at the channel's capacity, delivered without errors: what bounds separation with this codec.
+
+    ``csit = false`` (default): without channel knowledge at the transmitter, a fixed rate per SNR —
+    ``rates`` (fractions of the AWGN capacity ``log2(1 + SNR)`` per channel use), chosen per (budget,
+    channel, SNR) on the validation split — delivered where the slot's instantaneous capacity covers it,
+    lost otherwise (outage: the fallback image). ``csit = true``: each image at its own slot's
+    instantaneous capacity, which needs that capacity known at the transmitter (its rows are named so).
+    """
 
     type: Literal["bpg+capacity"]
+    csit: bool = False
+    rates: list[float] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    selection_metric: Literal["top1_accuracy", "psnr_db", "ssim", "feature_cosine"] = "top1_accuracy"
 
     implementation = "semlink.systems.separation:SeparationCapacity"
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.type.replace("bpg", self.codec, 1) + ("-csit" if self.csit else "")
+
+    @field_validator("rates")
+    @classmethod
+    def _rates(cls, value: list[float]) -> list[float]:
+        if not value or any(not 0 < r <= 1 for r in value) or len(set(value)) != len(value):
+            raise ValueError(f"rates {value} must be distinct fractions in (0, 1] of the AWGN capacity")
+        return value
 
 
 class JsccTrainSpec(Strict):

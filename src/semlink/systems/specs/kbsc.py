@@ -17,8 +17,9 @@ from pydantic import Field, model_validator
 
 from semlink.config import DbList, Strict
 from semlink.systems.specs import BudgetSpec
+from semlink.systems.specs.image import McsFamily
 
-__all__ = ["KbscDigitalSpec", "KbscSpec", "KbscTrainSpec"]
+__all__ = ["KbscDigitalSpec", "KbscLabelsSpec", "KbscSpec", "KbscTrainSpec"]
 
 
 class KbscTrainSpec(Strict):
@@ -61,75 +62,84 @@ class KbscTrainSpec(Strict):
 
 
 class KbscSpec(BudgetSpec):
-    """Learned feature compressor → ``channel_uses`` complex symbols on the analog link."""
+    """Learned feature compressor → ``channel_uses`` complex symbols on the analog link → decompressor,
+    trained without labels (the published objective); ``kbsc+labels`` is the class-aware variant."""
 
     type: Literal["kbsc"]
     train: KbscTrainSpec = KbscTrainSpec()
 
     implementation = "semlink.systems.kbsc:KbscAnalog"
 
+    @model_validator(mode="after")
+    def _label_free(self):
+        if self.train.class_weight:
+            raise ValueError(f"train.class_weight = {self.train.class_weight}: a codec trained with the class labels "
+                             "is its own system; write type = \"kbsc+labels\" (its rows are named so)")
+        return self
 
-class KbscDigitalSpec(BudgetSpec):
-    """Compressed feature → quantiser → 5G LDPC + QAM on the digital link, within the budget.
 
-    The code is ``code`` (k, n), or — with ``code_rate`` — the 5G code that fills each budget
-    (:meth:`semlink.phy.budget.CodeLayout.filling`), else the run's ``[link]`` code.
+class KbscLabelsTrainSpec(KbscTrainSpec):
+    """:class:`KbscTrainSpec` whose class-aware term is on unless set (``class_weight = 1``)."""
+
+    class_weight: float | None = Field(1.0, gt=0)
+
+
+class KbscLabelsSpec(BudgetSpec):
+    """KBSC trained with the training split's class labels (the robust recipe's supervised-contrastive term,
+    ``train.class_weight``, default 1): not the published, label-free objective, hence its own name."""
+
+    type: Literal["kbsc+labels"]
+    train: KbscLabelsTrainSpec = KbscLabelsTrainSpec()
+
+    implementation = "semlink.systems.kbsc:KbscAnalog"
+
+    @model_validator(mode="after")
+    def _with_labels(self):
+        if self.train.recipe != "robust":
+            raise ValueError("kbsc+labels needs the robust recipe (its loss holds the class-aware term)")
+        return self
+
+
+class KbscDigitalSpec(McsFamily, BudgetSpec):
+    """Compressed feature → quantiser → 5G NR transport block at an MCS on the digital link, within the
+    budget: as many latent values as the budget's transport block carries (``bits_per_value`` bits each).
+
+    The MCS (:class:`~semlink.systems.specs.image.McsFamily`): by default one, 38.214-1 MCS 12 (16-QAM
+    490/1024); several (``mcs = [...]`` or ``"select"``) make a family chosen per SNR on validation, one
+    codec per member (the latent size follows the member's transport block).
     """
 
     type: Literal["kbsc-digital"]
     bits_per_value: int = Field(1, ge=1, le=16)
-    modulation: str | None = None  # default: the run's [link] modulation
-    code: tuple[int, int] | Literal["uncoded"] | None = None  # default: the run's [link] code
-    code_rate: float | None = Field(None, ge=0.2, le=0.95)
+    mcs: Literal["select", "envelope"] | list[int] | list[tuple[str, float]] | None = [12]
     train: KbscTrainSpec = KbscTrainSpec()
 
     implementation = "semlink.systems.kbsc:KbscDigital"
 
-    @model_validator(mode="after")
-    def _one_code(self):
-        if self.code is not None and self.code_rate is not None:
-            raise ValueError("give code (k, n) or code_rate, not both")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data):
+        moved = [key for key in ("modulation", "code", "code_rate") if isinstance(data, dict) and key in data]
+        if moved:
+            raise ValueError(f"{', '.join(moved)}: kbsc-digital sends 5G NR transport blocks at an MCS now; give "
+                             "mcs = [index] of mcs_table (default 38.214-1), e.g. mcs = [12] for 16-QAM 490/1024, "
+                             "or mcs = [[\"16qam\", 0.5]]")
+        return data
 
-    def resolved_modulation(self, link) -> str:
-        return (self.modulation or link.modulation).lower()
+    def layout(self, budget: int, mcs) -> tuple[int, int]:
+        """``(latent values, transport block bits)`` per image at ``mcs``: the largest even latent of
+        ``bits_per_value``-bit values that the budget's transport block carries (0 latent values: none fits)."""
+        from semlink.phy.budget import TransportLayout
 
-    def resolved_code(self, budget: int, modulation: str, link_code) -> tuple[int, int] | str:
-        """The code this entry uses at ``budget`` channel uses."""
-        from semlink.phy.budget import code_for_budget
-        from semlink.phy.config import MODULATIONS
-
-        if self.code is not None:
-            return self.code
-        if self.code_rate is not None:
-            return code_for_budget(budget, MODULATIONS[modulation], self.code_rate)
-        return link_code
-
-    def layout(self, budget: int, modulation: str, code) -> tuple[int, int, int]:
-        """``(latent values, payload bits, channel uses)`` per image: the largest even latent whose code
-        blocks (padding included) fit the budget; raises ``SemlinkError`` when not even 2 values fit."""
-        from semlink.errors import SemlinkError, choice_error
-        from semlink.phy.budget import CodeLayout
-        from semlink.phy.config import MODULATIONS
-
-        if modulation not in MODULATIONS:
-            raise choice_error("modulation", modulation, MODULATIONS)
-        bps, q = MODULATIONS[modulation], self.bits_per_value
-        coding = CodeLayout(bps, None if code == "uncoded" else tuple(code))
-        latent = coding.max_bits(budget) // q // 2 * 2
-        if latent < 2:
-            raise SemlinkError(
-                f"system {self.display_name!r}: a budget of {budget} channel uses cannot carry one code block of "
-                f"{modulation} with code {code} ({coding.symbols(2 * q)} uses at least); raise channel_uses, use a "
-                "shorter code or give code_rate to fit the code to each budget"
-            )
-        return latent, latent * q, coding.symbols(latent * q)
+        tbs = TransportLayout(mcs).max_bits(budget)
+        return tbs // self.bits_per_value // 2 * 2, tbs
 
     def check(self, link, channels, run_budgets) -> None:
-        modulation = self.resolved_modulation(link)
-        for channel in channels:
-            for budget in self.budgets(run_budgets):
-                code = self.resolved_code(budget, modulation, link.code)
-                k, n = (None, None) if code == "uncoded" else code
-                link.digital(channel=channel.build(), modulation=modulation, code_k=k, code_n=n)
-                self.layout(budget, modulation, code)
+        from semlink.errors import SemlinkError
+
+        for budget in self.budgets(run_budgets):
+            if not any(self.layout(budget, m)[0] >= 2 for m in self.family(link)):
+                raise SemlinkError(
+                    f"system {self.display_name!r}: a budget of {budget} channel uses carries no transport block of "
+                    f"at least 2 latent values at any of its MCS; raise channel_uses or choose a lower MCS"
+                )

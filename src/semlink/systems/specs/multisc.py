@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from semlink.systems.specs import BudgetSpec
-from semlink.systems.specs.image import check_modulation
+from semlink.systems.specs.image import McsFamily
 
 __all__ = ["MultiScSpec"]
 
 
-class MultiScSpec(BudgetSpec):
+class MultiScSpec(McsFamily, BudgetSpec):
     """Multi-text semantic transmission (Huang & Li 2025) and its single-text ablations.
 
     ``multi-sc``: the main object's crop (an image path) + one caption per block of a ``grid × grid``
@@ -35,11 +35,7 @@ class MultiScSpec(BudgetSpec):
     crop_fraction: float = Field(0.5, gt=0, lt=1)
     crop_size: int = Field(64, ge=16, le=1024)  # the crop is resized to crop_size² before its image path
     crop_scheme: Literal["bpg+ldpc", "deep-jscc"] = "bpg+ldpc"
-    crop_modulation: str = "qpsk"
-    crop_rate: float = Field(0.5, ge=0.2, le=0.95)
     crop_epochs: int = Field(10, gt=0)  # deep-jscc crop path: training epochs
-    text_modulation: str = "qpsk"
-    text_rate: float | None = Field(None, ge=0.2, le=0.95)  # None: uncoded (bit errors the corrector can fix)
 
     implementation = "semlink.systems.multisc:MultiSc"
 
@@ -81,7 +77,13 @@ class MultiScSpec(BudgetSpec):
             raise ValueError(f"grid = {value}: single-text-sc and vlm-csc send one caption (grid 1)")
         return value
 
-    @field_validator("crop_modulation", "text_modulation")
+    @model_validator(mode="before")
     @classmethod
-    def _modulation(cls, value: str) -> str:
-        return check_modulation(value)
+    def _moved_keys(cls, data):
+        moved = [k for k in ("crop_modulation", "crop_rate", "text_modulation", "text_rate")
+                 if isinstance(data, dict) and k in data]
+        if moved:
+            raise ValueError(f"{', '.join(moved)}: the crop and the texts are sent as 5G NR transport blocks at the "
+                             "entry's MCS now (the same table and selection rule as bpg+ldpc): give mcs_table, mcs "
+                             "(indices or \"select\") and mcs_indices instead")
+        return data
