@@ -90,8 +90,10 @@ def checked_bank_size(bank_size: int | None) -> int | None:
     return bank_size
 
 
-#: Slots generated per call to the channel model while a bank is filled (bounds the memory of one call).
-_BANK_CHUNK = 1024
+#: Slots per call to the channel model. Sionna's TDL/CDL sum-of-sinusoids materialises
+#: ``[slots, paths, time steps, sinusoids]`` tensors (2000 TDL-A slots: ~100 MB each); in chunks of a
+#: few hundred slots they stay in the CPU's caches (about 2x faster generation here).
+_DRAW_CHUNK = 256
 
 #: Mixed into the run's seed to give the bank a random stream of its own.
 _BANK_STREAM = 0x42414E4B  # "BANK"
@@ -165,9 +167,7 @@ class OfdmChannel(Block):
             self._bank = None  # free the old bank before the new one is made
             bank_seed = (seed ^ _BANK_STREAM) % (1 << 63)
             with fixed_sionna_stream(bank_seed, self.device), torch.no_grad():
-                parts = [self.draw(min(_BANK_CHUNK, self.bank_size - start))
-                         for start in range(0, self.bank_size, _BANK_CHUNK)]
-            self._bank, self._bank_seed = torch.cat(parts), seed
+                self._bank, self._bank_seed = self.draw(self.bank_size), seed
         return self._bank
 
     def draw(self, batch_size: int) -> torch.Tensor:
@@ -176,8 +176,12 @@ class OfdmChannel(Block):
         TR 38.901 TDL/CDL path delays are fixed by the model (and 0 for Rayleigh), so the per-path
         frequency responses ``exp(-j 2 pi f tau_p)`` are computed once with Sionna's
         ``cir_to_ofdm_channel`` and reused; a batch whose delays differ falls back to it directly.
+        Large batches are drawn in chunks of :data:`_DRAW_CHUNK` slots (the same distribution).
         """
         assert self._model is not None
+        if batch_size > _DRAW_CHUNK:
+            return torch.cat([self.draw(min(_DRAW_CHUNK, batch_size - start))
+                              for start in range(0, batch_size, _DRAW_CHUNK)])
         a, tau = self._model(batch_size, self._num_time_steps, self._sampling_frequency)
         if not bool((tau == tau[:1]).all()):
             return cir_to_ofdm_channel(self._frequencies, a, tau, normalize=False)
