@@ -10,6 +10,11 @@ time and its CPU time; ``auto`` is :func:`semlink.threads.apply_threads` with no
 Target: with the automatic choice, one busy core costs at most 2x the free machine's time (the
 5x collapse of two threads on a shared core is avoided).
 
+Measured here (2 vCPUs, ``--nice 20 --epochs 3 --train 8000``, three runs; wall s free -> busy):
+1 thread 8.4-10.2 -> 8.8-10.6; 2 threads with libgomp's default spinning 6.3-6.8 -> 24-27 (4x
+collapse, 30 s of CPU for 9 s of work); 2 passive threads 8.8-10.9 -> 13-16; auto (1 thread when
+the busy core is seen at start) about 1.1x.
+
     python benchmarks/threads_speed.py [--epochs 2] [--train 2048] [--policies passive,default]
 
 Timings on a machine shared with other work are noisy: the script samples the load other

@@ -14,7 +14,12 @@ threads than with one. So the count is chosen from what is really free:
 
 Threads never spin on a busy core: importing this module sets ``OMP_WAIT_POLICY=PASSIVE`` (unless
 the user set a policy), which the GNU OpenMP runtime of torch (and of numba's ``omp`` layer) reads
-once, when it is loaded, so it only takes effect if this module is imported before torch.
+once, when it is loaded, so it only takes effect if this module is imported before torch. libgomp's
+default spins ~300000 iterations after every parallel region; two threads then train a KBSC codec
+4-5x slower when another process keeps one of two cores busy (``benchmarks/threads_speed.py``). The
+price: on a free machine two passive threads train that small MLP no faster than one (spinning two
+were ~1.4x faster); a user on a dedicated machine can set ``OMP_WAIT_POLICY=ACTIVE`` or
+``GOMP_SPINCOUNT`` and it is kept.
 :func:`apply_threads` sets torch's intra-op and inter-op threads, numba's threads (the layered
 LDPC decoders) and FAISS's, and returns a :class:`ThreadChoice` for the run's manifest.
 
@@ -304,7 +309,7 @@ def apply_threads(requested: int | str | None = None, *, choice: ThreadChoice | 
         os.environ["NUMBA_NUM_THREADS"] = str(n)
         applied["numba"] = f"{n} (NUMBA_NUM_THREADS, when loaded)"
     else:
-        applied["numba"] = f"{os.environ['NUMBA_NUM_THREADS']} (NUMBA_NUM_THREADS, set by the user)"
+        applied["numba"] = f"{os.environ['NUMBA_NUM_THREADS']} (NUMBA_NUM_THREADS from the environment)"
     if "faiss" in sys.modules:
         faiss = sys.modules["faiss"]
         if hasattr(faiss, "omp_set_num_threads"):
