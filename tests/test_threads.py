@@ -160,6 +160,30 @@ def test_apply_sets_torch_and_returns_a_manifest_record(no_overrides):
         torch.set_num_threads(before)
 
 
+def test_numbas_thread_pool_does_not_change_torchs_count(no_overrides):
+    """numba's omp layer shares torch's OpenMP runtime; starting its pool resets the calling thread's
+    OpenMP count to the pool size. After apply_threads torch keeps the chosen count, also once a
+    parallel numba kernel (like the layered LDPC decoders) has run."""
+    numba = pytest.importorskip("numba")
+    import numpy as np
+
+    @numba.njit(parallel=True, cache=False)
+    def total(x):  # noqa: ANN001, ANN202
+        s = 0.0
+        for i in numba.prange(x.shape[0]):
+            s += x[i]
+        return s
+
+    before = torch.get_num_threads()
+    try:
+        record = apply_threads(1)
+        assert record.applied["numba"] == 1 and torch.get_num_threads() == 1
+        assert total(np.ones(1000)) == 1000.0
+        assert torch.get_num_threads() == 1 and numba.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def _omp_environment(env_extra: dict[str, str], code: str) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     env.update({"OMP_DISPLAY_ENV": "VERBOSE", "PYTHONPATH": SRC, **env_extra})

@@ -286,13 +286,27 @@ def apply_threads(requested: int | str | None = None, *, choice: ThreadChoice | 
     Torch: ``set_num_threads`` (OpenMP and MKL) and one inter-op thread (only possible before any
     inter-op work has started; otherwise left as it is, and the record says so). numba (layered
     LDPC decoders): ``set_num_threads`` when it is loaded (capped by its pool size), else
-    ``NUMBA_NUM_THREADS`` for when it loads. FAISS: ``omp_set_num_threads`` when it is loaded.
+    ``NUMBA_NUM_THREADS`` for when it loads; numba's ``omp`` layer shares torch's OpenMP runtime
+    and sets its thread count to the pool size when the pool starts, so with the pool the size of
+    torch's count, that start changes nothing. FAISS: ``omp_set_num_threads`` when it is loaded.
     """
     import torch
 
     choice = choice or choose_threads(requested, sample_s=sample_s)
     n = choice.threads
     applied: dict[str, Any] = {"omp_wait_policy": _wait_policy()}
+    # numba first: starting its OpenMP thread pool sets the OpenMP thread count of the calling
+    # thread (torch's too, one runtime) to numba's pool size; torch's count is set after it.
+    if "numba" in sys.modules:
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        applied["numba"] = numba.get_num_threads()
+    elif "NUMBA_NUM_THREADS" not in os.environ:
+        os.environ["NUMBA_NUM_THREADS"] = str(n)  # its pool, when it starts, is then torch's size
+        applied["numba"] = f"{n} (NUMBA_NUM_THREADS, when loaded)"
+    else:
+        applied["numba"] = f"{os.environ['NUMBA_NUM_THREADS']} (NUMBA_NUM_THREADS from the environment)"
     torch.set_num_threads(n)
     applied["torch_intra_op"] = torch.get_num_threads()
     try:
@@ -300,16 +314,6 @@ def apply_threads(requested: int | str | None = None, *, choice: ThreadChoice | 
     except RuntimeError:  # inter-op pool already started: only settable once, before use
         pass
     applied["torch_inter_op"] = torch.get_num_interop_threads()
-    if "numba" in sys.modules:
-        import numba
-
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-        applied["numba"] = numba.get_num_threads()
-    elif "NUMBA_NUM_THREADS" not in os.environ:
-        os.environ["NUMBA_NUM_THREADS"] = str(n)
-        applied["numba"] = f"{n} (NUMBA_NUM_THREADS, when loaded)"
-    else:
-        applied["numba"] = f"{os.environ['NUMBA_NUM_THREADS']} (NUMBA_NUM_THREADS from the environment)"
     if "faiss" in sys.modules:
         faiss = sys.modules["faiss"]
         if hasattr(faiss, "omp_set_num_threads"):
