@@ -76,6 +76,10 @@ class AnalogLink(Block):
         channel realisation. Otherwise each example has a slot of its own (zero padding), at one
         of those ``floor(slot / N)`` places drawn at random, so both modes see the same channel
         statistics and only the sharing differs.
+    :param channel_bank: for training: ``None`` (default) draws a fresh channel realisation for
+        every slot; an integer ``M`` draws every slot from a bank of ``M`` realisations made once per
+        seed (:mod:`semlink.phy.channels`): training then sees ``M`` independent realisations. Keep
+        it ``None`` on links that evaluate. OFDM fading channels only (ignored in flat mode).
 
     :input symbols: ``[B, N] complex64``.
     :input snr_db: float or ``[B]`` tensor, Es/N0 per symbol.
@@ -92,6 +96,7 @@ class AnalogLink(Block):
         device: str | None = None,
         max_slots_per_chunk: int = 4096,
         pack_examples: bool = True,
+        channel_bank: int | None = None,
     ) -> None:
         super().__init__(device=device)
         cfg = AnalogLinkConfig() if cfg is None else AnalogLinkConfig.from_dict(cfg)
@@ -103,7 +108,8 @@ class AnalogLink(Block):
             raise SemlinkError(f"max_slots_per_chunk must be an integer >= 1, got {max_slots_per_chunk!r}")
         self.cfg = cfg
         self._core = make_symbol_link(
-            cfg.channel, cfg.ofdm, cfg.csi, cfg.interpolation, cfg.equalizer, device=self.device
+            cfg.channel, cfg.ofdm, cfg.csi, cfg.interpolation, cfg.equalizer, device=self.device,
+            channel_bank=channel_bank,
         )
         self._max_slots = max_slots_per_chunk
         self.pack_examples = bool(pack_examples)

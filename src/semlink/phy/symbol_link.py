@@ -13,7 +13,7 @@ import torch
 from sionna.phy import Block
 from sionna.phy.ofdm import ResourceGridMapper
 
-from semlink.phy.channels import FlatChannel, OfdmChannel
+from semlink.phy.channels import FlatChannel, OfdmChannel, checked_bank_size
 from semlink.phy.config import ChannelConfig, OfdmConfig
 from semlink.phy.covariance import channel_covariance
 from semlink.phy.grid import make_resource_grid, pad_to_slots, slots_needed
@@ -24,6 +24,9 @@ __all__ = ["OfdmSymbolLink", "FlatSymbolLink", "make_symbol_link"]
 
 class OfdmSymbolLink(Block):
     """One OFDM slot per row.
+
+    :param channel_bank: ``None``, or the number of slots in the channel's bank of realisations
+        (training only; see :mod:`semlink.phy.channels`).
 
     :input x: ``[B, num_data_symbols] complex64`` data symbols (unit average energy).
     :input no: ``[B] float32`` noise variance per RE.
@@ -38,11 +41,12 @@ class OfdmSymbolLink(Block):
         interpolation: str,
         equalizer: str = "lmmse",
         device: str | None = None,
+        channel_bank: int | None = None,
     ) -> None:
         super().__init__(device=device)
         self.resource_grid = make_resource_grid(ofdm, device=self.device)
         self._mapper = ResourceGridMapper(self.resource_grid, device=self.device)
-        self._channel = OfdmChannel(channel, self.resource_grid, device=self.device)
+        self._channel = OfdmChannel(channel, self.resource_grid, device=self.device, bank_size=channel_bank)
         covariance = channel_covariance(channel, ofdm) if csi == "lmmse" else None
         self._receiver = OfdmReceiver(
             self.resource_grid, csi, interpolation, equalizer, covariance=covariance, device=self.device
@@ -86,9 +90,9 @@ class OfdmSymbolLink(Block):
     def channel_gains(self, batch: int, num: int) -> torch.Tensor:
         """``[batch, num] float32``: ``|h|²`` at the data REs that rows of ``num`` symbols occupy.
 
-        Fresh channel realisations placed on the grid exactly as :meth:`send_rows` places rows (the
+        Channel realisations placed on the grid exactly as :meth:`send_rows` places rows (the
         same random draws in the same order: with equal seeds, the gains ``send_rows`` applies), for
-        capacity bounds.
+        capacity bounds: fresh ones, or the bank's on a link with a channel bank.
         """
         slot = self.symbols_per_slot
         positions = slot // num
@@ -150,8 +154,14 @@ def make_symbol_link(
     interpolation: str,
     equalizer: str = "lmmse",
     device: str | None = None,
+    channel_bank: int | None = None,
 ) -> OfdmSymbolLink | FlatSymbolLink:
-    """The OFDM (``ofdm`` given) or flat core with the named CSI, interpolation and equaliser."""
+    """The OFDM (``ofdm`` given) or flat core with the named CSI, interpolation and equaliser.
+
+    ``channel_bank``: slots in the OFDM channel's bank of realisations (None: fresh draws); flat
+    links draw one complex Gaussian per example, cheaper than any bank, and ignore it.
+    """
+    checked_bank_size(channel_bank)
     if ofdm is None:
         return FlatSymbolLink(channel, equalizer, device=device)
-    return OfdmSymbolLink(channel, ofdm, csi, interpolation, equalizer, device=device)
+    return OfdmSymbolLink(channel, ofdm, csi, interpolation, equalizer, device=device, channel_bank=channel_bank)
