@@ -27,7 +27,7 @@ LAYERS = {
     "foundation": 0, "phy": 1, "bridge": 1, "kb": 1, "metrics": 1, "data": 1, "tx": 2, "rx": 2, "systems": 3,
     "sim": 4, "cli": 5,
 }
-FOUNDATION = {"errors", "io", "seeding", "config", "registry", "lazy", "devices", "imaging", "local_models",
+FOUNDATION = {"errors", "io", "seeding", "config", "registry", "lazy", "devices", "imaging", "local_models", "progress",
               "__init__"}
 
 
