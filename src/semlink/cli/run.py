@@ -44,7 +44,10 @@ def register(app: typer.Typer) -> None:
         from semlink.sim.resources import default_cache_dir
 
         cache_dir = None if no_cache else (cache if cache is not None else default_cache_dir() / "checkpoints")
-        frame = run_experiment(cfg, out, resume=resume, executor=runner, cache_dir=cache_dir, progress=progress)
+        run_experiment(cfg, out, resume=resume, executor=runner, cache_dir=cache_dir, progress=progress)
+        import pandas as pd
+
+        frame = pd.read_parquet(out / "results.parquet")  # as written: integer columns integer
         cols = [c for c in ("system", "budget", "variant", "channel", "snr_db", "channel_uses", "top1_accuracy",
                             "top5_accuracy", "psnr_db")
                 if c in frame.columns]

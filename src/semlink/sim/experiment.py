@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 #: Config keys that may grow on ``--resume`` (points are added, none change).
-EXTENSIBLE = ("name", "systems", "channels", "budgets")
+EXTENSIBLE = ("name", "plugins", "systems", "channels", "budgets")
 
 
 def _log(message: str) -> None:
