@@ -74,7 +74,9 @@ def version() -> None:
 
 def _register_commands() -> None:
     """The commands of the other modules of this package (each imports its heavy libraries only when run)."""
-    from semlink.cli import kb, listing, models, phy, run
+    from semlink.cli import common, kb, listing, models, phy, run
+
+    common.show_flags_plainly()
 
     app.add_typer(phy.app, name="phy")
     app.add_typer(kb.app, name="kb", help="FAISS knowledge base: build and query.")

@@ -13,11 +13,14 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
         config: Path = typer.Argument(..., help="Experiment TOML (see configs/)."),
-        out: Path = typer.Option(..., "--out", help="Output folder."),
+        out: Path = typer.Option(..., "--out", help="Output folder (results, manifest, checkpoints, figures); must be "
+                                     "new or empty unless --resume."),
         resume: bool = typer.Option(False, "--resume", help="Continue a killed run in --out (also with added points)."),
         executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
-        workers: int | None = typer.Option(None, "--workers", help="Worker processes (process) or actors (ray)."),
-        address: str | None = typer.Option(None, "--address", help="Address of an existing Ray cluster (ray)."),
+        workers: int | None = typer.Option(None, "--workers", help="Worker processes (process; default: the CPU count) or actors "
+                                       "(ray; default: the cluster's CPUs)."),
+        address: str | None = typer.Option(None, "--address", help="Address of an existing Ray cluster (ray; default: start a "
+                                       "local one)."),
         cache: Path | None = typer.Option(None, "--cache", help="Folder of the shared cache of trained codecs "
                                           "(default: $SEMLINK_CACHE/checkpoints or ~/.cache/semlink/checkpoints)."),
         no_cache: bool = typer.Option(False, "--no-cache", help="Neither reuse nor store codecs in the shared cache."),
