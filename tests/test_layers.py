@@ -27,8 +27,8 @@ LAYERS = {
     "foundation": 0, "phy": 1, "bridge": 1, "kb": 1, "metrics": 1, "data": 1, "tx": 2, "rx": 2, "systems": 3,
     "sim": 4, "cli": 5,
 }
-FOUNDATION = {"errors", "io", "seeding", "config", "registry", "lazy", "devices", "imaging", "local_models",
-              "__init__"}
+FOUNDATION = {"errors", "io", "seeding", "config", "registry", "lazy", "devices", "imaging", "local_models", "progress",
+              "threads", "__init__"}
 
 
 def layer_of(module: str) -> str:

@@ -9,6 +9,7 @@ Subcommands::
     semlink kb query     query a knowledge base
     semlink export-onnx  export a trained KBSC or deep-JSCC transmitter/receiver as ONNX
     semlink report       one self-contained HTML page overlaying runs (figures, tables, config diffs)
+    semlink list         system types, datasets, encoders, codecs, channels, config keys (plug-ins included)
     semlink version      package versions
 
 Bad input prints one line ``error: ...`` on stderr and exits with status 2, never a traceback.
@@ -73,12 +74,15 @@ def version() -> None:
 
 def _register_commands() -> None:
     """The commands of the other modules of this package (each imports its heavy libraries only when run)."""
-    from semlink.cli import kb, models, phy, run
+    from semlink.cli import common, kb, listing, models, phy, run
+
+    common.show_flags_plainly()
 
     app.add_typer(phy.app, name="phy")
     app.add_typer(kb.app, name="kb", help="FAISS knowledge base: build and query.")
     run.register(app)
     models.register(app)
+    listing.register(app)
 
 
 _register_commands()

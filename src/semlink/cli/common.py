@@ -1,13 +1,34 @@
-"""What several commands share: the executor flag's help, dB lists from the command line."""
+"""What several commands share: the executor flag's help, dB lists from the command line, how flags show."""
 
 from __future__ import annotations
 
 from semlink.errors import SemlinkError
 
-__all__ = ["EXECUTOR_HELP", "parse_db_list"]
+__all__ = ["EXECUTOR_HELP", "parse_db_list", "show_flags_plainly"]
 
 
 EXECUTOR_HELP = "Where points run: local (this process) | process (a local pool) | ray (a Ray cluster)."
+
+
+def show_flags_plainly() -> None:
+    """Show boolean flags in ``--help`` as flags: ``--resume``, not ``--resume <bool>``.
+
+    Typer (0.2x) prints a ``<bool>`` type beside every flag, as if it took a value; it takes none
+    (``--resume true`` is a usage error). A flag's help row then shows no type at all.
+    """
+    from typer.core import TyperOption
+
+    if getattr(TyperOption, "_semlink_plain_flags", False):
+        return
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self, ctx):
+        if getattr(self, "is_flag", False) and not getattr(self, "count", False) and self.metavar is None:
+            return None
+        return shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich
+    TyperOption._semlink_plain_flags = True
 
 
 def parse_db_list(text: str, name: str) -> list[float]:

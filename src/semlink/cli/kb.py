@@ -52,8 +52,10 @@ def build(
         None, "--encoder", help="encoder spec (default: the file's 'encoder' metadata, else 'unknown')"
     ),
     metric: str = typer.Option("l2", "--metric", help="l2 or ip"),
-    nprobe: int | None = typer.Option(None, "--nprobe", help="IVF lists visited per query"),
-    ef_search: int | None = typer.Option(None, "--ef-search", help="HNSW efSearch"),
+    nprobe: int | None = typer.Option(
+        None, "--nprobe", help="IVF lists visited per query (default: sqrt(lists), between 8 and all)"),
+    ef_search: int | None = typer.Option(
+        None, "--ef-search", help="HNSW efSearch (default: 64)"),
     seed: int = typer.Option(0, "--seed", help="seed of the IVF/PQ k-means"),
 ) -> None:
     """Index the features of a safetensors file and save the knowledge base to --out."""
@@ -90,8 +92,8 @@ def query(
         None,
         "--image",
         metavar="PATH",
-        help="an image file, or a folder whose image files are all queries (sub-folders are not "
-        "searched); repeat for more. Encoded with the knowledge base's own encoder. Transparent "
+        help="instead of --features: an image file, or a folder whose image files are all queries "
+        "(sub-folders are not searched); repeat for more. Encoded with the knowledge base's own encoder. Transparent "
         "pixels are composited on white, 16-bit images scaled to 8 bits, EXIF rotation applied",
     ),
     k: int = typer.Option(5, "--k", help="neighbours per query"),

@@ -12,12 +12,12 @@ def register(app: typer.Typer) -> None:
     def features(
         out: Path = typer.Option(..., "--out", help="safetensors file: 'features' [N,D], 'labels' [N], 'ids' [N]."),
         dataset: str = typer.Option(
-            "fashion-mnist", "--dataset", help="fashion-mnist | cifar10 | cifar100 | folder | photos"
+            "fashion-mnist", "--dataset", help="fashion-mnist | cifar10 | cifar100 | folder | photos, or a plug-in's (`semlink list datasets`)."
         ),
         root: Path | None = typer.Option(None, "--root", help="Dataset folder (default: the dataset's own)."),
         split: str = typer.Option("test", "--split", help="train | test (a folder without train/ and test/: all)"),
-        per_class: int | None = typer.Option(None, "--per-class", help="First N images of each class."),
-        encoder: str = typer.Option("efficientnet-lite0", "--encoder", help="efficientnet-lite0 | clip:MODEL@TAG | clip:MODEL@PATH"),
+        per_class: int | None = typer.Option(None, "--per-class", help="First N images of each class (default: all)."),
+        encoder: str = typer.Option("efficientnet-lite0", "--encoder", help="efficientnet-lite0 | clip:MODEL@TAG | clip:MODEL@PATH (`semlink list encoders`)."),
         image_size: int | None = typer.Option(
             None, "--image-size", help="Encoder input size in pixels (default: the encoder's own, 64 for EfficientNet)."
         ),
@@ -80,7 +80,8 @@ def register(app: typer.Typer) -> None:
             ..., help="A KBSC or deep-JSCC checkpoint folder (config.json + model.safetensors)."
         ),
         out: Path = typer.Option(..., "--out", help="Folder for tx_encoder.onnx and rx_decoder.onnx."),
-        opset: int | None = typer.Option(None, "--opset"),
+        opset: int | None = typer.Option(None, "--opset", help="ONNX opset version (default: the one "
+                                         "torch.onnx exports by default)."),
     ) -> None:
         """Export a trained transmitter and receiver as ONNX (KBSC: feature ↔ symbols; deep JSCC: image ↔ symbols)."""
         from semlink.systems.onnx_export import export_checkpoint

@@ -29,39 +29,46 @@ def _parse_ints(text: str, name: str) -> list[int]:
 @app.command("ber")
 def phy_ber(
     out: Path = typer.Option(..., "--out", help="Output folder (results.csv/.parquet, manifest.json, ber_bler.png)."),
-    config: Path | None = typer.Option(None, "--config", help="TOML file; flags given here override it."),
-    snr_db: str | None = typer.Option(None, "--snr-db", help="Es/N0 per symbol [dB]: '0,2,4' or '0:10:1'."),
-    ebno_db: str | None = typer.Option(None, "--ebno-db", help="Eb/N0 [dB]: '0,2,4' or '0:10:1'."),
-    channel: str | None = typer.Option(None, "--channel", help="awgn | rayleigh | tdl-a..tdl-e | cdl-a..cdl-e"),
-    modulation: str | None = typer.Option(None, "--modulation", help="qpsk | 16qam | 64qam | 256qam"),
-    code: str | None = typer.Option(None, "--code", help="LDPC 'K,N' (5G NR BG1/BG2), e.g. '1024,2048'."),
-    uncoded: bool = typer.Option(False, "--uncoded", help="No channel code."),
-    ofdm: bool | None = typer.Option(None, "--ofdm/--flat", help="OFDM resource grid, or flat symbols."),
-    fft_size: int | None = typer.Option(None, "--fft-size"),
-    subcarrier_spacing_hz: float | None = typer.Option(None, "--subcarrier-spacing"),
-    num_ofdm_symbols: int | None = typer.Option(None, "--num-ofdm-symbols"),
-    cyclic_prefix_length: int | None = typer.Option(None, "--cp-length"),
-    pilots: str | None = typer.Option(None, "--pilots", help="Pilot OFDM symbol indices, e.g. '2,11'."),
-    csi: str | None = typer.Option(None, "--csi", help="perfect | ls | lmmse"),
-    interpolation: str | None = typer.Option(None, "--interpolation", help="nn | lin (LS CSI)"),
-    delay_spread_ns: float | None = typer.Option(None, "--delay-spread-ns"),
-    speed_mps: float | None = typer.Option(None, "--speed-mps"),
-    carrier_frequency_hz: float | None = typer.Option(None, "--carrier-frequency-hz"),
+    config: Path | None = typer.Option(None, "--config", help="Optional TOML file of the sweep (keys as the flags: snr_db, "
+                                  "[link]...); flags given here override it."),
+    snr_db: str | None = typer.Option(None, "--snr-db", help="Es/N0 per symbol [dB]: '0,2,4' or '0:10:1' (start:stop:step). "
+                                  "Give this, or instead --ebno-db (or snr_db in --config)."),
+    ebno_db: str | None = typer.Option(None, "--ebno-db", help="Eb/N0 [dB]: '0,2,4' or '0:10:1'; instead of --snr-db."),
+    channel: str | None = typer.Option(None, "--channel", help="awgn | rayleigh | tdl-a..tdl-e | cdl-a..cdl-e (TDL/CDL need "
+                                   "OFDM); default: awgn. `semlink list channels`"),
+    modulation: str | None = typer.Option(None, "--modulation", help="qpsk | 16qam | 64qam | 256qam; default: qpsk."),
+    code: str | None = typer.Option(None, "--code", help="LDPC 'K,N' (5G NR BG1/BG2); default: '1024,2048'."),
+    uncoded: bool = typer.Option(False, "--uncoded", help="No channel code (instead of --code)."),
+    ofdm: bool | None = typer.Option(None, "--ofdm/--flat", help="OFDM resource grid (72 subcarriers x 14 symbols unless "
+                                       "the grid options say otherwise), or flat symbols; default: flat, "
+                                       "OFDM when a grid option is given."),
+    fft_size: int | None = typer.Option(None, "--fft-size", help="OFDM subcarriers; default: 72."),
+    subcarrier_spacing_hz: float | None = typer.Option(None, "--subcarrier-spacing", help="OFDM subcarrier spacing [Hz]; default: 30000."),
+    num_ofdm_symbols: int | None = typer.Option(None, "--num-ofdm-symbols", help="OFDM symbols per slot; default: 14."),
+    cyclic_prefix_length: int | None = typer.Option(None, "--cp-length", help="Cyclic prefix [samples]; default: 6."),
+    pilots: str | None = typer.Option(None, "--pilots", help="Pilot OFDM symbol indices; default: '2,11'."),
+    csi: str | None = typer.Option(None, "--csi", help="Channel knowledge at the receiver: perfect | ls | lmmse; default: perfect."),
+    interpolation: str | None = typer.Option(None, "--interpolation", help="LS channel interpolation in time: nn | lin; default: nn."),
+    delay_spread_ns: float | None = typer.Option(None, "--delay-spread-ns", help="RMS delay spread of TDL/CDL [ns]; default: 100."),
+    speed_mps: float | None = typer.Option(None, "--speed-mps", help="Receiver speed [m/s] (Doppler of TDL/CDL); default: 0."),
+    carrier_frequency_hz: float | None = typer.Option(None, "--carrier-frequency-hz", help="Carrier frequency [Hz]; default: 3.5e9."),
     bp_iterations: int | None = typer.Option(
-        None, "--bp-iterations", help="LDPC iterations (the most per block for layered decoders)."
+        None, "--bp-iterations", help="LDPC iterations (the most per block for layered decoders); default: 20."
     ),
     decoder: str | None = typer.Option(
-        None, "--decoder", help="LDPC decoder: sionna-bp | layered-bp | layered-nms (numba, CPU, early stop)."
+        None, "--decoder", help="LDPC decoder: sionna-bp | layered-bp | layered-nms (numba, CPU, early stop); default: sionna-bp."
     ),
-    nms_scale: float | None = typer.Option(None, "--nms-scale", help="min-sum normalisation of layered-nms."),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Code blocks per Monte Carlo batch."),
-    target_block_errors: int | None = typer.Option(None, "--target-block-errors"),
-    max_iter: int | None = typer.Option(None, "--max-iter", help="Maximum batches per SNR point."),
-    seed: int | None = typer.Option(None, "--seed"),
-    resume: bool = typer.Option(False, "--resume", help="Continue a killed sweep in --out."),
+    nms_scale: float | None = typer.Option(None, "--nms-scale", help="Min-sum normalisation of layered-nms; default: 0.75."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Code blocks per Monte Carlo batch; default: 1000."),
+    target_block_errors: int | None = typer.Option(None, "--target-block-errors", help="Stop an SNR point after this many block errors; "
+                                                 "default: 100."),
+    max_iter: int | None = typer.Option(None, "--max-iter", help="Maximum batches per SNR point; default: 100."),
+    seed: int | None = typer.Option(None, "--seed", help="Run seed (every point's seed derives from it); default: 42."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a killed sweep in --out (also with added SNR points)."),
     executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
-    workers: int | None = typer.Option(None, "--workers", help="Worker processes (process) or actors (ray)."),
-    address: str | None = typer.Option(None, "--address", help="Address of an existing Ray cluster (ray)."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes (process; default: the CPU count) or actors "
+                                   "(ray; default: the cluster's CPUs)."),
+    address: str | None = typer.Option(None, "--address", help="Address of an existing Ray cluster (ray; default: start a local one)."),
 ) -> None:
     """Monte Carlo BER/BLER sweep: bits → LDPC → QAM → (OFDM) → channel → estimation → decoding."""
     from semlink.config import read_toml, validate

@@ -82,8 +82,8 @@ def retrieval_metrics(
     ``decoded``/``sent`` ``[Q, D]`` float, ``labels`` ``[Q]`` int64, ``kb`` a
     :class:`semlink.kb.KnowledgeBase`. ``decoded`` is L2-normalised before the search (the KB holds
     normalised features), so the exact L2 search ranks by cosine similarity. Returns the row's
-    metrics and the per-query vectors ``{"top1_hit": [Q] bool, "feature_cosine": [Q] float32}``
-    (for paired comparisons between systems).
+    metrics and the per-query vectors ``{"top1_hit": [Q] bool, "predicted_label": [Q] int64 (the
+    nearest item's label), "feature_cosine": [Q] float32}`` (for paired comparisons between systems).
     """
     decoded = F.normalize(decoded.float(), dim=-1)
     result = kb.search(decoded.contiguous(), k=top_k)
@@ -110,4 +110,4 @@ def retrieval_metrics(
         "feature_mse": float(mse.numpy().astype("float64").mean()),
         "feature_cosine": float(cosine.numpy().astype("float64").mean()),
     }
-    return metrics, {"top1_hit": top1.cpu(), "feature_cosine": cosine}
+    return metrics, {"top1_hit": top1.cpu(), "predicted_label": found[:, 0].cpu(), "feature_cosine": cosine}

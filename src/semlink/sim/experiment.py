@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 #: Config keys that may grow on ``--resume`` (points are added, none change).
-EXTENSIBLE = ("name", "systems", "channels", "budgets")
+EXTENSIBLE = ("name", "plugins", "systems", "channels", "budgets")
 
 
 def _log(message: str) -> None:
@@ -96,21 +96,45 @@ def run_experiment(
     cfg: ExperimentConfig,
     out: str | os.PathLike[str],
     resume: bool = False,
-    progress: bool | None = None,
+    progress: str | bool | None = None,
     log=_log,
     executor=None,
     cache_dir: str | os.PathLike[str] | None = None,
+    figures: bool = True,
+    command: str | None = None,
 ) -> pd.DataFrame:
     """Run ``cfg`` into ``out``; ``executor`` from :func:`semlink.sim.executors.create_executor`
-    (default in-process), ``cache_dir`` the shared cache of trained codecs (None: none)."""
+    (default in-process), ``cache_dir`` the shared cache of trained codecs (None: none).
+
+    ``progress``: ``auto`` (None) | ``bar`` | ``lines`` | ``none`` for training epochs and points
+    (:mod:`semlink.progress`); ``figures``: write the PNG/PDF/SVG figures and the example gallery
+    (tables, comparisons and the manifest are always written); ``command``: what the manifest
+    records as the command line (default: this process's).
+    """
+    from semlink.progress import progress_mode
+
+    with progress_mode(progress):
+        return _run_experiment(cfg, Path(out), resume, log, executor, cache_dir, figures, command)
+
+
+def _run_experiment(cfg: ExperimentConfig, out: Path, resume: bool, log, executor, cache_dir, figures: bool,
+                    command: str | None) -> pd.DataFrame:
     from semlink.devices import resolve_device
     from semlink.sim.comparisons import paired_comparisons
     from semlink.sim.executors import LocalExecutor
     from semlink.sim.gallery import write_gallery
     from semlink.sim.plots import write_run_plots
-    from semlink.sim.resources import add_validation, build_resources, evaluation_payload
+    from semlink.sim.resources import add_validation, build_resources, evaluation_payload, feature_cache_dir
+    from semlink.sim.run_record import (
+        Phases,
+        command_line,
+        host_facts,
+        resolved_config,
+        trivial_metric_warnings,
+    )
+    from semlink.sim.training_curves import write_training_curves
 
-    out = Path(out)
+    phases = Phases()
     executor = executor or LocalExecutor()
     config = cfg.model_dump(mode="json")
     for spec in cfg.systems:  # models a stage names must be on disk: fail in seconds, before any work
@@ -119,35 +143,57 @@ def run_experiment(
     run_dir = RunDirectory(out)
     done = run_dir.prepare(config, cfg.seed, resume, check=extension_problems)
     seed_everything(cfg.seed)
-    started = time.perf_counter()
-    resources = build_resources(cfg, out, resolve_device(cfg.device), log, cache_dir)
+    with phases("data and features"):
+        resources = build_resources(cfg, out, resolve_device(cfg.device), log, cache_dir)
     ctx = resources.context
     systems, channels = build_systems(cfg, ctx.source)
     if any(system.selection_metric for system in systems):
         add_validation(resources, cfg)
     points = make_points(cfg.seed, _grid(cfg, systems, channels))
+    class_names = ctx.library.class_names
+    warnings = trivial_metric_warnings(cfg.eval.top_k, len(class_names) if class_names else None)
+    for warning in warnings:
+        log(f"warning: {warning}")
+    host, threads = host_facts(executor.describe())
+    record = {"command": command or command_line(), "host": host, "threads": threads, "warnings": warnings,
+              "resolved_config": resolved_config(cfg, systems, resources.scoring.image_encoder,
+                                                 str(feature_cache_dir(cfg)))}
     # Every codec is trained (or loaded) here, once per (system, channel), before points fan out.
     by_id = {_system_id(s): s for s in systems}
-    for point in points:
-        if point.key not in done and point.params["channel"] in channels:
-            by_id[_system_id(point.params)].prepare(ctx, channels[point.params["channel"]])
+    with phases("training"):
+        for point in points:
+            if point.key not in done and point.params["channel"] in channels:
+                by_id[_system_id(point.params)].prepare(ctx, channels[point.params["channel"]])
+        write_training_curves(out / "checkpoints")
     if isinstance(executor, LocalExecutor):
         evaluate: Any = make_evaluate(cfg, resources, systems, channels)
     else:
         evaluate = ExperimentWorkload(config, evaluation_payload(resources))
-    frame = run_points(
-        points, evaluate, out, config=config, seed=cfg.seed, resume=resume, executor=executor,
-        check=extension_problems, progress=progress, desc="points",
-        on_row=lambda f: write_run_plots(f, out, cfg.name), done=done,
-        table_of=lambda point: point.params.get("split", "results"),
-    )
-    frame = _with_derived_rows(frame, systems, run_dir)
-    write_run_plots(frame, out, cfg.name, formats=("png", "pdf", "svg"))
-    write_gallery(frame, points, run_dir, ctx.queries.images, out, cfg.name)
-    comparisons = paired_comparisons(frame, points, run_dir)
-    if len(comparisons):
-        run_dir.write_tables(comparisons.to_dict("records"), name="comparisons")
-    log(f"done in {time.perf_counter() - started:.0f} s: {out}/results.csv, comparisons.csv, plots")
+    queries = {"test": {"true_label": ctx.queries.labels.cpu().numpy()}}
+    if resources.query_ids is not None:
+        queries["test"]["query_id"] = resources.query_ids
+    if resources.validation is not None:
+        queries["validation"] = {"true_label": resources.validation[0].labels.cpu().numpy()}
+    with phases("evaluation"):
+        frame = run_points(
+            points, evaluate, out, config=config, seed=cfg.seed, resume=resume, executor=executor,
+            check=extension_problems, desc="points",
+            on_row=(lambda f: write_run_plots(f, out, cfg.name)) if figures else None, done=done,
+            table_of=lambda point: point.params.get("split", "results"),
+            query_columns=lambda point: queries.get(point.params.get("split", "test")), manifest=record,
+        )
+    with phases("tables and figures"):
+        frame = _with_derived_rows(frame, systems, run_dir)
+        if figures:
+            write_run_plots(frame, out, cfg.name, formats=("png", "pdf", "svg"))
+            write_gallery(frame, points, run_dir, ctx.queries.images, out, cfg.name)
+        comparisons = paired_comparisons(frame, points, run_dir)
+        if len(comparisons):
+            run_dir.write_tables(comparisons.to_dict("records"), name="comparisons")
+    run_dir.write_manifest(config, cfg.seed, status="complete", n_points=len(points), executor=executor.describe(),
+                           **record, wall_seconds=phases.record())
+    log(f"done in {phases.record()['total']:.0f} s: {out}/results.csv, comparisons.csv"
+        + (", figures" if figures else ""))
     return frame
 
 

@@ -7,19 +7,23 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
-from semlink.config import DbList, Strict, load_toml, validate
+from semlink.config import DbList, Strict, validate
 from semlink.phy.spec import ChannelSpec, LinkSpec
 from semlink.systems.specs import SystemSpec, parse_system_spec
 
 __all__ = [
     "DataSpec", "EncoderSpec", "EvalSpec", "ExperimentConfig", "KbSpec", "REFERENCE_TEST_SNRS",
-    "REFERENCE_TRAIN_SNRS", "TrainSpec", "load_experiment", "validate",
+    "REFERENCE_TRAIN_SNRS", "TrainSpec", "import_plugins", "load_experiment", "validate",
 ]
 
 REFERENCE_TEST_SNRS = [-7.0, -6.0, -5.0, -4.0, -2.0, 0.0, 2.0, 4.0, 5.0, 6.0, 7.0, 10.0]
@@ -81,8 +85,53 @@ class EvalSpec(Strict):
     lpips: bool = True  # computed only where its AlexNet weights are on disk; results say when skipped
 
 
+def import_plugins(modules: Any, search: str | os.PathLike[str] | None = None) -> list[str]:
+    """Import the plug-in ``modules`` (``["my_pkg.my_schemes"]``), which register their system types,
+    datasets, encoders or codecs from code when imported; return their names.
+
+    A module not found on ``sys.path`` is looked for in the folder ``search`` (a config file's own):
+    found there, that folder is put on ``sys.path``. The folder a plug-in was imported from (unless it
+    is installed) is also put on ``PYTHONPATH``, so worker processes started later — a process pool, a
+    local Ray instance — import it too; on a Ray cluster of other machines, install it on every node.
+    A module that cannot be imported raises ``ValueError`` naming it and the cause.
+    """
+    if modules is None:
+        return []
+    if not isinstance(modules, list) or not all(isinstance(m, str) and m.strip() for m in modules):
+        raise ValueError(f"plugins {modules!r} must be a list of module names, e.g. [\"my_pkg.my_schemes\"]")
+    for name in modules:
+        top = name.split(".")[0]
+        if search is not None and importlib.util.find_spec(top) is None:
+            folder = Path(search).resolve()
+            if (folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file():
+                sys.path.insert(0, str(folder))
+        try:
+            module = importlib.import_module(name)
+        except ImportError as err:
+            raise ValueError(f"plugin {name!r} cannot be imported ({err}); install its package, put its folder on "
+                             "PYTHONPATH, or place it beside the config file") from None
+        _export_to_subprocesses(sys.modules.get(top, module))
+    return list(modules)
+
+
+def _export_to_subprocesses(module: Any) -> None:
+    """Put the folder a plug-in was imported from on ``PYTHONPATH`` for processes started later (a local Ray
+    instance's workers do not inherit ``sys.path``); installed packages need nothing."""
+    path = getattr(module, "__file__", None)
+    if not path:
+        return
+    file = Path(path).resolve()
+    folder = file.parent.parent if file.name == "__init__.py" else file.parent
+    if {"site-packages", "dist-packages"} & set(folder.parts):
+        return
+    entries = [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
+    if str(folder) not in entries:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(folder), *entries])
+
+
 class ExperimentConfig(Strict):
     name: str = "experiment"
+    plugins: list[str] = []  # modules imported first: they register system types, datasets, encoders, codecs
     seed: int = Field(42, ge=0, lt=2**63)
     device: str = "cpu"
     data: DataSpec = DataSpec()
@@ -94,6 +143,15 @@ class ExperimentConfig(Strict):
     systems: list[SerializeAsAny[SystemSpec]] = Field(default_factory=list, validate_default=True)
     train: TrainSpec = TrainSpec()
     eval: EvalSpec = EvalSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plugins_first(cls, data: Any) -> Any:
+        # Before any [[systems]] entry is parsed: a plug-in may define its type (also in a worker process,
+        # which validates the same config).
+        if isinstance(data, dict):
+            import_plugins(data.get("plugins"))
+        return data
 
     @field_validator("systems", mode="before")
     @classmethod
@@ -135,4 +193,13 @@ class ExperimentConfig(Strict):
 
 
 def load_experiment(path: str | os.PathLike[str]) -> ExperimentConfig:
-    return load_toml(ExperimentConfig, path)
+    """Read and validate a run config; its ``plugins`` are looked for on ``sys.path``, then beside the file."""
+    from semlink.config import read_toml
+    from semlink.errors import SemlinkError
+
+    tree = read_toml(path)
+    try:
+        import_plugins(tree.get("plugins"), search=Path(path).parent)
+    except ValueError as err:
+        raise SemlinkError(f"config {str(path)!r}: {err}") from None
+    return validate(ExperimentConfig, tree, source=f"config {str(path)!r}")

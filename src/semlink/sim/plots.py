@@ -3,7 +3,9 @@
 Experiment figures have one file per channel and one panel per channel-use budget: one line per
 system with its band — the spread (min to max) across training seeds where a run trained several,
 else the 95 % confidence interval — systems without a budget (``raw``) drawn dashed in every panel,
-the no-channel bound as a grey line.
+the no-channel bound as a grey line (with a note where a system passes it beyond chance: that line is
+raw-feature kNN, not a bound of class-aware codecs). Against channel uses: one line per system through
+its budgets, the budgets labelled on the log axis without overlapping.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from semlink.io import atomic_path  # noqa: E402
+from semlink.sim.report_columns import BOUND_NOTE, bound_passed, log_ticks  # noqa: E402
 from semlink.systems.base import variant_role  # noqa: E402
 
 __all__ = ["plot_metric_panels", "plot_waterfall", "write_run_plots"]
@@ -159,7 +163,7 @@ def plot_metric_panels(
                 ax.fill_between(finite["snr_db"], finite[ci[0]], finite[ci[1]], alpha=0.12, color=line.get_color(),
                                 linewidth=0)
         for _, b in bound.iterrows():
-            ax.axhline(b[metric], linestyle=":", color="gray", label=f"{b['system']} (no channel)")
+            ax.axhline(b[metric], linestyle=":", color="gray", label=f"{b['system']} (no channel: raw-feature kNN)")
         ax.set_title(f"{int(budget)} channel uses per image" if budget is not None else "")
         ax.set_xlabel("SNR (Es/N0 per channel use) [dB]")
         ax.grid(True, alpha=0.3)
@@ -174,7 +178,11 @@ def plot_metric_panels(
                 labels.append(lab)
     fig.legend([handles[lab] for lab in labels], labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8,
                bbox_to_anchor=(0.5, -0.05 - 0.035 * math.ceil(len(labels) / 4)))
-    _suptitle(fig, title)
+    passed = bound_passed(rows, bound, metric)
+    if passed:
+        fig.text(0.01, 1.0, BOUND_NOTE.format(names=", ".join(passed)), fontsize=8, color="#7a4d00",
+                 va="bottom", ha="left")
+    _suptitle(fig, title + ("\n" if passed else ""))
     _save(fig, path, formats)
 
 
@@ -184,18 +192,31 @@ def plot_versus_channel_uses(frame: pd.DataFrame, path: str | os.PathLike[str], 
     rows = frame[(frame["channel"] != "none") & frame[metric].notna()] if metric in frame.columns else frame.iloc[0:0]
     if rows.empty or not snrs:
         return
+    bound = frame[(frame["channel"] == "none") & frame[metric].notna()]
+    rows = rows[rows["channel_uses"] > 0]
+    if "variant" in rows.columns:  # per-training-seed rows are summarised by their mean row
+        rows = rows[rows["variant"].map(variant_role) != "seed"]
+    colours = _line_colours(rows, set())
+    ticks = log_ticks(rows["channel_uses"], min_ratio=1.5)
     fig, axes = plt.subplots(1, len(snrs), figsize=(4.6 * len(snrs), 4.0), squeeze=False, sharey=True)
     for ax, snr in zip(axes[0], snrs):
         at = rows[rows["snr_db"] == snr]
-        for (system, variant), part in at.groupby([at["system"], at["variant"].fillna("")], sort=False):
+        # One line per system through its budgets (a system's points belong together).
+        for (_, _), part in at.groupby([at["system"], at["variant"].fillna("")], sort=False):
             part = part.sort_values("channel_uses")
-            label = system + (f" [{variant}]" if variant else "")
-            ax.plot(part["channel_uses"], part[metric], marker="o", markersize=3,
-                    linestyle="--" if part["budget"].map(_is_budgetless).all() else "-", label=label)
+            label = _line_label(part.iloc[0])
+            budgetless = part["budget"].map(_is_budgetless).all()
+            ax.plot(part["channel_uses"], part[metric], marker="s" if budgetless else "o", markersize=4,
+                    linestyle="none" if budgetless else "-", label=label, color=colours.get(label))
+        for _, b in bound.iterrows():
+            ax.axhline(b[metric], linestyle=":", color="gray", label=f"{b['system']} (no channel: raw-feature kNN)")
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FixedFormatter([f"{t:g}" for t in ticks]))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # no crowded minor labels
         ax.set_title(f"SNR {snr:g} dB")
         ax.set_xlabel("channel uses per image")
-        ax.grid(True, which="both", alpha=0.3)
+        ax.grid(True, which="major", alpha=0.3)
     axes[0][0].set_ylabel(ylabel)
     axes[0][-1].legend(fontsize=7)
     _suptitle(fig, title)

@@ -184,8 +184,16 @@ def build_report(runs: Sequence[Run], title: str | None = None, generated: datet
     if not runs:
         raise SemlinkError(f"no runs to report; name one or more run folders ({RUN_FOLDER_HELP})")
     generated = generated or datetime.datetime.now(datetime.UTC)
-    return render_page(list(runs), concat_tables(runs, "results"), concat_tables(runs, "comparisons"), title=title,
-                       generated=generated)
+    return render_page(list(runs), _plain_numbers(concat_tables(runs, "results")),
+                       _plain_numbers(concat_tables(runs, "comparisons")), title=title, generated=generated)
+
+
+def _plain_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Nullable integer columns (``Int64``, as results files keep them) as floats for plotting and tables;
+    the page shows whole numbers without ``.0`` either way."""
+    nullable = [c for c in frame.columns if isinstance(frame[c].dtype, pd.api.extensions.ExtensionDtype)
+                and frame[c].dtype.kind in "iuf"]
+    return frame.astype({c: "float64" for c in nullable}) if nullable else frame
 
 
 def write_report(

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 __all__ = [
-    "CONTEXT_COLUMNS", "IDENTITY_COLUMNS", "KNOWN_METRICS", "LINK_COLUMNS", "MetricInfo", "as_text", "format_value",
+    "BOUND_NOTE", "bound_passed", "log_ticks", "CONTEXT_COLUMNS", "IDENTITY_COLUMNS", "KNOWN_METRICS", "LINK_COLUMNS", "MetricInfo", "as_text", "format_value",
     "is_missing", "metric_info", "ordered_columns", "plotted_metrics",
 ]
 
@@ -176,3 +176,44 @@ def format_value(value: Any) -> str:
             return str(int(value))
         return f"{value:.4g}"
     return str(value)
+
+
+def log_ticks(values: Sequence[float], min_ratio: float = 1.6) -> list[float]:
+    """The distinct ``values`` to label on a log axis, each at least ``min_ratio`` times the last kept (and the
+    largest always), so labels never overlap.
+
+    >>> log_ticks([8, 10, 16, 32, 64, 100, 128, 640])
+    [8.0, 16.0, 32.0, 64.0, 128.0, 640.0]
+    """
+    ordered = sorted({float(v) for v in values if v and v > 0})
+    kept: list[float] = []
+    for value in ordered:
+        if not kept or value / kept[-1] >= min_ratio:
+            kept.append(value)
+    if ordered and kept[-1] != ordered[-1]:  # the largest is labelled: it replaces a neighbour too close to it
+        kept[-1 if len(kept) > 1 else len(kept):] = [ordered[-1]]
+    return kept
+
+
+BOUND_NOTE = ("{names} above the noiseless line: that line is raw-feature kNN without a channel, the bound of codecs "
+              "that rebuild the feature;\na class-aware codec (KBSC's robust recipe) maps features toward their class "
+              "and can pass it")
+"""Why a system lies above the no-channel line (two lines: ``\\n`` between them)."""
+
+
+def bound_passed(on_air: pd.DataFrame, bound: pd.DataFrame, metric: str) -> list[str]:
+    """Systems whose ``metric`` lies above the no-channel bound of their run at some point beyond chance: the
+    95 % intervals do not overlap (the system's lower end above the bound's upper end; values where a row has
+    no interval). Accuracies only: the bound is raw-feature kNN."""
+    if bound.empty or not metric.startswith("top"):
+        return []
+    ci = metric_info(metric).ci
+    low, high = (ci if ci else (metric, metric))
+
+    def value(rec: dict[str, Any], column: str) -> float:
+        return float(rec[metric] if is_missing(rec.get(column)) else rec[column])
+
+    limit = {rec.get("run"): value(rec, high) for rec in bound.to_dict("records")}
+    passed = [rec["system"] for rec in on_air.to_dict("records")
+              if rec.get("run") in limit and value(rec, low) > limit[rec.get("run")]]
+    return list(dict.fromkeys(map(str, passed)))

@@ -24,10 +24,12 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from semlink.sim.report_columns import (
-    CONTEXT_COLUMNS,
+    BOUND_NOTE,
     as_text,
+    bound_passed,
     format_value,
     is_missing,
+    log_ticks,
     metric_info,
     plotted_metrics,
 )
@@ -38,7 +40,7 @@ DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "cross", "triangle-down", "pentagon")
 SNR_LABEL = "SNR (Es/N0 per channel use) [dB]"
 PANEL_HEIGHT = 300
-MAX_HOVER_METRICS = 12
+MAX_HOVER_METRICS = 3
 
 
 @dataclass
@@ -71,30 +73,49 @@ class Styles:
         return SYMBOLS[list(self.runs).index(run) % len(SYMBOLS)] if run in self.runs else "circle"
 
 
+def compact(value: Any) -> Any:
+    """A plotted number with 5 significant digits (the page carries every point once more in its table)."""
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.5g}")
+    return value
+
+
+def compact_list(values: Sequence[Any]) -> list[Any]:
+    return [compact(float(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in values]
+
+
 def hover_text(row: dict[str, Any], metrics: Sequence[str]) -> str:
-    """The hover box of one point: run, identity, context columns and the metrics it has (HTML-escaped)."""
+    """The hover box of one point: run, identity, channel uses and the figure's metrics (HTML-escaped).
+
+    The results table below the figures holds every column; the box names the point and its value.
+    """
     def line(name: str, value: Any) -> str:
         return f"{html.escape(name)}: {html.escape(format_value(value))}"
 
     lines = [f"<b>{html.escape(str(row.get('run', '')))}</b>"]
-    lines += [line(c, row[c]) for c in ("system", "budget", "variant", "channel") if not is_missing(row.get(c))]
+    identity = [html.escape(format_value(row[c])) for c in ("system", "variant", "channel")
+                if not is_missing(row.get(c))]
+    if not is_missing(row.get("budget")):
+        identity.insert(1, f"{html.escape(format_value(row['budget']))} uses")
     snr = row.get("snr_db")
     if not is_missing(snr):
-        lines.append("SNR: noiseless" if math.isinf(float(snr)) else line("SNR [dB]", snr))
+        identity.append("noiseless" if math.isinf(float(snr)) else f"{format_value(snr)} dB")
+    lines.append(" · ".join(identity))
     if not is_missing(row.get("ebno_db")) and not math.isinf(float(row["ebno_db"])):
         lines.append(line("Eb/N0 [dB]", row["ebno_db"]))
-    lines += [line(c, row[c]) for c in CONTEXT_COLUMNS if not is_missing(row.get(c))]
-    shown = 0
-    for name in metrics:
+    context = [line(c, row[c]) for c in ("channel_uses", "cbr", "modulation", "code_k", "code_n")
+               if not is_missing(row.get(c))]
+    if context:
+        lines.append(", ".join(context))
+    for name in list(metrics)[:MAX_HOVER_METRICS]:
         value = row.get(name)
-        if is_missing(value) or shown >= MAX_HOVER_METRICS:
+        if is_missing(value):
             continue
         info = metric_info(name)
         text = f"<b>{line(info.label, value)}</b>"
         if info.ci and not is_missing(row.get(info.ci[0])) and not is_missing(row.get(info.ci[1])):
             text += f" [{format_value(row[info.ci[0]])}, {format_value(row[info.ci[1]])}]"
         lines.append(text)
-        shown += 1
     return "<br>".join(lines)
 
 
@@ -119,28 +140,41 @@ def split_rows(frame: pd.DataFrame, keys: Sequence[str]) -> list[pd.DataFrame]:
     return [part for _, part in frame.groupby([as_text(frame[k]) for k in keys], sort=False)]
 
 
-def _snr_ticks(snrs: Sequence[float], x_inf: float | None) -> dict[str, Any]:
+def _snr_ticks(snrs: Sequence[float], x_inf: float | None, panels: int = 1) -> dict[str, Any]:
+    """SNR ticks at the evaluated SNRs (thinned so labels never crowd), ``∞`` for noiseless, never rotated
+    (a rotated ``∞`` reads as an ``8``)."""
     values = sorted(set(snrs))
-    step = max(1, math.ceil(len(values) / 14))
+    step = max(1, math.ceil(len(values) / max(4, 16 // max(panels, 1))))
     values = values[::step]
     text = [format_value(v) for v in values]
     if x_inf is not None:
         values, text = values + [x_inf], text + ["∞"]
-    return {"tickmode": "array", "tickvals": values, "ticktext": text}
+    return {"tickmode": "array", "tickvals": values, "ticktext": text, "tickangle": 0}
+
+
+AXIS_STYLE = {"showgrid": True, "gridcolor": "#e5e9f0", "zeroline": False, "linecolor": "#b8c0cc",
+              "ticks": "outside", "tickcolor": "#b8c0cc", "automargin": True}
 
 
 def finish_layout(fig: go.Figure, title: str, rows: int, legend_title: str) -> None:
+    # No plotly template: a template is ~7 kB of JSON per figure; these few settings give the same look.
     fig.update_layout(
-        title={"text": title, "x": 0.01, "xanchor": "left"}, template="plotly_white",
+        title={"text": title, "x": 0.01, "xanchor": "left"}, template=None,
         height=110 + PANEL_HEIGHT * rows, margin={"l": 70, "r": 20, "t": 80, "b": 60},
         legend={"title": {"text": legend_title}, "font": {"size": 11}, "groupclick": "togglegroup"},
-        hoverlabel={"font": {"size": 11}, "align": "left"}, font={"size": 12},
+        hoverlabel={"font": {"size": 11}, "align": "left"}, font={"size": 12, "color": "#2a3f5f"},
+        plot_bgcolor="white", paper_bgcolor="white", colorway=list(qualitative.Plotly),
     )
+    fig.update_xaxes(**AXIS_STYLE)
+    fig.update_yaxes(**AXIS_STYLE)
 
 
-def panel_grid(rows: int, cols: int, titles: Sequence[str], shared_y: bool = True) -> go.Figure:
+def panel_grid(rows: int, cols: int, titles: Sequence[str], shared_y: bool = True,
+               present: Sequence[Sequence[bool]] | None = None) -> go.Figure:
+    """A grid of panels; ``present[r][c]`` False leaves that cell without axes (``titles``: the present ones)."""
+    specs = [[{} if present is None or present[r][c] else None for c in range(cols)] for r in range(rows)]
     return make_subplots(
-        rows=rows, cols=cols, subplot_titles=list(titles), shared_yaxes=shared_y, shared_xaxes=True,
+        rows=rows, cols=cols, subplot_titles=list(titles), shared_yaxes=shared_y, shared_xaxes=True, specs=specs,
         horizontal_spacing=0.06 if cols > 1 else 0.02, vertical_spacing=min(0.12, 0.35 / rows) if rows > 1 else 0.1,
     )
 
@@ -158,13 +192,15 @@ class Lines:
             mode: str = "lines+markers", error: tuple[list, list] | None = None) -> None:
         name = self.name(run, label)
         trace = go.Scatter(
-            x=x, y=y, text=text, hovertemplate="%{text}<extra></extra>", mode=mode, name=name, legendgroup=name,
+            x=compact_list(x), y=compact_list(y), text=text, hovertemplate="%{text}<extra></extra>", mode=mode,
+            name=name, legendgroup=name,
             showlegend=name not in self.seen, connectgaps=False,
             line={"color": self.styles.color(color_key), "dash": self.styles.dash(run), "width": 2},
             marker={"symbol": self.styles.symbol(run), "size": 7},
         )
         if error is not None:
-            trace.error_y = {"type": "data", "symmetric": False, "array": error[0], "arrayminus": error[1],
+            trace.error_y = {"type": "data", "symmetric": False, "array": compact_list(error[0]),
+                             "arrayminus": compact_list(error[1]),
                              "thickness": 1.2, "width": 3}
         self.fig.add_trace(trace, row=row, col=col)
         self.seen.add(name)
@@ -173,7 +209,8 @@ class Lines:
         if len(x) < 2:
             return
         self.fig.add_trace(go.Scatter(
-            x=list(x) + list(x)[::-1], y=list(high) + list(low)[::-1], fill="toself", mode="lines",
+            x=compact_list(list(x) + list(x)[::-1]), y=compact_list(list(high) + list(low)[::-1]), fill="toself",
+            mode="lines",
             line={"width": 0}, fillcolor=self.styles.color(color_key), opacity=0.15, hoverinfo="skip",
             legendgroup=self.name(run, label), showlegend=False,
         ), row=row, col=col)
@@ -194,16 +231,23 @@ def _metric_vs_snr(exp: pd.DataFrame, metric: str, styles: Styles, multi_run: bo
     if on_air.empty:
         return None
     channels = list(dict.fromkeys(on_air["channel"]))
-    budgets = sorted({float(b) for b in on_air.get("budget", pd.Series(dtype=float)) if not is_missing(b)}) or [None]
+    budgeted = on_air[~_budgetless(on_air)]
+    budgets = sorted({float(b) for b in budgeted["budget"]}) or [None]
+    # A panel only where a system has that budget on that channel: never one of reference lines alone.
+    present = [[budget is None or bool(((budgeted["channel"] == ch) & (budgeted["budget"] == budget)).any())
+                for budget in budgets] for ch in channels]
     finite_snrs = [float(s) for s in on_air["snr_db"] if math.isfinite(float(s))]
     has_inf = len(finite_snrs) < len(on_air)
     low, high = (min(finite_snrs), max(finite_snrs)) if finite_snrs else (0.0, 0.0)
     x_inf = high + max(2.0, 0.12 * (high - low)) if has_inf else None
-    titles = [f"{ch}" + (f" · {format_value(b)} channel uses" if b is not None else "") for ch in channels for b in budgets]
-    fig = panel_grid(len(channels), len(budgets), titles)
+    titles = [f"{ch}" + (f" · {format_value(b)} channel uses" if b is not None else "")
+              for r, ch in enumerate(channels) for c, b in enumerate(budgets) if present[r][c]]
+    fig = panel_grid(len(channels), len(budgets), titles, present=present)
     lines = Lines(fig, styles, multi_run)
     for r, channel in enumerate(channels, start=1):
         for c, budget in enumerate(budgets, start=1):
+            if not present[r - 1][c - 1]:
+                continue
             in_channel = on_air[on_air["channel"] == channel]
             in_panel = in_channel if budget is None else in_channel[
                 _budgetless(in_channel) | (in_channel["budget"] == budget)]
@@ -213,7 +257,7 @@ def _metric_vs_snr(exp: pd.DataFrame, metric: str, styles: Styles, multi_run: bo
                 records = part.to_dict("records")
                 first = records[0]
                 label, key = _system_label(first), _system_label({**first, "budget": None, "channel_uses": None})
-                points = [{"x": rec["_x"], "y": rec[metric], "text": hover_text(rec, all_metrics), "up": None,
+                points = [{"x": rec["_x"], "y": rec[metric], "text": hover_text(rec, [metric]), "up": None,
                            "down": None, "finite": rec["_x"] != x_inf} for rec in records]
                 ci = _ci(part, metric)
                 if ci:
@@ -232,14 +276,23 @@ def _metric_vs_snr(exp: pd.DataFrame, metric: str, styles: Styles, multi_run: bo
             x_span = [low, x_inf if x_inf is not None else high]
             for rec in bound.to_dict("records"):
                 lines.add(rec["run"], _system_label(rec), f"{_system_label(rec)} (no channel)", x_span,
-                          [rec[metric]] * 2, [hover_text(rec, all_metrics)] * 2, r, c, mode="lines")
-    fig.update_xaxes(**_snr_ticks(finite_snrs, x_inf), showgrid=True)
+                          [rec[metric]] * 2, [hover_text(rec, [metric])] * 2, r, c, mode="lines")
+    fig.update_xaxes(**_snr_ticks(finite_snrs, x_inf, len(budgets)))
     for c in range(1, len(budgets) + 1):
-        fig.update_xaxes(title_text=SNR_LABEL + (" · ∞ = noiseless" if has_inf else ""), row=len(channels), col=c)
+        row = max((r for r in range(len(channels)) if present[r][c - 1]), default=None)
+        if row is not None:
+            fig.update_xaxes(title_text="SNR [dB]", row=row + 1, col=c)
     for r in range(1, len(channels) + 1):
-        fig.update_yaxes(title_text=info.label, row=r, col=1)
+        col = next((c for c in range(len(budgets)) if present[r - 1][c]), 0)
+        fig.update_yaxes(title_text=info.label, row=r, col=col + 1)
     fig.update_yaxes(range=list(info.y_range) if info.y_range else None, type="log" if info.log_y else None)
-    finish_layout(fig, f"{info.label} vs SNR", len(channels), "run · system" if multi_run else "system")
+    title = f"{info.label} vs SNR (Es/N0 per channel use" + ("; ∞ = noiseless)" if has_inf else ")")
+    finish_layout(fig, title, len(channels), "run · system" if multi_run else "system")
+    passed = bound_passed(on_air, bound, metric)
+    if passed:  # a note under the title, where a reader looks before reading the line as a bound
+        note = "<br>".join(html.escape(part) for part in BOUND_NOTE.format(names=", ".join(passed)).split("\n"))
+        fig.update_layout(title_text=f"{title}<br><span style='font-size:11px;color:#7a4d00'>{note}</span>",
+                          margin={"t": 140}, title_y=0.985, title_yanchor="top")
     return fig
 
 
@@ -287,14 +340,15 @@ def _metric_vs_uses(exp: pd.DataFrame, metric: str, styles: Styles, multi_run: b
                 if ci:
                     error = ((part[ci[1]] - part[metric]).tolist(), (part[metric] - part[ci[0]]).tolist())
                 lines.add(records[0]["run"], key, key, part["channel_uses"].astype(float).tolist(),
-                          part[metric].tolist(), [hover_text(rec, all_metrics) for rec in records], r, c, error=error)
+                          part[metric].tolist(), [hover_text(rec, [metric]) for rec in records], r, c, error=error)
             for rec in bound.to_dict("records"):
                 lines.add(rec["run"], _system_label(rec), f"{_system_label(rec)} (no channel)", x_span,
-                          [rec[metric]] * 2, [hover_text(rec, all_metrics)] * 2, r, c, mode="lines")
-    ticks = sorted(set(uses))
-    fig.update_xaxes(type="log", showgrid=True, **({"tickmode": "array", "tickvals": ticks,
-                                                     "ticktext": [format_value(t) for t in ticks]}
-                                                    if len(ticks) <= 12 else {}))
+                          [rec[metric]] * 2, [hover_text(rec, [metric])] * 2, r, c, mode="lines")
+    # Labels at the budgets, thinned so none overlaps (a log axis crowds neighbouring budgets).
+    ticks = log_ticks(uses, min_ratio=1.5 if len(snrs) <= 4 else 2.0)
+    span = [math.log10(uses.min()) - 0.12, math.log10(uses.max()) + 0.12]  # every point inside, markers whole
+    fig.update_xaxes(type="log", showgrid=True, tickmode="array", tickvals=ticks, range=span,
+                     ticktext=[format_value(t) for t in ticks], tickangle=0)
     for c in range(1, len(snrs) + 1):
         fig.update_xaxes(title_text="channel uses per image", row=len(channels), col=c)
     for r in range(1, len(channels) + 1):
@@ -324,5 +378,6 @@ def experiment_figures(results: pd.DataFrame, styles: Styles) -> list[ReportFigu
                 continue
             fig = build(exp, metric, styles, multi_run, metrics)
             if fig is not None:
-                figures.append(ReportFigure(fig.layout.title.text, fig, f"fig-{metric}-{suffix}", info.primary))
+                title = fig.layout.title.text.split("<br>")[0]  # without a note under it
+                figures.append(ReportFigure(title, fig, f"fig-{metric}-{suffix}", info.primary))
     return figures

@@ -25,7 +25,7 @@ from semlink.sim.report_columns import (
     plotted_metrics,
 )
 
-__all__ = ["config_differences", "flatten_config", "html_table", "render_page"]
+__all__ = ["config_differences", "flatten_config", "html_table", "plotly_js", "render_page", "resolved_config"]
 
 MAX_TABLE_ROWS = 10_000
 PLOT_CONFIG = {"displaylogo": False, "responsive": True, "scrollZoom": False,
@@ -159,14 +159,22 @@ def _missing(flat: dict[str, str], key: str) -> str:
     return "(absent)"
 
 
+def resolved_config(run: Any) -> dict[str, Any]:
+    """The run's config with its defaults filled in (the manifest's ``resolved_config``), else as given."""
+    resolved = run.manifest.get("resolved_config")
+    return resolved if isinstance(resolved, dict) else run.config
+
+
 def config_differences(runs: Sequence[Any]) -> pd.DataFrame:
     """The config keys (and manifest facts: commit, versions, status, executor) whose values differ.
 
-    One row per differing key, one column per run; a key a run lacks reads ``(absent)``.
+    Values are the resolved ones where a run recorded them (a default left out in one config and
+    written in another is no difference). One row per differing key, one column per run; a key a run
+    lacks reads ``(absent)``.
     """
     flats = []
     for run in runs:
-        flat = flatten_config(run.config)
+        flat = flatten_config(resolved_config(run))
         flat.update(_manifest_facts(run.manifest))
         flats.append(flat)
     keys = list(dict.fromkeys(k for flat in flats for k in flat))
@@ -232,7 +240,8 @@ def _runs_table(runs: Sequence[Any]) -> str:
     rows = []
     for run in runs:
         m = run.manifest
-        seconds = run.timings["seconds"].sum() if "seconds" in run.timings.columns else None
+        wall = m.get("wall_seconds") if isinstance(m.get("wall_seconds"), dict) else {}
+        seconds = wall.get("total")
         rows.append({
             "run": run.label, "folder": str(run.path), "kind": run.kind, "contents": _run_contents(run),
             "status": m.get("status", "?"), "rows": len(run.results), "points": m.get("n_points"),
@@ -240,7 +249,9 @@ def _runs_table(runs: Sequence[Any]) -> str:
             "git commit": str(m.get("git_commit") or "")[:12],
             "seed": m.get("seed"), "executor": (m.get("executor") or {}).get("name") if isinstance(
                 m.get("executor"), dict) else m.get("executor"),
-            "compute [s]": round(float(seconds), 1) if seconds is not None else None,
+            "wall time [s]": round(float(seconds), 1) if seconds is not None else None,
+            "phases [s]": ", ".join(f"{k} {float(v):.1f}" for k, v in (wall.get("phases") or {}).items()),
+            "host": m.get("host"),
         })
     return html_table(pd.DataFrame(rows), "runs-table", filterable=False, wrap=True)
 
@@ -271,23 +282,42 @@ def _differences_section(runs: Sequence[Any]) -> str:
 
 def _run_details(run: Any, index: int) -> str:
     m = run.manifest
+    wall = m.get("wall_seconds") if isinstance(m.get("wall_seconds"), dict) else {}
     facts = {"folder": str(run.path.resolve()), "kind": run.kind, "status": m.get("status"),
-             "created (UTC)": m.get("created_utc"), "git commit": m.get("git_commit"), "seed": m.get("seed"),
-             "executor": _show(m.get("executor")), "points": m.get("n_points"), "rows": len(run.results),
-             "platform": m.get("platform")}
+             "command": m.get("command"), "created (UTC)": m.get("created_utc"), "git commit": m.get("git_commit"),
+             "seed": m.get("seed"), "executor": _show(m.get("executor")), "points": m.get("n_points"),
+             "rows": len(run.results), "host": m.get("host"), "threads": _show(m.get("threads")) if m.get("threads")
+             else None, "platform": m.get("platform"),
+             "wall time": (f"{float(wall['total']):.1f} s (" + ", ".join(
+                 f"{k} {float(v):.1f} s" for k, v in (wall.get("phases") or {}).items()) + ")") if wall.get("total")
+             is not None else None}
     dl = "".join(f"<dt>{_esc(k)}</dt><dd>{_esc('' if v is None else v)}</dd>" for k, v in facts.items())
     versions = m.get("versions") if isinstance(m.get("versions"), dict) else {}
     version_text = ", ".join(f"{_esc(k)} {_esc(v)}" for k, v in versions.items())
     timing = ""
     if "seconds" in run.timings.columns and len(run.timings):
         t = run.timings["seconds"]
-        timing = (f"<p>Compute time: {t.sum():.1f} s over {len(t)} points (median {t.median():.2f} s, "
+        timing = (f"<p>Point evaluation: {t.sum():.1f} s over {len(t)} points (median {t.median():.2f} s, "
                   f"slowest {t.max():.2f} s).</p>")
-    config = json.dumps(run.config, indent=2, sort_keys=False, default=str)
+    config = json.dumps(resolved_config(run), indent=2, sort_keys=False, default=str)
     state = "" if m.get("status") == "complete" else f' <span class="warn">({_esc(m.get("status", "?"))})</span>'
     return (f'<details id="run-{index}"><summary>{_esc(run.label)} — {_esc(run.kind)}{state}</summary>'
             f'<dl class="manifest">{dl}</dl><p><b>Versions:</b> {version_text or "not recorded"}</p>{timing}'
-            f"<details><summary>Resolved config</summary><pre>{_esc(config)}</pre></details></details>")
+            f"<details><summary>Resolved config (defaults filled in)</summary><pre>{_esc(config)}</pre></details>"
+            "</details>")
+
+
+def plotly_js() -> str:
+    """plotly.js for the page: the basic bundle shipped with semlink (scatter traces: all the report draws;
+    1.2 MB), else the plotly package's full bundle (4.8 MB)."""
+    from importlib.resources import files
+
+    bundle = files("semlink.sim") / "assets" / "plotly-basic.min.js"
+    if bundle.is_file():
+        return bundle.read_text(encoding="utf-8")
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
 
 
 def _figure_html(figure: Any) -> str:
@@ -302,16 +332,16 @@ def render_page(runs: Sequence[Any], results: pd.DataFrame, comparisons: pd.Data
                 generated: datetime.datetime) -> str:
     """The whole page for ``runs`` (:class:`semlink.sim.report.Run`) and their tables, each concatenated over
     the runs with a ``run`` column (:func:`semlink.sim.report.concat_tables`)."""
-    from plotly.offline import get_plotlyjs
-
     from semlink import __version__
     from semlink.sim.report_figures import Styles, experiment_figures
+    from semlink.sim.report_training import training_figures
     from semlink.sim.report_waterfall import ber_figures
 
     labels = [run.label for run in runs]
     styles = Styles(labels)
     prefer_ebno = any(run.kind == "BER sweep" and run.config.get("ebno_db") is not None for run in runs)
-    figures = ber_figures(results, styles, prefer_ebno) + experiment_figures(results, styles)
+    figures = (ber_figures(results, styles, prefer_ebno) + experiment_figures(results, styles)
+               + training_figures(runs, styles))
     primary = [f for f in figures if f.primary]
     secondary = [f for f in figures if not f.primary]
 
@@ -329,6 +359,9 @@ def render_page(runs: Sequence[Any], results: pd.DataFrame, comparisons: pd.Data
             "in every panel, hover a point for its row.</p>"]
     if incomplete:
         body.append(f'<p class="warn">Not complete (partial results): {_esc(", ".join(incomplete))}</p>')
+    for run in runs:
+        for warning in run.manifest.get("warnings") or []:
+            body.append(f'<p class="warn">{_esc(run.label)}: {_esc(warning)}</p>')
     body.append("<nav>" + "".join(f'<a href="#{a}">{_esc(t)}</a>' for a, t in nav) + "</nav>")
     body += ['<section id="runs"><h2>Runs</h2>', _runs_table(runs), "</section>"]
     body += ['<section id="differences"><h2>What differs between the runs</h2>', _differences_section(runs),
@@ -360,6 +393,6 @@ def render_page(runs: Sequence[Any], results: pd.DataFrame, comparisons: pd.Data
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_esc(title)}</title><style>{CSS}</style>"
-        f'<script type="text/javascript">{get_plotlyjs()}</script></head>\n'
+        f'<script type="text/javascript">{plotly_js()}</script></head>\n'
         f"<body><main>\n{chr(10).join(body)}\n</main><script>{SCRIPT}</script></body></html>\n"
     )

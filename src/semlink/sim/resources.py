@@ -26,7 +26,8 @@ from semlink.errors import SemlinkError
 from semlink.systems.context import Artifacts, Queries, ReceiverLibrary, Source, SystemContext, TrainingData
 
 __all__ = [
-    "Resources", "Scoring", "add_validation", "build_resources", "data_fingerprint", "default_cache_dir", "evaluation_payload",
+    "Resources", "Scoring", "add_validation", "build_resources", "data_fingerprint", "default_cache_dir",
+    "evaluation_payload", "feature_cache_dir",
     "resources_from_payload",
 ]
 
@@ -63,6 +64,7 @@ class Resources:
     scoring: Scoring
     kb_directory: Path
     validation: tuple[Queries, Scoring] | None = None
+    query_ids: np.ndarray | None = None  # [Q] each query's position in its dataset split (driver only)
 
     def split(self, name: str) -> tuple[SystemContext, Scoring]:
         """The context and scoring of the ``"test"`` queries or of the ``"validation"`` split."""
@@ -76,6 +78,11 @@ class Resources:
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("SEMLINK_CACHE", Path.home() / ".cache" / "semlink"))
+
+
+def feature_cache_dir(cfg) -> Path:
+    """Where ``cfg``'s image features are cached: ``[encoder] cache_dir``, else ``<cache>/features``."""
+    return Path(cfg.encoder.cache_dir) if cfg.encoder.cache_dir else default_cache_dir() / "features"
 
 
 def source_of(cfg) -> Source:
@@ -119,7 +126,7 @@ def build_resources(cfg, out: Path, device: torch.device, log: Callable[[str], N
         test_set = test_set.subset(subset_per_class(test_set.labels, data.test_per_class, seed=None))
     split = kbsc_split(train_set.labels, test_set.labels, seed=cfg.seed, train_fraction=data.train_fraction)
     encoder = create_encoder(cfg.encoder.spec, image_size=cfg.encoder.image_size, device=str(device))
-    cache = Path(cfg.encoder.cache_dir) if cfg.encoder.cache_dir else default_cache_dir() / "features"
+    cache = feature_cache_dir(cfg)
     log(f"features: {encoder.name} on {len(train_set)} train + {len(test_set)} test images of {data.dataset}")
     for note in dict.fromkeys(train_set.notes + test_set.notes):
         log(f"data: {note}")
@@ -155,7 +162,9 @@ def build_resources(cfg, out: Path, device: torch.device, log: Callable[[str], N
                               fingerprint, encoder.name),
         encode_cache_dir=(Path(cache_dir).parent / "encodes") if cache_dir is not None else None,
     )
-    return Resources(context, Scoring(kb, encoder, cfg.eval.top_k, cfg.eval.lpips), out / "kb")
+    test_ids = test_set.indices if test_set.indices is not None else np.arange(len(test_set))
+    return Resources(context, Scoring(kb, encoder, cfg.eval.top_k, cfg.eval.lpips), out / "kb",
+                     query_ids=np.asarray(test_ids)[np.asarray(split.test_sender)])
 
 
 def add_validation(resources: Resources, cfg) -> None:

@@ -16,8 +16,13 @@ Files in the run directory:
 - ``validation.csv`` / ``validation.parquet``: the points evaluated on the validation split, where a
   family of variants is chosen on it (apart from the results, which are all on the test queries);
 - ``timings.csv``: wall-clock seconds of each point (kept apart: results are identical across runs);
-- ``per_query/<point>.npz``: per-query outcomes of a point (e.g. ``top1_hit``, ``psnr_db``) where the
-  evaluator returns them, for paired comparisons between systems (plain arrays, no pickle).
+- ``per_query/<point>.npz``: per-query outcomes of a point where the evaluator returns them (plain
+  arrays, no pickle), for paired comparisons between systems and for reading one query's fate. The
+  file is named after the point (``system=kbsc_budget=32_channel=awgn_snr_db=5.0__<hash>.npz``:
+  the identity's values, then 8 hex digits of its hash, so names stay unique and short); row ``i``
+  of every array is query ``i`` (``query_index``). Besides the evaluator's arrays (e.g.
+  ``top1_hit``, ``predicted_label``, ``psnr_db``) it holds ``point_key`` (the point's identity)
+  and the run's query columns (:func:`run_points` ``query_columns``: ``query_id``, ``true_label``...).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import hashlib
 import io
 import json
 import os
-import sys
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -177,13 +182,14 @@ class RunDirectory:
             os.fsync(fh.fileno())
 
     def per_query_path(self, key: str) -> Path:
-        return self.path / PER_QUERY_DIR / f"{hashlib.blake2b(key.encode(), digest_size=12).hexdigest()}.npz"
+        """``per_query/<readable identity>__<hash>.npz`` of the point ``key`` (:func:`per_query_name`)."""
+        return self.path / PER_QUERY_DIR / per_query_name(key)
 
     def write_per_query(self, key: str, arrays: dict[str, Any]) -> None:
         import numpy as np
 
         buffer = io.BytesIO()
-        np.savez(buffer, **{name: np.asarray(value) for name, value in arrays.items()})
+        np.savez(buffer, point_key=np.asarray(key), **{name: np.asarray(value) for name, value in arrays.items()})
         with atomic_path(self.per_query_path(key)) as tmp:
             tmp.write_bytes(buffer.getvalue())
 
@@ -192,6 +198,8 @@ class RunDirectory:
         import numpy as np
 
         path = self.per_query_path(key)
+        if not path.is_file():  # a run written before files were named by their point
+            path = self.path / PER_QUERY_DIR / f"{hashlib.blake2b(key.encode(), digest_size=12).hexdigest()}.npz"
         if not path.is_file():
             return None
         with np.load(path, allow_pickle=False) as data:
@@ -203,23 +211,102 @@ class RunDirectory:
         return pd.read_parquet(path) if path.is_file() else None
 
     def write_tables(self, rows: Sequence[dict[str, Any]], name: str = "results", parquet: bool = True) -> pd.DataFrame:
-        frame = pd.DataFrame(list(rows))
+        """Write ``rows`` as ``<name>.csv`` (and ``.parquet``), integer columns as integers
+        (:func:`with_integer_columns`); return the frame as built from the rows."""
+        rows = list(rows)
+        frame = pd.DataFrame(rows)
+        written = with_integer_columns(frame, rows)
         with atomic_path(self.path / f"{name}.csv") as tmp:
-            frame.to_csv(tmp, index=False)
+            written.to_csv(tmp, index=False)
         if parquet:
             with atomic_path(self.path / f"{name}.parquet") as tmp:
-                frame.to_parquet(tmp, index=False)
+                written.to_parquet(tmp, index=False)
         return frame
 
     def write_manifest(self, config: dict[str, Any], seed: int, **extra: Any) -> None:
         write_json_atomic(self.path / MANIFEST, build_manifest(config, seed, **extra))
 
 
-def _progress(total: int, desc: str, enabled: bool | None):
-    from tqdm import tqdm
+def _is_integer_value(value: Any) -> bool | None:
+    """True for an int, None for a whole float (either way), False otherwise; missing values: None."""
+    if value is None or isinstance(value, bool):
+        return None if value is None else False
+    if isinstance(value, int):
+        return True
+    if isinstance(value, float):
+        return None if (value != value or value.is_integer()) else False
+    if hasattr(value, "dtype") and getattr(value.dtype, "kind", "") in "iu":
+        return True
+    return False
 
-    show = sys.stderr.isatty() if enabled is None else enabled
-    return tqdm(total=total, desc=desc, disable=not show, leave=False)
+
+def with_integer_columns(frame: pd.DataFrame, rows: Sequence[dict[str, Any]] | None = None) -> pd.DataFrame:
+    """``frame`` with every column of whole numbers where some row gave a Python integer as a nullable
+    integer column (``Int64``: ``budget``, ``fft_size``, ``code_k``, ``n_queries``...), so files show
+    ``128``, not ``128.0``, and a missing value stays empty. Floats that happen to be whole (an SNR of
+    ``5.0``, an accuracy of ``1.0``) stay floats. ``rows``: the rows ``frame`` was built from (their
+    value types decide; pandas has already turned an integer column with a gap into floats); default:
+    ``frame``'s own values.
+
+    >>> rows = [{"budget": 32, "snr_db": 5.0}, {"budget": None, "snr_db": 6.0}]
+    >>> with_integer_columns(pd.DataFrame(rows), rows).dtypes.tolist()
+    [Int64Dtype(), dtype('float64')]
+    """
+    rows = list(rows) if rows is not None else frame.to_dict("records")
+    out = frame.copy()
+    for column in frame.columns:
+        kinds = [_is_integer_value(row.get(column)) for row in rows]
+        if any(k is True for k in kinds) and not any(k is False for k in kinds):
+            out[column] = pd.array([None if pd.isna(v) else int(v) for v in frame[column].tolist()], dtype="Int64")
+    return out
+
+
+_IDENTITY_ORDER = ("system", "variant", "budget", "channel", "snr_db", "ebno_db")
+
+
+def per_query_name(key: str) -> str:
+    """The per-query file name of the point ``key``: its non-empty ``name=value`` pairs (the usual identity
+    keys first) with unsafe characters as ``-``, cut to 120 characters, then 8 hex digits of the key's hash.
+
+    >>> per_query_name("budget=32,channel=tdl-a,snr_db=5.0,system=kbsc,variant=")
+    'system=kbsc_budget=32_channel=tdl-a_snr_db=5.0__a44e3bf5.npz'
+    """
+    pairs = [part.partition("=") for part in key.split(",")]
+    known = {name: value for name, _, value in pairs}
+    order = [n for n in _IDENTITY_ORDER if n in known] + [n for n, _, _ in pairs if n not in _IDENTITY_ORDER]
+    text = "_".join(f"{name}={known[name]}" for name in order if known.get(name) not in ("", "None"))
+    readable = re.sub(r"[^A-Za-z0-9._=+-]+", "-", text).strip("-")[:120] or "point"
+    return f"{readable}__{hashlib.blake2b(key.encode(), digest_size=4).hexdigest()}.npz"
+
+
+def _point_note(params: dict[str, Any]) -> str:
+    """A point in a few words for progress lines: ``kbsc [seed 1] 32 uses, awgn, 5 dB``."""
+    words = [str(params.get("system", ""))]
+    if params.get("variant"):
+        words.append(f"[{params['variant']}]")
+    if params.get("budget") is not None:
+        words.append(f"{params['budget']} uses")
+    text = " ".join(w for w in words if w)
+    rest = [str(params["channel"])] if "channel" in params else []
+    snr = params.get("snr_db")
+    if isinstance(snr, float):
+        rest.append("noiseless" if snr == float("inf") else f"{snr:g} dB")
+    return ", ".join([text, *rest] if text else rest)
+
+
+def _with_query_columns(per_query: dict[str, Any], columns: dict[str, Any] | None) -> dict[str, Any]:
+    """``per_query`` with ``query_index`` and the run's ``columns`` in front, where their lengths match."""
+    import numpy as np
+
+    lengths = {len(v) for v in per_query.values() if np.ndim(v) == 1}
+    if len(lengths) != 1:
+        return per_query
+    count = lengths.pop()
+    front: dict[str, Any] = {"query_index": np.arange(count)}
+    for name, values in (columns or {}).items():
+        if name not in per_query and np.ndim(values) >= 1 and len(values) == count:
+            front[name] = np.asarray(values)
+    return {**front, **per_query}
 
 
 def run_points(
@@ -232,12 +319,16 @@ def run_points(
     resume: bool = False,
     executor: Any = None,
     check: ConfigCheck | None = None,
-    progress: bool | None = None,
+    progress: str | bool | None = None,
     desc: str = "points",
     on_row: Callable[[pd.DataFrame], None] | None = None,
     refresh_seconds: float = 15.0,
     done: dict[str, dict[str, Any]] | None = None,
     table_of: Callable[[Point], str] | None = None,
+    query_columns: dict[str, Any] | Callable[[Point], dict[str, Any] | None] | None = None,
+    manifest: dict[str, Any] | None = None,
+    progress_interval_s: float = 10.0,
+    progress_every: int | None = None,
 ) -> pd.DataFrame:
     """Evaluate every point not yet done; return the full results table (in grid order).
 
@@ -250,7 +341,15 @@ def run_points(
     the rows :meth:`RunDirectory.prepare` returned, where the caller prepared the folder itself.
     ``table_of(point)`` names the table a point's row goes to (default ``"results"``, the one returned and
     shown to ``on_row``; e.g. ``"validation"`` for points that choose among variants).
+
+    ``progress``: ``bar`` | ``lines`` | ``none`` | None (:func:`semlink.progress.current_mode`); in
+    ``lines`` mode a line every ``progress_interval_s`` seconds or ``progress_every`` points, with
+    the ETA. ``query_columns``: arrays of one value per query (``query_id``, ``true_label``) stored
+    in every per-query file beside the evaluator's arrays, with ``query_index`` (or a function of the
+    point giving them, where points are evaluated on different query sets). ``manifest``: further
+    facts for ``manifest.json`` (the command line, the host...).
     """
+    from semlink.progress import PointProgress
     from semlink.sim.executors import LocalExecutor
 
     executor = executor or LocalExecutor()
@@ -258,7 +357,8 @@ def run_points(
     if done is None:
         done = run_dir.prepare(config, seed, resume, check)
     rows = {p.key: done[p.key] for p in points if p.key in done}
-    run_dir.write_manifest(config, seed, status="running", n_points=len(points), executor=executor.describe())
+    extra = dict(manifest or {})
+    run_dir.write_manifest(config, seed, status="running", n_points=len(points), executor=executor.describe(), **extra)
     todo = [p for p in points if p.key not in done]
 
     table_of = table_of or (lambda point: "results")
@@ -268,12 +368,13 @@ def run_points(
         return run_dir.write_tables([rows[p.key] for p in points if p.key in rows and table_of(p) == name], name=name)
 
     last_refresh = time.monotonic()
-    with _progress(len(todo), desc, progress) as bar:
+    with PointProgress(len(todo), desc, progress, interval_s=progress_interval_s, every=progress_every) as bar:
         for point, metrics in executor.imap(evaluate, todo):
             per_query = metrics.pop(PER_QUERY, None)
             seconds = metrics.pop(SECONDS, None)
             if per_query:
-                run_dir.write_per_query(point.key, per_query)
+                columns = query_columns(point) if callable(query_columns) else query_columns
+                run_dir.write_per_query(point.key, _with_query_columns(per_query, columns))
             row = {**point.params, **metrics, "seed": point.seed}
             run_dir.append(point.key, row, seconds)
             rows[point.key] = json.loads(json.dumps({k: _json_safe(v) for k, v in row.items()}))
@@ -282,7 +383,7 @@ def run_points(
                     and time.monotonic() - last_refresh >= refresh_seconds:
                 on_row(frame)
                 last_refresh = time.monotonic()
-            bar.update(1)
+            bar.update(1, _point_note(point.params))
     for name in tables:
         if name != "results":
             table(name)
@@ -293,5 +394,5 @@ def run_points(
                              name="timings", parquet=False)
     if on_row is not None:
         on_row(frame)
-    run_dir.write_manifest(config, seed, status="complete", n_points=len(points), executor=executor.describe())
+    run_dir.write_manifest(config, seed, status="complete", n_points=len(points), executor=executor.describe(), **extra)
     return frame

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -117,9 +116,10 @@ def train_codec(
     channel_uses: int,
     settings: TrainSettings = TrainSettings(),
     seed: int = 0,
-    progress: bool | None = None,
+    progress: str | bool | None = None,
     log: Callable[[str], None] | None = None,
     train_labels: torch.Tensor | None = None,
+    name: str | None = None,
 ) -> tuple[KbscCodec, TrainHistory]:
     """Train a codec through ``channel``; keep the checkpoint the settings' selection picks.
 
@@ -130,11 +130,14 @@ def train_codec(
     order, the SNR draws and the channel's randomness: another seed gives an independent codec,
     the same seed the same codec. The decoder reads the channel's noise variance when the settings
     make it noise-aware; ``channel.equalizer`` (default ``"lmmse"``) says how to read it.
+
+    ``progress``: ``bar`` | ``lines`` (one line per epoch: loss, validation top-1, elapsed, ETA) |
+    ``none`` | None (the mode in force, :func:`semlink.progress.current_mode`); ``name`` names the
+    codec in those lines; ``log`` gets a detailed line per epoch besides.
     """
     import time
 
-    from tqdm import tqdm
-
+    from semlink.progress import EpochProgress
     from semlink.seeding import seed_everything
 
     require(train_features.ndim == 2, f"train features have shape {tuple(train_features.shape)}; expected [N, D]")
@@ -168,9 +171,8 @@ def train_codec(
     total_steps = steps_per_epoch * settings.epochs
     warmup_steps = int(round(opts["warmup_epochs"] * steps_per_epoch))
     best_state, best_score, epochs_without_gain, step = None, -math.inf, 0, 0
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(range(settings.epochs), desc=f"train kbsc@{channel_uses}", disable=not show, leave=False)
-    for epoch in bar:
+    bar = EpochProgress(name or f"kbsc codec @ {channel_uses} uses", settings.epochs, "val top-1", progress)
+    for epoch in range(settings.epochs):
         codec.train()
         order = torch.randperm(len(train_features), generator=generator).to(device)
         total, count = 0.0, 0
@@ -210,12 +212,15 @@ def train_codec(
             epochs_without_gain = 0
         else:
             epochs_without_gain += 1
-        bar.set_postfix(loss=f"{history.epoch_loss[-1]:.4f}", val=f"{accuracy:.3f}")
+        bar.epoch(epoch, history.epoch_loss[-1], accuracy, lr=lr)
         if log is not None:
             log(f"epoch {epoch}: loss {history.epoch_loss[-1]:.4f} val top-1 {accuracy:.3f} "
                 f"(score {score:.3f}) spread {spread:.3f} lr {lr:.2e}")
         if epochs_without_gain >= settings.patience:
             break
+    stopped = len(history.epoch_loss) < settings.epochs
+    bar.close(f"kept epoch {history.best_epoch + 1} (val top-1 {history.best_val_accuracy:.4f})"
+              + (f"; stopped early, no gain for {settings.patience} epochs" if stopped else ""))
     # The flag describes the checkpoint kept: a decoder whose outputs no longer vary across inputs
     # has collapsed to the mean prediction.
     history.collapsed = bool(history.output_spread[history.best_epoch] < COLLAPSE_SPREAD)
