@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError
 from semlink.phy import AnalogLink, AnalogLinkConfig, ChannelConfig, OfdmConfig
+from semlink.phy.analog import AnalogOutput
 from semlink.seeding import seed_everything
 from semlink.systems.jscc_model import JsccCodec, load_jscc, save_jscc, symbol_channel, transmit_images
 from semlink.systems.jscc_training import JsccTrainSettings, train_jscc
@@ -50,7 +51,7 @@ def fashion() -> np.ndarray:
     return load_dataset("fashion-mnist", split="train").images[:1100]
 
 
-TINY = JsccTrainSettings(epochs=3, patience=3, batch_size=32, lr=3e-3, filters=8, snr_db=(0.0, 10.0))
+TINY = JsccTrainSettings(max_epochs=3, patience=3, batch_size=32, lr=3e-3, filters=8, snr_db=(0.0, 10.0))
 
 
 @pytest.mark.parametrize("make_link", [_awgn_link, _tdl_a_link], ids=["awgn", "ofdm-tdl-a-ls"])
@@ -67,8 +68,8 @@ def test_loss_falls_when_training_through_the_analog_link(fashion, make_link):
     assert history.epoch_loss[-1] < 0.75 * history.epoch_loss[0], history.epoch_loss
     assert history.val_psnr[-1] > history.val_psnr[0], history.val_psnr
     assert history.best_epoch == int(np.argmax(history.val_psnr))
-    assert set(history.val_psnr_by_snr[0]) == {"0.0", "10.0"}
-    assert not codec.training and codec.channel_uses == 64
+    assert set(history.val_psnr_by_point[0]) == {"64@0.0", "64@10.0"}
+    assert not codec.training and codec.channel_uses == 64 and codec.snr_adaptive
 
 
 @pytest.mark.slow
@@ -85,7 +86,7 @@ def test_a_trained_codec_beats_uncoded_pixels_at_low_snr_and_gains_with_snr(fash
 
     train = load_dataset("fashion-mnist", split="train").images[:2000]
     test = load_dataset("fashion-mnist", split="test").images[:500]
-    settings = JsccTrainSettings(epochs=3, batch_size=32, filters=16, snr_db=(-4.0, 4.0, 10.0))
+    settings = JsccTrainSettings(max_epochs=3, batch_size=32, filters=16, snr_db=(-4.0, 4.0, 10.0))
     link = _awgn_link()
     codec, _ = train_jscc(train, fashion[1000:1100], symbol_channel(link), 392, settings, seed=0)
     low = float(transmit_images(codec, test, symbol_channel(link), -4.0).psnr_db.mean())
@@ -93,48 +94,53 @@ def test_a_trained_codec_beats_uncoded_pixels_at_low_snr_and_gains_with_snr(fash
 
     pixels = images_to_tensor(test).flatten(1)
     scale = torch.rsqrt(2 * pixels.square().mean(1, keepdim=True))  # unit energy per complex symbol
-    received = complex_to_real(symbol_channel(link)(real_to_complex(pixels * scale), -4.0)) / scale
+    out = symbol_channel(link)(real_to_complex(pixels * scale), -4.0)
+    # The unbiased observation of each pixel, y = estimate / (1 - error variance), back in its scale.
+    received = complex_to_real(out.estimate / (1 - out.error_var)) / scale
     raw = float((10 * torch.log10(1 / (received.clamp(0, 1) - pixels).square().mean(1))).mean())
     assert low > raw + 5.0, (low, raw)
     assert low > 12.0 and high > low + 0.5, (low, high)
 
 
 def test_the_link_scale_convention_does_not_matter_for_normalised_symbols():
-    """AnalogLink returns symbols in the input's scale; a link returning them in its normalised scale
-    gives the same values and the same encoder gradients, because the encoder's symbols already have
-    unit energy. For symbols of another energy the two conventions differ (so this test can fail)."""
+    """AnalogLink returns its front end in the on-air scale; because the encoder's symbols already have
+    unit energy, a channel that rescales the link's estimates by the input's energy gives the same
+    values and the same encoder gradients. For symbols of another energy the two differ (so this test
+    can fail)."""
     torch.manual_seed(0)
     codec = JsccCodec((28, 28), 64, filters=4)
     images = torch.rand(6, 1, 28, 28)
     link = _tdl_a_link(pack_examples=False)
 
-    def input_scale(symbols, snr_db):
-        return link(symbols, snr_db).symbols_hat
+    def on_air_scale(symbols, snr_db):
+        return link(symbols, snr_db)
 
-    def normalised_scale(symbols, snr_db):
+    def input_scale(symbols, snr_db):
+        out = link(symbols, snr_db)
         energy = symbols.real.square().add(symbols.imag.square()).mean(-1, keepdim=True)
-        return link(symbols, snr_db).symbols_hat * torch.rsqrt(energy)
+        return AnalogOutput(out.estimate * energy.sqrt(), out.error_var)
 
     def run(channel, gain=1.0):
         seed_everything(5)
         codec.zero_grad()
-        out = codec.decode(channel(codec.encode(images) * gain, 0.0))
+        received = channel(codec.encode(images, 0.0) * gain, 0.0)
+        out = codec.decode(*received)
         out.square().mean().backward()
-        return out.detach(), [p.grad.clone() for p in codec.encoder.parameters()]
+        return out.detach(), [p.grad.clone() for p in codec.encoder.parameters() if p.grad is not None]
 
-    out_a, grads_a = run(input_scale)
-    out_b, grads_b = run(normalised_scale)
+    out_a, grads_a = run(on_air_scale)
+    out_b, grads_b = run(input_scale)
     torch.testing.assert_close(out_a, out_b, atol=1e-6, rtol=1e-5)
-    for a, b in zip(grads_a, grads_b):
+    for a, b in zip(grads_a, grads_b, strict=True):
         torch.testing.assert_close(a, b, atol=1e-7, rtol=1e-4)
-    out_c, _ = run(input_scale, gain=3.0)
-    out_d, _ = run(normalised_scale, gain=3.0)
+    out_c, _ = run(on_air_scale, gain=3.0)
+    out_d, _ = run(input_scale, gain=3.0)
     assert (out_c - out_d).abs().max() > 1e-3
 
 
 def test_seeded_retraining_is_identical(fashion):
     link = _awgn_link()
-    settings = JsccTrainSettings(epochs=1, batch_size=32, filters=4, snr_db=(0.0, 10.0))
+    settings = JsccTrainSettings(max_epochs=1, batch_size=32, filters=4, snr_db=(0.0, 10.0))
     first, h1 = train_jscc(fashion[:128], fashion[1000:1032], symbol_channel(link), 32, settings, seed=7)
     second, h2 = train_jscc(fashion[:128], fashion[1000:1032], symbol_channel(link), 32, settings, seed=7)
     other, _ = train_jscc(fashion[:128], fashion[1000:1032], symbol_channel(link), 32, settings, seed=8)
@@ -151,7 +157,7 @@ def test_transmit_images_reconstructs_uint8_with_psnr():
     noiseless = transmit_images(codec, images, symbol_channel(_awgn_link()), float("inf"), batch_size=2)
     assert noiseless.images.shape == (5, 30, 30, 3) and noiseless.images.dtype == torch.uint8
     with torch.no_grad():
-        decoded = codec.decode(codec.encode(images_to_tensor(images)))
+        decoded = codec.decode(codec.encode(images_to_tensor(images), float("inf")), torch.zeros(5, 100))
     expected = 10 * torch.log10(1 / (decoded - images_to_tensor(images)).double().square().mean(dim=(1, 2, 3)))
     torch.testing.assert_close(noiseless.psnr_db, expected, atol=1e-4, rtol=0)
 
@@ -162,9 +168,10 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
     save_jscc(codec, tmp_path / "ckpt", history={"best_epoch": 2}, dataset="toy", seed=3)
     loaded, meta = load_jscc(tmp_path / "ckpt", expect_image_shape=(30, 30, 3), expect_channel_uses=100)
     images = torch.rand(4, 3, 30, 30)
+    error_var = torch.full((4, 100), 0.2)
     with torch.no_grad():
-        torch.testing.assert_close(loaded.decode(loaded.encode(images)), codec.decode(codec.encode(images)),
-                                   atol=0, rtol=0)
+        torch.testing.assert_close(loaded.decode(loaded.encode(images, 3.0), error_var),
+                                   codec.decode(codec.encode(images, 3.0), error_var), atol=0, rtol=0)
     assert meta["kind"] == "deep-jscc" and meta["image_shape"] == [30, 30, 3] and meta["channel_uses"] == 100
     assert meta["latent_shape"] == [4, 8, 8] and meta["history"] == {"best_epoch": 2}
     assert meta["dataset"] == "toy" and meta["seed"] == 3
@@ -207,19 +214,36 @@ def test_missing_corrupt_and_mismatched_checkpoints_are_refused(tmp_path):
     _edit_config(broken("filters"), filters=8)  # weights of another width
     with pytest.raises(CorruptFileError, match="weights"):
         load_jscc(tmp_path / "filters")
+    _edit_config(broken("blind"), snr_adaptive=False)  # no AF modules: the weights do not fit
+    with pytest.raises(CorruptFileError, match="weights"):
+        load_jscc(tmp_path / "blind")
+    _edit_config(broken("old"), format=1)  # read ŷ/ĥ only, no error variance: refused, not misread
+    with pytest.raises(CorruptFileError, match="format 1"):
+        load_jscc(tmp_path / "old")
     with pytest.raises(SemlinkError, match="channel uses"):
         load_jscc(good, expect_channel_uses=128)
     with pytest.raises(SemlinkError, match="images"):
         load_jscc(good, expect_image_shape=(32, 32, 3))
 
 
-def test_bad_training_settings_and_data_are_refused():
-    with pytest.raises(SemlinkError, match="batch_size"):
-        JsccTrainSettings(batch_size=0)
-    with pytest.raises(SemlinkError, match="finite"):
-        JsccTrainSettings(snr_db=(float("inf"),))
-    with pytest.raises(SemlinkError, match="lr"):
-        JsccTrainSettings(lr=-1.0)
+@pytest.mark.parametrize(("changes", "fragment"), [
+    ({"batch_size": 0}, "batch_size = 0"),
+    ({"max_epochs": 0}, "max_epochs = 0"),
+    ({"filters": 0}, "filters = 0"),
+    ({"filters": 1}, "filters = 1"),
+    ({"snr_adaptive": "yes"}, "snr_adaptive = 'yes'; must be true or false"),
+    ({"gdn": "no"}, "gdn = 'no'"),
+    ({"snr_db": (float("inf"),)}, "finite"),
+    ({"snr_db": ()}, "train snr_db is empty"),
+    ({"lr": -1.0}, "lr"),
+    ({"final_lr_fraction": 0.0}, "final_lr_fraction"),
+])
+def test_bad_training_settings_are_refused(changes, fragment):
+    with pytest.raises(SemlinkError, match=fragment):
+        JsccTrainSettings(**changes)
+
+
+def test_bad_training_data_are_refused():
     images = np.zeros((64, 28, 28), dtype=np.uint8)
     channel = symbol_channel(_awgn_link())
     with pytest.raises(SemlinkError, match="uint8"):
@@ -228,31 +252,48 @@ def test_bad_training_settings_and_data_are_refused():
         train_jscc(images, np.zeros((8, 32, 32), dtype=np.uint8), channel, 64, TINY)
     with pytest.raises(SemlinkError, match="batch_size"):
         train_jscc(images[:8], images, channel, 64, TINY)
+    with pytest.raises(SemlinkError, match="budget = 0"):
+        train_jscc(images, images, channel, [64, 0], TINY)
+    with pytest.raises(SemlinkError, match="budgets is empty"):
+        train_jscc(images, images, channel, [], TINY)
 
 
 def test_onnx_export_matches_pytorch_and_dispatches_on_kind(tmp_path, capsys):
     import onnxruntime as ort
 
     from semlink.cli import app, main
+    from semlink.systems.onnx_export import export_jscc
 
     torch.manual_seed(0)
     codec = JsccCodec((30, 30, 3), 100, filters=8).eval()
+    with torch.no_grad():  # move the AF modules off their identity start, so the SNR inputs matter
+        for module in [*codec.encoder.attention, *codec.decoder.attention]:
+            torch.nn.init.normal_(module.net[2].weight, std=0.5)
     save_jscc(codec, tmp_path / "ckpt")
     result = CliRunner().invoke(app, ["export-onnx", str(tmp_path / "ckpt"), "--out", str(tmp_path / "onnx")])
     assert result.exit_code == 0, result.output
     tx = ort.InferenceSession(str(tmp_path / "onnx" / "tx_encoder.onnx"))
     rx = ort.InferenceSession(str(tmp_path / "onnx" / "rx_decoder.onnx"))
+    assert [i.name for i in tx.get_inputs()] == ["images", "snr_db"]
+    assert [i.name for i in rx.get_inputs()] == ["symbols", "error_var"]
     images = torch.rand(5, 3, 30, 30)  # the graphs were traced at batch 2: the batch axis is dynamic
-    (symbols,) = tx.run(None, {"images": images.numpy()})
+    snr = torch.tensor([-4.0, 0.0, 4.0, 10.0, 13.0])
+    (symbols,) = tx.run(None, {"images": images.numpy(), "snr_db": snr.numpy()})
     received = symbols + 0.1 * np.random.default_rng(0).standard_normal(symbols.shape).astype(np.float32)
-    (decoded,) = rx.run(None, {"symbols": received})
+    error_var = np.random.default_rng(1).uniform(0.01, 0.5, (5, 100)).astype(np.float32)
+    (decoded,) = rx.run(None, {"symbols": received, "error_var": error_var})
     with torch.no_grad():
-        expected = torch.view_as_real(codec.encode(images)).reshape(5, 200)
+        expected = torch.view_as_real(codec.encode(images, snr)).reshape(5, 200)
         np.testing.assert_allclose(symbols, expected.numpy(), atol=1e-5, rtol=0)
-        np.testing.assert_allclose(decoded, codec.decoder.forward_reals(torch.from_numpy(received)).numpy(),
-                                   atol=1e-5, rtol=0)
+        reference = codec.decoder.forward_reals(torch.from_numpy(received), torch.from_numpy(error_var))
+        np.testing.assert_allclose(decoded, reference.numpy(), atol=1e-5, rtol=0)
     assert decoded.shape == (5, 3, 30, 30)
     np.testing.assert_allclose(2 * np.square(symbols).mean(axis=1), np.ones(5), rtol=1e-5)
+    # A blind codec's graphs take the images and the symbols alone.
+    save_jscc(JsccCodec((28, 28), 64, filters=4, snr_adaptive=False).eval(), tmp_path / "blind")
+    blind_tx, blind_rx = (ort.InferenceSession(str(p)) for p in export_jscc(tmp_path / "blind", tmp_path / "bo"))
+    assert [i.name for i in blind_tx.get_inputs()] == ["images"]
+    assert [i.name for i in blind_rx.get_inputs()] == ["symbols"]
 
     from semlink.systems.kbsc_model import KbscCodec, save_codec
     from semlink.systems.onnx_export import export_checkpoint
