@@ -58,6 +58,13 @@ def _tconv(in_maps: int, out_maps: int, stride: int) -> nn.ConvTranspose2d:
     return layer
 
 
+class _Concat(nn.Module):
+    """``(a, b) → cat([a, b], dim=1)``: where the residual decoder joins its maps and the base image."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.cat([a, b], dim=1)
+
+
 class JsccDecoder(nn.Module):
     """``(estimate [B, N] complex64, error_var [B, N] float32)`` → image ``[B, C, H, W] float32`` in [0, 1].
 
@@ -65,24 +72,42 @@ class JsccDecoder(nn.Module):
     :param filters: feature maps of the inner layers (the paper's 32); the stride-2 layer has half.
     :param snr_adaptive: read the error variances and condition on the receiver's SNR (ADJSCC).
     :param gdn: inverse GDN before each hidden activation.
+    :param residual: the output is a correction in pixel units to a base image (the linear skip of
+        :class:`~semlink.systems.jscc_model.JsccCodec`: its LMMSE image), which the decoder also reads:
+        the last transposed convolution gives ``filters // 2`` maps at full resolution, concatenated
+        with the base image and refined by two 3×3 convolutions (PReLU between; the last starts at
+        zero), so the correction can denoise in the image domain. No sigmoid.
 
     ``N`` is any budget up to the layout's ``channel_uses``.
     """
 
-    def __init__(self, layout: JsccLayout, filters: int = 32, snr_adaptive: bool = False, gdn: bool = False) -> None:
+    def __init__(self, layout: JsccLayout, filters: int = 32, snr_adaptive: bool = False, gdn: bool = False,
+                 residual: bool = False) -> None:
         super().__init__()
         filters = positive_int(filters, "filters", minimum=2)
         self.layout = layout
         self.filters = filters
         self.snr_adaptive = flag(snr_adaptive, "snr_adaptive")
         self.gdn = flag(gdn, "gdn")
+        self.residual = flag(residual, "residual")
         half, c = filters // 2, layout.latent_channels
         inputs = 2 * c if snr_adaptive else c
         hidden = [(inputs, filters, 1), (filters, filters, 1), (filters, filters, 1), (filters, half, 2)]
-        self.convs = nn.ModuleList([_tconv(i, o, s) for i, o, s in hidden] + [_tconv(half, layout.image_channels, 2)])
+        last = half if residual else layout.image_channels
+        self.convs = nn.ModuleList([_tconv(i, o, s) for i, o, s in hidden] + [_tconv(half, last, 2)])
         self.norms = nn.ModuleList([GDN(o, inverse=True) if gdn else nn.Identity() for _, o, _ in hidden])
         self.acts = nn.ModuleList([nn.PReLU(o) for _, o, _ in hidden])
         self.attention = nn.ModuleList([AttentionFeature(o) for _, o, _ in hidden]) if snr_adaptive else None
+        self.refine = None
+        if residual:
+            colours = layout.image_channels
+            self.refine = nn.Sequential(
+                nn.PReLU(half), _Concat(), nn.Conv2d(half + colours, half, 3, padding=1), nn.PReLU(half),
+                nn.Conv2d(half, colours, 3, padding=1),
+            )
+            he_init(self.refine[2], "fan_in")
+            nn.init.zeros_(self.refine[4].weight)
+            nn.init.zeros_(self.refine[4].bias)
 
     def _check(self, reals: torch.Tensor, error_var: torch.Tensor) -> int:
         if not isinstance(reals, torch.Tensor) or not isinstance(error_var, torch.Tensor) or reals.dim() != 2 \
@@ -96,11 +121,16 @@ class JsccDecoder(nn.Module):
             )
         return int(error_var.shape[1])
 
-    def forward_reals(self, reals: torch.Tensor, error_var: torch.Tensor) -> torch.Tensor:
-        """Estimates as interleaved reals ``[B, 2N] float32`` and ``error_var [B, N]`` → ``[B, C, H, W]``."""
+    def forward_reals(self, reals: torch.Tensor, error_var: torch.Tensor,
+                      base: torch.Tensor | None = None) -> torch.Tensor:
+        """Estimates as interleaved reals ``[B, 2N] float32`` and ``error_var [B, N]`` → ``[B, C, H, W]``;
+        a residual decoder also reads the ``base [B, C, H, W]`` image it corrects."""
         lay = self.layout
         if not torch.jit.is_tracing():
             self._check(reals, error_var)
+            if self.residual and (base is None or tuple(base.shape[1:]) != (lay.image_channels, lay.height, lay.width)):
+                raise SemlinkError(f"this residual decoder corrects a base image [B, {lay.image_channels}, "
+                                   f"{lay.height}, {lay.width}]; got {None if base is None else tuple(base.shape)}")
         grid = (-1, lay.latent_channels, lay.latent_height, lay.latent_width)
         missing = lay.latent_reals - reals.shape[1]
         x = nn.functional.pad(reals, (0, missing)).reshape(grid)
@@ -117,7 +147,11 @@ class JsccDecoder(nn.Module):
                 x = self.acts[i](self.norms[i](x))
                 if context is not None:
                     x = self.attention[i](x, context)
-        return torch.sigmoid(x)[:, :, : lay.height, : lay.width]
+        if self.refine is not None:
+            padded = nn.functional.pad(base, (0, lay.padded_width - lay.width, 0, lay.padded_height - lay.height))
+            x = self.refine[2:](self.refine[1](self.refine[0](x), padded))
+        x = x[:, :, : lay.height, : lay.width]
+        return x if self.residual else torch.sigmoid(x)
 
     def forward(self, estimate: torch.Tensor, error_var: torch.Tensor) -> torch.Tensor:
         """``estimate [B, N] complex64``, ``error_var [B, N] float32`` → ``[B, C, H, W] float32`` in [0, 1]."""

@@ -55,7 +55,6 @@ class LinearAnalogDecoder(nn.Module):
     def estimate_values(self, estimate: torch.Tensor, error_var: torch.Tensor) -> torch.Tensor:
         """The LMMSE estimate of the flattened source ``[B, n] float32``, before clipping to [0, 1]."""
         from semlink.phy import complex_to_real
-        from semlink.phy.analog import receiver_snr_db
 
         n = self.channel_uses
         if not isinstance(estimate, torch.Tensor) or not estimate.is_complex() or estimate.dim() != 2 \
@@ -65,13 +64,19 @@ class LinearAnalogDecoder(nn.Module):
                       for t in (estimate, error_var)]
             raise SemlinkError(f"received {shapes[0]} and error variance {shapes[1]}; this decoder takes "
                                f"complex [B, {n}] and float [B, {n}]")
+        return self.values_from_reals(complex_to_real(estimate), error_var)
+
+    def values_from_reals(self, reals: torch.Tensor, error_var: torch.Tensor) -> torch.Tensor:
+        """:meth:`estimate_values` from the estimates as interleaved reals ``[B, 2N]`` (no checks)."""
+        from semlink.phy.analog import receiver_snr_db
+
         k = self.num_sent
         used = -(-k // 2)  # symbols that carry coefficients
         e_sym = error_var.clamp(0.0, 1.0)
         snr_db = receiver_snr_db(e_sym[:, :used], clip=False)
-        gains = allocation_gains(self.klt, n, snr_db, estimate.shape[0])  # [B, k] float64
+        gains = allocation_gains(self.klt, self.channel_uses, snr_db, reals.shape[0])  # [B, k] float64
         lam = self.klt.variances[:k]
-        z = complex_to_real(estimate)[:, :k].to(torch.float64)
+        z = reals[:, :k].to(torch.float64)
         e = e_sym.to(torch.float64).repeat_interleave(2, dim=1)[:, :k]
         denominator = ((1.0 - e) * gains.square() * lam + e / 2.0).clamp_min(_E_FLOOR)
         coefficients = torch.where(gains > 0, gains * lam * z / denominator, torch.zeros_like(z))

@@ -14,6 +14,18 @@ wrapped by :func:`~semlink.systems.analog_codec.symbol_channel`.
 One codec may serve every budget up to its ``channel_uses`` (``encode(..., channel_uses=b)`` sends
 the first ``2b`` latent reals; the decoder zero-fills what it did not receive).
 
+``linear_skip = True``: the networks learn *corrections* to the linear analog code
+(:mod:`semlink.tx.linear_analog`, its KLT fitted on the training images and stored in the
+checkpoint). The sent reals are the linear code's (unit energy, Lee–Petersen allocation at the
+fed-back SNR) plus the encoder's latent, normalised to unit energy together; the image is the
+linear LMMSE estimate from the link's front end plus the decoder's correction, which reads the
+front end and that LMMSE image (clipped to [0, 1] in eval mode; unclipped while training, so
+pixels the linear estimate puts out of range still get gradients). Both networks' last layers start at zero: training starts exactly from the linear
+code and learns what a linear code cannot (image priors, nonlinear mappings). It reaches the
+linear code's fidelity from the first step, where the plain networks need many epochs to learn
+an approximately invertible map. The transmitter uses the fed-back SNR for the linear part even
+when the networks are blind.
+
 The bandwidth ratio is ``channel_uses / (H·W·C)``: complex channel uses per source value. The
 encoder normalises every image to unit average energy per complex symbol, so
 :class:`~semlink.phy.AnalogLink`'s own per-example normalisation is the identity on its symbols.
@@ -50,7 +62,8 @@ from semlink.systems.analog_codec import (
     transmit_images,
     uint8_images,
 )
-from semlink.tx.jscc import KERNEL_SIZE, JsccEncoder, JsccLayout
+from semlink.tx.jscc import KERNEL_SIZE, JsccEncoder, JsccLayout, flag, power_normalize
+from semlink.tx.linear_analog import KltBasis
 
 KIND = "deep-jscc"
 #: 2: the decoder reads the link's (estimate, error_var); SNR-adaptive (AF) and GDN options.
@@ -66,6 +79,9 @@ class JsccCodec(nn.Module):
     :param filters: feature maps of the inner layers (the paper's 32).
     :param snr_adaptive: ADJSCC's attention-feature modules in both halves (module docstring).
     :param gdn: GDN / inverse GDN before the hidden activations.
+    :param klt: a fitted :class:`~semlink.tx.linear_analog.KltBasis` of at least
+        ``min(2·channel_uses, H·W·C)`` components: the networks learn corrections to the linear
+        analog code on it (``linear_skip``, module docstring). None: plain networks.
 
     ``encode``: ``[B, C, H, W] float32`` in [0, 1] (and the fed-back ``snr_db``) →
     ``[B, channel_uses] complex64`` (unit energy per image); ``decode``: the link's
@@ -73,11 +89,29 @@ class JsccCodec(nn.Module):
     """
 
     def __init__(self, image_shape: Sequence[int], channel_uses: int, filters: int = 32,
-                 snr_adaptive: bool = True, gdn: bool = False) -> None:
+                 snr_adaptive: bool = True, gdn: bool = False, klt: KltBasis | None = None) -> None:
         super().__init__()
         self.layout = JsccLayout.for_image(image_shape, channel_uses)
-        self.encoder = JsccEncoder(self.layout, filters, snr_adaptive=snr_adaptive, gdn=gdn)
-        self.decoder = JsccDecoder(self.layout, filters, snr_adaptive=snr_adaptive, gdn=gdn)
+        skip = klt is not None
+        self.encoder = JsccEncoder(self.layout, filters, snr_adaptive=snr_adaptive, gdn=gdn, residual=skip)
+        self.decoder = JsccDecoder(self.layout, filters, snr_adaptive=snr_adaptive, gdn=gdn, residual=skip)
+        if skip:
+            require(isinstance(klt, KltBasis) and klt.image_shape == self.layout.image_shape,
+                    f"the linear skip's KLT is for images {getattr(klt, 'image_shape', None)}, "
+                    f"not {self.layout.image_shape}")
+            needed = min(self.layout.sent_reals, self.layout.source_values)
+            require(klt.num_components >= needed,
+                    f"the linear skip's KLT has {klt.num_components} components; {channel_uses} channel uses need {needed}")
+        self.klt = klt
+
+    @property
+    def linear_skip(self) -> bool:
+        return self.klt is not None
+
+    @property
+    def snr_at_transmitter(self) -> bool:
+        """Whether the transmitter uses the fed-back SNR (AF modules or the linear skip's allocation)."""
+        return self.snr_adaptive or self.linear_skip
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -106,10 +140,43 @@ class JsccCodec(nn.Module):
 
     def encode(self, images: torch.Tensor, snr_db: float | torch.Tensor | None = None,
                channel_uses: int | None = None) -> torch.Tensor:
-        return self.encoder(images, snr_db, channel_uses)
+        if self.klt is None:
+            return self.encoder(images, snr_db, channel_uses)
+        from semlink.phy import real_to_complex
+
+        return real_to_complex(self.encode_reals(images, snr_db, channel_uses))
+
+    def encode_reals(self, images: torch.Tensor, snr_db: float | torch.Tensor | None = None,
+                     channel_uses: int | None = None) -> torch.Tensor:
+        """On-air reals ``[B, 2·channel_uses] float32`` (interleaved re/im, unit energy per symbol)."""
+        if self.klt is None:
+            return self.encoder.forward_reals(images, snr_db, channel_uses)
+        from semlink.tx.linear_analog import LinearAnalogEncoder
+
+        self.encoder.check_images(images)
+        uses = self.encoder.sent_reals(channel_uses) // 2
+        require(snr_db is not None, "the linear skip allocates power at the fed-back SNR: give snr_db")
+        linear = LinearAnalogEncoder(self.klt, uses).forward_reals(images, snr_db)
+        return power_normalize(linear + self.encoder.latent(images, snr_db, uses))
 
     def decode(self, estimate: torch.Tensor, error_var: torch.Tensor) -> torch.Tensor:
-        return self.decoder(estimate, error_var)
+        if self.klt is None:
+            return self.decoder(estimate, error_var)
+        from semlink.phy import complex_to_real
+
+        if not isinstance(estimate, torch.Tensor) or not estimate.is_complex():
+            self.decoder(estimate, error_var)  # raises the decoder's message
+        return self.decode_reals(complex_to_real(estimate), error_var)
+
+    def decode_reals(self, reals: torch.Tensor, error_var: torch.Tensor) -> torch.Tensor:
+        """The link's estimates as interleaved reals ``[B, 2N]`` and ``error_var [B, N]`` → ``[B, C, H, W]``."""
+        if self.klt is None:
+            return self.decoder.forward_reals(reals, error_var)
+        from semlink.rx.linear_analog import LinearAnalogDecoder
+
+        linear = self.klt.unflatten(LinearAnalogDecoder(self.klt, error_var.shape[1]).values_from_reals(reals, error_var))
+        images = linear + self.decoder.forward_reals(reals, error_var, base=linear)
+        return images if self.training else images.clamp(0.0, 1.0)
 
     def forward(self, images: torch.Tensor, channel: SymbolChannel, snr_db: float | torch.Tensor,
                 channel_uses: int | None = None) -> torch.Tensor:
@@ -126,6 +193,9 @@ class JsccCodec(nn.Module):
             "filters": self.filters,
             "snr_adaptive": self.snr_adaptive,
             "gdn": self.gdn,
+            "linear_skip": self.linear_skip,
+            "snr_at_transmitter": self.snr_at_transmitter,
+            "klt_components": self.klt.num_components if self.klt is not None else 0,
             "kernel_size": KERNEL_SIZE,
             "latent_shape": [lay.latent_channels, lay.latent_height, lay.latent_width],
             "sent_reals": lay.sent_reals,
@@ -190,9 +260,16 @@ def load_jscc(
             f"{str(config_path)!r} has checkpoint format {meta.get('format')!r}; this version reads {CHECKPOINT_FORMAT}"
         )
     try:
+        klt = None
+        if meta["linear_skip"]:
+            # Placeholders of the stored shapes; load_state_dict fills them.
+            height, width, channels = meta["image_shape"] if len(meta["image_shape"]) == 3 else (*meta["image_shape"], 1)
+            n, k = height * width * channels, int(meta["klt_components"])
+            klt = KltBasis((height, width, channels), torch.zeros(n), torch.zeros(n, k), torch.zeros(k), 0.0)
         codec = JsccCodec(tuple(meta["image_shape"]), meta["channel_uses"], meta["filters"],
-                          snr_adaptive=meta["snr_adaptive"], gdn=meta["gdn"])
-    except (KeyError, TypeError, SemlinkError) as err:
+                          snr_adaptive=flag(meta["snr_adaptive"], "snr_adaptive"), gdn=flag(meta["gdn"], "gdn"),
+                          klt=klt)
+    except (KeyError, TypeError, ValueError, SemlinkError) as err:
         raise CorruptFileError(f"{str(config_path)!r} does not describe a deep-JSCC codec ({err})") from None
     if meta.get("latent_shape") != codec.architecture()["latent_shape"]:
         raise CorruptFileError(

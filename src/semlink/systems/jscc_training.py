@@ -48,7 +48,8 @@ VALIDATION_CHANNEL_SEED = 20210
 class JsccTrainSettings:
     """How a deep-JSCC codec is built and trained (see the module docstring).
 
-    - ``filters``, ``snr_adaptive``, ``gdn``: the architecture (:class:`JsccCodec`).
+    - ``filters``, ``snr_adaptive``, ``gdn``, ``linear_skip``: the architecture (:class:`JsccCodec`;
+      the linear skip's KLT is fitted on the training images).
     - ``snr_db``: the training SNRs (dB): several → uniform in ``[min, max]`` per image, validated
       at each; one → the per-SNR codec.
     - ``max_epochs``, ``patience``: stop after ``patience`` epochs without a better validation PSNR,
@@ -66,6 +67,7 @@ class JsccTrainSettings:
     filters: int = 32
     snr_adaptive: bool = True
     gdn: bool = False
+    linear_skip: bool = True
 
     def __post_init__(self) -> None:
         for name in ("max_epochs", "patience", "batch_size"):
@@ -73,6 +75,7 @@ class JsccTrainSettings:
         positive_int(self.filters, "filters", minimum=2)
         flag(self.snr_adaptive, "snr_adaptive")
         flag(self.gdn, "gdn")
+        flag(self.linear_skip, "linear_skip")
         for name in ("lr", "warmup_epochs", "final_lr_fraction"):
             value = getattr(self, name)
             require(isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value),
@@ -153,8 +156,13 @@ def train_jscc(
     # [N, C, H, W] uint8 on the device, once; a batch is converted to float where it is used.
     train_x = _channels_first(train_x).to(device)
     val_x = val_x.to(device)
+    klt = None
+    if settings.linear_skip:
+        from semlink.tx.linear_analog import fit_klt
+
+        klt = fit_klt(train_x, min(2 * max(budgets), train_x[0].numel()), seed=seed)
     codec = JsccCodec(tuple(val_x.shape[1:]), max(budgets), settings.filters,
-                      snr_adaptive=settings.snr_adaptive, gdn=settings.gdn).to(device)
+                      snr_adaptive=settings.snr_adaptive, gdn=settings.gdn, klt=klt).to(device)
     steps_per_epoch = len(train_x) // settings.batch_size
     total_steps = settings.max_epochs * steps_per_epoch
     warmup_steps = int(round(settings.warmup_epochs * steps_per_epoch))

@@ -22,12 +22,13 @@ BatchNorm runs in inference mode (running statistics).
 
 Deep JSCC (``kind = "deep-jscc"``, :func:`export_jscc`), at the codec's full budget:
 
-- ``tx_encoder.onnx``: ``images [B, C, H, W] float32`` in [0, 1] (and, for an SNR-adaptive codec,
-  ``snr_db [B] float32``, the fed-back SNR) → ``symbols [B, 2·channel_uses] float32``: the on-air
-  symbols, unit average energy per complex symbol per image.
+- ``tx_encoder.onnx``: ``images [B, C, H, W] float32`` in [0, 1] (and, for a codec that uses it —
+  SNR-adaptive or with the linear skip —, ``snr_db [B] float32``, the fed-back SNR) →
+  ``symbols [B, 2·channel_uses] float32``: the on-air symbols, unit average energy per complex
+  symbol per image.
 - ``rx_decoder.onnx``: ``symbols [B, 2·channel_uses] float32`` and ``error_var [B, channel_uses]
-  float32``, the link's front end (a blind decoder's graph reads ``symbols`` only) →
-  ``images [B, C, H, W] float32`` in [0, 1].
+  float32``, the link's front end (a blind decoder without the linear skip reads ``symbols``
+  only) → ``images [B, C, H, W] float32`` in [0, 1].
 """
 
 from __future__ import annotations
@@ -70,21 +71,21 @@ class _KbscDecoder(nn.Module):
 class _JsccEncoder(nn.Module):
     def __init__(self, codec: JsccCodec) -> None:
         super().__init__()
-        self.encoder = codec.encoder
+        self.codec = codec
 
     def forward(self, images: torch.Tensor, snr_db: torch.Tensor | None = None) -> torch.Tensor:
-        return self.encoder.forward_reals(images, snr_db)
+        return self.codec.encode_reals(images, snr_db)
 
 
 class _JsccDecoder(nn.Module):
     def __init__(self, codec: JsccCodec) -> None:
         super().__init__()
-        self.decoder = codec.decoder
+        self.codec = codec
 
     def forward(self, symbols: torch.Tensor, error_var: torch.Tensor | None = None) -> torch.Tensor:
         if error_var is None:  # a blind decoder's graph: it reads no error variance
             error_var = symbols.new_zeros(symbols.shape[0], symbols.shape[1] // 2)
-        return self.decoder.forward_reals(symbols, error_var)
+        return self.codec.decode_reals(symbols, error_var)
 
 
 _Job = tuple[str, nn.Module, tuple[torch.Tensor, ...], list[str], list[str]]
@@ -136,9 +137,10 @@ def export_jscc(
     tx_names = ["images"]
     rx_inputs: tuple[torch.Tensor, ...] = (torch.randn(2, 2 * codec.channel_uses),)
     rx_names = ["symbols"]
-    if codec.snr_adaptive:
+    if codec.snr_at_transmitter:
         tx_inputs += (torch.tensor([0.0, 10.0]),)
         tx_names.append("snr_db")
+    if codec.snr_adaptive or codec.linear_skip:
         rx_inputs += (torch.rand(2, codec.channel_uses),)
         rx_names.append("error_var")
     return _export([

@@ -271,23 +271,31 @@ class JsccEncoder(nn.Module):
     :param filters: feature maps of the inner layers (the paper's 32); the first layer has half.
     :param snr_adaptive: attention-feature modules conditioned on the fed-back SNR (ADJSCC).
     :param gdn: GDN before each hidden activation.
+    :param residual: the latent is a correction to another code's reals (the linear skip of
+        :class:`~semlink.systems.jscc_model.JsccCodec`): no output activation, and the last layer
+        starts at zero, so training starts from that code.
 
     :input images: ``[B, C, H, W] float32``; :input snr_db: float or ``[B]`` tensor, the SNR fed back
         (read only when ``snr_adaptive``); :input channel_uses: int, default the layout's.
     """
 
-    def __init__(self, layout: JsccLayout, filters: int = 32, snr_adaptive: bool = False, gdn: bool = False) -> None:
+    def __init__(self, layout: JsccLayout, filters: int = 32, snr_adaptive: bool = False, gdn: bool = False,
+                 residual: bool = False) -> None:
         super().__init__()
         filters = positive_int(filters, "filters", minimum=2)
         self.layout = layout
         self.filters = filters
         self.snr_adaptive = flag(snr_adaptive, "snr_adaptive")
         self.gdn = flag(gdn, "gdn")
+        self.residual = flag(residual, "residual")
         half, c = filters // 2, layout.latent_channels
         hidden = [(layout.image_channels, half, 2), (half, filters, 2), (filters, filters, 1), (filters, filters, 1)]
         self.convs = nn.ModuleList([_conv(i, o, s) for i, o, s in hidden] + [_conv(filters, c, 1)])
         self.norms = nn.ModuleList([GDN(o) if gdn else nn.Identity() for _, o, _ in hidden])
-        self.acts = nn.ModuleList([nn.PReLU(o) for _, o, _ in hidden] + [nn.PReLU(c)])
+        self.acts = nn.ModuleList([nn.PReLU(o) for _, o, _ in hidden] + [nn.Identity() if residual else nn.PReLU(c)])
+        if residual:
+            nn.init.zeros_(self.convs[-1].weight)
+            nn.init.zeros_(self.convs[-1].bias)
         self.attention = nn.ModuleList([AttentionFeature(o) for _, o, _ in hidden]) if snr_adaptive else None
 
     def check_images(self, images: torch.Tensor) -> None:

@@ -80,6 +80,7 @@ __all__ = [
 #: covariance; above it a randomised truncated SVD of the centred data (only ``k`` components).
 FULL_EIGEN_MAX_DIM = 4096
 _NOISE_FLOOR = 1e-12  # sigma^2 below this is read as this: the sigma -> 0 limit, without 0/0
+_FIT_CHUNK = 4096  # images per chunk when accumulating the covariance
 
 
 class KltBasis(nn.Module):
@@ -103,7 +104,7 @@ class KltBasis(nn.Module):
                 f"KLT variances have shape {tuple(variances.shape)}; expected ({basis.shape[1]},)")
         self.image_shape = (height, width, channels)
         self.register_buffer("mean", mean.detach().to(torch.float32).clone())
-        self.register_buffer("basis", basis.detach().to(torch.float32).clone())
+        self.register_buffer("basis", basis.detach().to(torch.float32).clone(memory_format=torch.contiguous_format))
         self.register_buffer("variances", variances.detach().to(torch.float64).clamp_min(0.0).clone())
         self.register_buffer("tail_variance", torch.as_tensor(tail_variance, dtype=torch.float64).clamp_min(0.0))
 
@@ -130,30 +131,40 @@ class KltBasis(nn.Module):
 
 
 def fit_klt(images: torch.Tensor, num_components: int, seed: int = 0) -> KltBasis:
-    """Fit the KLT of ``images [N, C, H, W] float`` in [0, 1], keeping ``num_components`` components.
+    """Fit the KLT of ``images [N, C, H, W]`` (float in [0, 1], or uint8 read as ``/255``), keeping
+    ``num_components`` components.
 
     Up to :data:`FULL_EIGEN_MAX_DIM` values per image: the eigen-decomposition of the sample
-    covariance (float64). Larger images: a randomised truncated SVD of the centred data
-    (``torch.svd_lowrank``, 4 power iterations, seeded by ``seed``); the tail variance is then the
-    total variance minus the kept components'.
+    covariance, accumulated in float64 over chunks of images (memory stays ``O(n²)``). Larger
+    images: a randomised truncated SVD of the centred data (``torch.svd_lowrank``, float32, 4 power
+    iterations, seeded by ``seed``); the tail variance is then the total variance minus the kept
+    components'.
     """
-    require(isinstance(images, torch.Tensor) and images.is_floating_point() and images.dim() == 4,
-            f"KLT training images must be float [N, C, H, W]; got {getattr(images, 'shape', type(images).__name__)}")
+    require(isinstance(images, torch.Tensor) and images.dim() == 4
+            and (images.is_floating_point() or images.dtype == torch.uint8),
+            f"KLT training images must be [N, C, H, W] float or uint8; got {getattr(images, 'shape', type(images).__name__)}")
     count = images.shape[0]
     require(count >= 2, f"{count} training image(s); the KLT needs at least 2")
     n = images[0].numel()
     require(isinstance(num_components, int) and not isinstance(num_components, bool) and 1 <= num_components <= n,
             f"num_components = {num_components!r}; must be an integer in [1, {n}] (values per image)")
-    x = images.reshape(count, n).to(torch.float64)
-    mean = x.mean(0)
-    centred = x - mean
-    total = centred.square().sum() / (count - 1)
+    scale = 1.0 / 255.0 if images.dtype == torch.uint8 else 1.0
+    flat = images.reshape(count, n)
+    chunks = range(0, count, _FIT_CHUNK)
+    mean = sum(flat[i : i + _FIT_CHUNK].to(torch.float64).sum(0) for i in chunks) * (scale / count)
     if n <= FULL_EIGEN_MAX_DIM:
-        covariance = centred.T @ centred / (count - 1)
+        covariance = torch.zeros(n, n, dtype=torch.float64, device=images.device)
+        for i in chunks:
+            centred = flat[i : i + _FIT_CHUNK].to(torch.float64) * scale - mean
+            covariance += centred.T @ centred
+        covariance /= count - 1
+        total = covariance.diagonal().sum()
         eigenvalues, vectors = torch.linalg.eigh(covariance)
         eigenvalues, vectors = eigenvalues.flip(0).clamp_min(0.0), vectors.flip(1)
         variances, basis = eigenvalues[:num_components], vectors[:, :num_components]
     else:
+        centred = flat.to(torch.float32) * scale - mean.to(torch.float32)
+        total = centred.double().square().sum() / (count - 1)
         generator_state = torch.random.get_rng_state()
         torch.manual_seed(seed)
         try:
@@ -162,7 +173,7 @@ def fit_klt(images: torch.Tensor, num_components: int, seed: int = 0) -> KltBasi
             torch.random.set_rng_state(generator_state)
         require(singular.numel() >= num_components,
                 f"{count} training images give at most {singular.numel()} KLT components; {num_components} asked")
-        variances = singular[:num_components].square() / (count - 1)
+        variances = singular[:num_components].double().square() / (count - 1)
         basis = v[:, :num_components]
     tail = (total - variances.sum()).clamp_min(0.0)
     channels, height, width = (int(v) for v in images.shape[1:])
@@ -186,7 +197,8 @@ def lee_petersen_powers(variances: torch.Tensor, noise_var: torch.Tensor, power:
     # Prefix m is self-consistent when its weakest member gets power (a relative margin keeps a member
     # that the exact arithmetic puts at zero power out of the set).
     valid = sigma * root * theta > sigma2 * (1.0 + 1e-9)
-    active = valid.to(torch.int64).cumprod(1).sum(1, keepdim=True).clamp_min(1)  # largest valid prefix
+    # The valid prefixes are exactly m = 1..m* (water-filling): the optimal active set is their count.
+    active = valid.to(torch.int64).sum(1, keepdim=True).clamp_min(1)
     theta_star = theta.gather(1, active - 1)
     powers = (sigma * root * theta_star - sigma2).clamp_min(0.0)
     return torch.where(m <= active, powers, torch.zeros_like(powers))
@@ -213,9 +225,10 @@ def allocation_gains(klt: KltBasis, channel_uses: int, snr_db: float | torch.Ten
     ``k`` (:func:`sent_components`) coefficients at Es/N0 ``snr_db`` (float or ``[batch]`` tensor, dB;
     ``+inf``: no noise, the ``σ → 0`` limit)."""
     snr = torch.as_tensor(snr_db, dtype=torch.float64, device=klt.variances.device).reshape(-1)
-    require(not bool(torch.isnan(snr).any()) and not bool((snr == -math.inf).any()),
-            f"snr_db {snr_db!r} must be dB values (+inf: no noise)")
-    require(snr.numel() in (1, batch), f"snr_db has {snr.numel()} values for {batch} images")
+    if not torch.jit.is_tracing():
+        if bool(torch.isnan(snr).any()) or bool((snr == -math.inf).any()):
+            raise SemlinkError(f"snr_db {snr_db!r} must be dB values (+inf: no noise)")
+        require(snr.numel() in (1, batch), f"snr_db has {snr.numel()} values for {batch} images")
     sigma2 = (10.0 ** (-snr / 10.0) / 2.0).expand(batch)
     lam = klt.variances[: sent_components(klt, channel_uses)]
     powers = lee_petersen_powers(lam, sigma2, float(channel_uses))
