@@ -48,6 +48,12 @@ VALIDATION_CHANNEL_SEED = 20210
 class JsccTrainSettings:
     """How a deep-JSCC codec is built and trained (see the module docstring).
 
+    The defaults are the measured choice for Fashion-MNIST on a CPU core (``benchmarks/jscc_quality.py``):
+    with the full training split (59000 images) 4 epochs take about 3.5 minutes of single-thread CPU
+    for one codec serving 64, 128 and 392 channel uses, and it beats the linear analog code by 1 dB
+    or more at every SNR from -4 to 13 dB. The epochs count passes over the training images given:
+    with fewer images, give more epochs.
+
     - ``filters``, ``snr_adaptive``, ``gdn``, ``linear_skip``: the architecture (:class:`JsccCodec`;
       the linear skip's KLT is fitted on the training images).
     - ``snr_db``: the training SNRs (dB): several → uniform in ``[min, max]`` per image, validated
@@ -57,14 +63,14 @@ class JsccTrainSettings:
     - ``batch_size``, ``lr``, ``warmup_epochs``, ``final_lr_fraction``: Adam and its schedule.
     """
 
-    max_epochs: int = 12
-    patience: int = 3
+    max_epochs: int = 4
+    patience: int = 2
     batch_size: int = 64
     lr: float = 2e-3
     warmup_epochs: float = 0.1
     final_lr_fraction: float = 0.02
     snr_db: tuple[float, ...] = (-7.0, -4.0, 0.0, 4.0, 7.0, 10.0, 13.0)
-    filters: int = 32
+    filters: int = 16
     snr_adaptive: bool = True
     gdn: bool = False
     linear_skip: bool = True
