@@ -81,6 +81,7 @@ __all__ = [
 FULL_EIGEN_MAX_DIM = 4096
 _NOISE_FLOOR = 1e-12  # sigma^2 below this is read as this: the sigma -> 0 limit, without 0/0
 _FIT_CHUNK = 4096  # images per chunk when accumulating the covariance
+_RELATIVE_FLOOR = 1e-9  # variances below this fraction of the largest are 0 (see _significant)
 
 
 class KltBasis(nn.Module):
@@ -187,7 +188,7 @@ def lee_petersen_powers(variances: torch.Tensor, noise_var: torch.Tensor, power:
     :param noise_var: ``[B]`` noise variance per real ``σ²`` (one allocation per row).
     :param power: total power ``P`` over the ``k`` reals.
     """
-    lam = variances.to(torch.float64).clamp_min(0.0)
+    lam = _significant(variances.to(torch.float64))
     sigma2 = noise_var.to(torch.float64).reshape(-1, 1).clamp_min(_NOISE_FLOOR)
     sigma = sigma2.sqrt()
     root = lam.sqrt()
@@ -230,9 +231,16 @@ def allocation_gains(klt: KltBasis, channel_uses: int, snr_db: float | torch.Ten
             raise SemlinkError(f"snr_db {snr_db!r} must be dB values (+inf: no noise)")
         require(snr.numel() in (1, batch), f"snr_db has {snr.numel()} values for {batch} images")
     sigma2 = (10.0 ** (-snr / 10.0) / 2.0).expand(batch)
-    lam = klt.variances[: sent_components(klt, channel_uses)]
+    lam = _significant(klt.variances[: sent_components(klt, channel_uses)])
     powers = lee_petersen_powers(lam, sigma2, float(channel_uses))
     return (powers / lam.clamp_min(_NOISE_FLOOR)).sqrt() * (lam > 0)
+
+
+def _significant(variances: torch.Tensor) -> torch.Tensor:
+    """``variances`` with those below :data:`_RELATIVE_FLOOR` of the largest set to 0: a direction the
+    training images (nearly) never vary in gets no power, instead of a huge gain on rounding noise."""
+    lam = variances.clamp_min(0.0)
+    return torch.where(lam > _RELATIVE_FLOOR * lam.max(), lam, torch.zeros_like(lam))
 
 
 class LinearAnalogEncoder(nn.Module):
