@@ -103,6 +103,17 @@ class JsccCodec(nn.Module):
             require(klt.num_components >= needed,
                     f"the linear skip's KLT has {klt.num_components} components; {channel_uses} channel uses need {needed}")
         self.klt = klt
+        self._linear_halves: dict[int, tuple[Any, Any]] = {}  # budget -> the linear code's (encoder, decoder)
+
+    def _linear(self, channel_uses: int):
+        """The linear analog code's encoder and decoder at a budget (built once; they share ``self.klt``)."""
+        if channel_uses not in self._linear_halves:
+            from semlink.rx.linear_analog import LinearAnalogDecoder
+            from semlink.tx.linear_analog import LinearAnalogEncoder
+
+            self._linear_halves[channel_uses] = (LinearAnalogEncoder(self.klt, channel_uses),
+                                                 LinearAnalogDecoder(self.klt, channel_uses))
+        return self._linear_halves[channel_uses]
 
     @property
     def linear_skip(self) -> bool:
@@ -151,12 +162,10 @@ class JsccCodec(nn.Module):
         """On-air reals ``[B, 2·channel_uses] float32`` (interleaved re/im, unit energy per symbol)."""
         if self.klt is None:
             return self.encoder.forward_reals(images, snr_db, channel_uses)
-        from semlink.tx.linear_analog import LinearAnalogEncoder
-
         self.encoder.check_images(images)
         uses = self.encoder.sent_reals(channel_uses) // 2
         require(snr_db is not None, "the linear skip allocates power at the fed-back SNR: give snr_db")
-        linear = LinearAnalogEncoder(self.klt, uses).forward_reals(images, snr_db)
+        linear = self._linear(uses)[0].forward_reals(images, snr_db)
         return power_normalize(linear + self.encoder.latent(images, snr_db, uses))
 
     def decode(self, estimate: torch.Tensor, error_var: torch.Tensor) -> torch.Tensor:
@@ -172,9 +181,7 @@ class JsccCodec(nn.Module):
         """The link's estimates as interleaved reals ``[B, 2N]`` and ``error_var [B, N]`` → ``[B, C, H, W]``."""
         if self.klt is None:
             return self.decoder.forward_reals(reals, error_var)
-        from semlink.rx.linear_analog import LinearAnalogDecoder
-
-        linear = self.klt.unflatten(LinearAnalogDecoder(self.klt, error_var.shape[1]).values_from_reals(reals, error_var))
+        linear = self.klt.unflatten(self._linear(int(error_var.shape[1]))[1].values_from_reals(reals, error_var))
         images = linear + self.decoder.forward_reals(reals, error_var, base=linear)
         return images if self.training else images.clamp(0.0, 1.0)
 
