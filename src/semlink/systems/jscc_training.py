@@ -239,7 +239,9 @@ def _validate(codec: JsccCodec, channel: SymbolChannel, val_x: torch.Tensor, snr
     codec.eval()
     by_point = {}
     device = val_x.device
-    with fixed_sionna_stream(VALIDATION_CHANNEL_SEED, device=device if device.type != "cpu" else None):
+    # Sionna keys its generators by device name ("cpu", "cuda:0").
+    name = "cpu" if device.type == "cpu" else f"{device.type}:{device.index or 0}"
+    with fixed_sionna_stream(VALIDATION_CHANNEL_SEED, device=name):
         for budget in budgets:
             for snr in snrs:
                 psnr = transmit_images(codec, val_x, channel, snr, channel_uses=budget).psnr_db
