@@ -26,7 +26,8 @@ linear code and learns what a linear code cannot (image priors, nonlinear mappin
 CPU budget of minutes the plain networks do not even reach the linear code at high SNR (they must
 first learn an approximately invertible map; Fashion-MNIST, 392 uses, 10 dB: 22.8 dB after 3.4 CPU
 minutes against the linear code's 25.8), while with the skip one codec for 64-392 uses beats the
-linear code by 1.1-2 dB at -4 to 13 dB in about 4 CPU minutes (``benchmarks/jscc_quality.py``).
+linear code by 1.3-2.1 dB at 128 and 392 uses, -4 to 13 dB, in about 6 CPU minutes
+(``benchmarks/jscc_quality.py``).
 The transmitter uses the fed-back SNR for the linear part even when the networks are blind
 (``snr_at_transmitter``).
 
