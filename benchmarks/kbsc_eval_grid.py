@@ -27,15 +27,16 @@ REFERENCE_TEST_SNRS = [-7.0, -6.0, -5.0, -4.0, -2.0, 0.0, 2.0, 4.0, 5.0, 6.0, 7.
 class AwgnTensorChannel:
     """y = x + n on unit-power symbols: what most research code uses instead of a PHY.
 
-    Returns, like AnalogLink, the received symbols in the on-air (unit-energy) scale."""
+    Returns, like AnalogLink, the per-symbol MMSE estimate of the on-air (unit-energy) symbol and its
+    error variance."""
 
     def __call__(self, symbols: torch.Tensor, snr_db: float):
         from semlink.phy import AnalogOutput, unit_energy_scale
 
         x = symbols * unit_energy_scale(symbols)
-        std = (10 ** (-snr_db / 10) / 2) ** 0.5
-        noise = torch.complex(torch.randn_like(x.real), torch.randn_like(x.real)) * std
-        return AnalogOutput(x + noise, torch.full(x.shape, 2 * std**2))
+        no = 10 ** (-snr_db / 10)
+        noise = torch.complex(torch.randn_like(x.real), torch.randn_like(x.real)) * (no / 2) ** 0.5
+        return AnalogOutput((x + noise) / (1 + no), torch.full(x.shape, no / (1 + no)))
 
 
 def synthetic(num: int, dim: int, classes: int, generator: torch.Generator):

@@ -72,7 +72,7 @@ def main() -> None:
 
         def step(link: AnalogLink, x: torch.Tensor = x) -> None:
             out = link(x, torch.full((128,), 4.0))
-            (out.symbols_hat.real.sum() + out.noise_var.sum()).backward()
+            (out.estimate.real.sum() + out.error_var.sum()).backward()
 
         times = {name: 1e3 * _best(lambda link=link: [step(link) for _ in range(10)], args.repeats) / 10
                  for name, link in (("fresh", fresh), ("bank", banked))}

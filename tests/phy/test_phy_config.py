@@ -106,12 +106,11 @@ def test_analog_config_errors() -> None:
         AnalogLinkConfig(channel=ChannelConfig("cdl-c"), ofdm=None)
     with pytest.raises(SemlinkError, match="unknown csi 'mmse'; accepted: perfect, ls, lmmse"):
         AnalogLinkConfig(csi="mmse")
-    with pytest.raises(SemlinkError, match="unknown equalizer 'zf'; accepted: lmmse, lmmse-biased"):
-        AnalogLinkConfig(equalizer="zf")
+    with pytest.raises(TypeError, match="equalizer"):  # the analog front end has one form: no setting
+        AnalogLinkConfig(equalizer="lmmse")
     with pytest.raises(SemlinkError, match="csi='lmmse' needs an OFDM grid"):
         AnalogLinkConfig(csi="lmmse", ofdm=None)
-    assert AnalogLinkConfig(equalizer="LMMSE-Biased", csi="LMMSE").equalizer == "lmmse-biased"
-    assert AnalogLinkConfig().equalizer == "lmmse"
+    assert AnalogLinkConfig(csi="LMMSE").csi == "lmmse"
     assert DigitalLinkConfig(csi="lmmse").csi == "lmmse"
 
 

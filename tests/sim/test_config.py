@@ -1,4 +1,5 @@
-"""The TOML ``[link]`` table: CSI modes and the analog equaliser reach the PHY configs; bad values are refused."""
+"""The TOML ``[link]`` table: CSI modes reach the PHY configs, a channel's own grid and CSI override them;
+bad values (and the removed analog equaliser) are refused."""
 
 from __future__ import annotations
 
@@ -9,20 +10,27 @@ from semlink.errors import SemlinkError
 from semlink.phy.spec import LinkSpec
 
 
-def test_link_spec_passes_csi_and_equalizer_to_the_links() -> None:
-    spec = validate(LinkSpec, {"csi": "lmmse", "analog_equalizer": "lmmse-biased", "channel": {"name": "tdl-a"},
-                               "ofdm": {}})
+def test_link_spec_passes_csi_to_the_links_and_a_channel_overrides_grid_and_csi() -> None:
+    from semlink.phy.spec import ChannelSpec
+
+    spec = validate(LinkSpec, {"csi": "lmmse", "channel": {"name": "tdl-a"}, "ofdm": {}})
     analog, digital = spec.analog(), spec.digital()
-    assert (analog.csi, analog.equalizer) == ("lmmse", "lmmse-biased")
-    assert digital.csi == "lmmse"  # the digital link has no equaliser choice: always unbiased LMMSE
-    assert validate(LinkSpec, {}).analog().equalizer == "lmmse"
+    assert analog.csi == "lmmse" and digital.csi == "lmmse" and analog.ofdm is not None
+    flat = ChannelSpec(name="awgn", grid="flat")
+    on_flat = spec.on(flat)
+    assert on_flat.ofdm is None and on_flat.csi == "perfect" and on_flat.analog().ofdm is None
+    assert spec.describe(flat)["ofdm"] is False and spec.describe(flat)["csi"] == "perfect"
+    assert spec.on(ChannelSpec(name="tdl-a", csi="ls")).csi == "ls" and flat.key == "awgn"
+    assert ChannelSpec(name="awgn", label="awgn-ofdm").key == "awgn-ofdm"
+    with pytest.raises(SemlinkError, match="analog_equalizer is gone"):
+        validate(LinkSpec, {"analog_equalizer": "lmmse-biased"})
 
 
 @pytest.mark.parametrize(
     ("tree", "fragments"),
     [
         ({"csi": "mmse"}, ["csi", "'perfect', 'ls' or 'lmmse'", "'mmse'"]),
-        ({"analog_equalizer": "zf"}, ["analog_equalizer", "'lmmse' or 'lmmse-biased'", "'zf'"]),
+        ({"channel": {"grid": "round"}}, ["channel.grid", "'link' or 'flat'", "'round'"]),
     ],
 )
 def test_bad_link_values_name_what_is_accepted(tree: dict, fragments: list[str]) -> None:

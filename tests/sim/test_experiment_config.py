@@ -48,7 +48,7 @@ def test_a_scheme_key_in_the_run_train_table_says_where_it_goes_now():
                        r'\[train\]: write train = \{ recipe = "robust", epochs = 30 \}'):
         validate(ExperimentConfig, {"systems": [{"type": "kbsc", "channel_uses": 8}],
                                     "train": {"epochs": 30, "recipe": "robust", "snr_db": [0]}})
-    with pytest.raises(SemlinkError, match=r"epochs moved into the entry's train table: write train = \{ epochs = 8 \}"):
+    with pytest.raises(SemlinkError, match=r"epochs moved into the entry's train table: write train = \{ max_epochs = 8 \}"):
         validate(ExperimentConfig, {"systems": [{"type": "deep-jscc", "channel_uses": 8, "epochs": 8}]})
 
 

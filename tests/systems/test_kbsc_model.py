@@ -126,65 +126,74 @@ def test_onnx_export_matches_pytorch(tmp_path):
         # The TX graph emits what AnalogLink puts on air: the latent at unit average energy.
         np.testing.assert_allclose(on_air.abs().square().mean(-1).numpy(), np.ones(7), rtol=1e-5)
         sent = AnalogLink(AnalogLinkConfig(channel=ChannelConfig("awgn"), ofdm=None))(real_to_complex(latent), 80.0)
-        np.testing.assert_allclose(on_air.numpy(), sent.symbols_hat.numpy(), atol=1e-3, rtol=0)
+        np.testing.assert_allclose(on_air.numpy(), sent.estimate.numpy(), atol=1e-3, rtol=0)
         # The RX graph decodes the received symbols as they come off the link, nothing else.
-        received = complex_to_real(sent.symbols_hat)
+        received = complex_to_real(sent.estimate)
         features = rx.run(None, {"symbols": received.numpy()})[0]
         np.testing.assert_allclose(features, codec.decode(received).numpy(), atol=1e-5, rtol=0)
     assert on_air.shape == (7, 16)
 
 
 @pytest.mark.parametrize("noise_input", ["mmse", "mmse-film"])
-def test_onnx_receiver_of_a_noise_aware_codec_takes_the_noise_variance(tmp_path, noise_input):
+def test_onnx_receiver_of_a_noise_aware_codec_takes_the_error_variance(tmp_path, noise_input):
     import onnxruntime as ort
 
     from semlink.phy import AnalogLink, AnalogLinkConfig, ChannelConfig, complex_to_real, real_to_complex
     from semlink.systems.onnx_export import export_codec
 
     torch.manual_seed(0)
-    codec = KbscCodec(64, 16, hidden_dim=32, noise_input=noise_input, equalizer="lmmse")
+    codec = KbscCodec(64, 16, hidden_dim=32, noise_input=noise_input)
     codec.fit_target_statistics(torch.randn(200, 64))
     codec.eval()
     save_codec(codec, tmp_path / "ckpt")
     loaded, meta = load_codec(tmp_path / "ckpt")
-    assert (meta["noise_input"], meta["equalizer"]) == (noise_input, "lmmse") and loaded.noise_input == noise_input
+    assert meta["noise_input"] == noise_input and loaded.noise_input == noise_input and "equalizer" not in meta
     tx_path, rx_path = export_codec(tmp_path / "ckpt", tmp_path / "onnx")
     rx = ort.InferenceSession(str(rx_path))
-    assert [i.name for i in rx.get_inputs()] == ["symbols", "noise_var"]
+    assert [i.name for i in rx.get_inputs()] == ["symbols", "error_var"]
     x = torch.randn(5, 64)
     with torch.no_grad():
         link = AnalogLink(AnalogLinkConfig(channel=ChannelConfig("rayleigh"), ofdm=None))
         sent = link(real_to_complex(codec.encode(x)), 0.0)
-        received = complex_to_real(sent.symbols_hat)
-        features = rx.run(None, {"symbols": received.numpy(), "noise_var": sent.noise_var.numpy()})[0]
-        expected = codec.decode(received, sent.noise_var)
+        received = complex_to_real(sent.estimate)
+        features = rx.run(None, {"symbols": received.numpy(), "error_var": sent.error_var.numpy()})[0]
+        expected = codec.decode(received, sent.error_var)
         np.testing.assert_allclose(features, expected.numpy(), atol=1e-4, rtol=1e-4)
-        # The graph really reads the noise input: another noise level decodes to other features.
-        other = rx.run(None, {"symbols": received.numpy(), "noise_var": 4 * sent.noise_var.numpy() + 1})[0]
+        # The graph really reads the error variance: another one decodes to other features.
+        other = rx.run(None, {"symbols": received.numpy(), "error_var": 0.5 * sent.error_var.numpy() + 0.5})[0]
         assert np.abs(other - features).max() > 1e-3
 
 
-def test_old_checkpoints_load_as_blind_decoders(tmp_path):
-    """A checkpoint written before the decoder could read the noise variance has neither key."""
-    codec = KbscCodec(32, 8, hidden_dim=16).eval()
+@pytest.mark.parametrize(("keys", "loads"), [
+    ({}, False),  # before the decoder could read the noise level: blind, on the unbiased equaliser
+    ({"noise_input": "none", "equalizer": "lmmse"}, False),
+    ({"noise_input": "none", "equalizer": "lmmse-biased"}, True),  # its input was already the MMSE estimate
+    ({"noise_input": "mmse", "equalizer": "lmmse"}, True),  # it converted to the MMSE form itself
+])
+def test_format_1_checkpoints_load_only_where_the_front_end_leaves_their_input_unchanged(tmp_path, keys, loads):
+    noise_input = keys.get("noise_input", "none")
+    codec = KbscCodec(32, 8, hidden_dim=16, noise_input=noise_input).eval()
     save_codec(codec, tmp_path / "ckpt")
     cfg = json.loads((tmp_path / "ckpt" / "config.json").read_text())
-    del cfg["noise_input"], cfg["equalizer"]
+    cfg.pop("noise_input")
+    cfg.update(keys, format=1)
     (tmp_path / "ckpt" / "config.json").write_text(json.dumps(cfg))
-    loaded, _ = load_codec(tmp_path / "ckpt")
-    assert loaded.noise_input == "none" and loaded.equalizer == "lmmse"
+    if loads:
+        assert load_codec(tmp_path / "ckpt")[0].noise_input == noise_input
+    else:
+        with pytest.raises(CorruptFileError, match="blind decoder trained on the unbiased equaliser"):
+            load_codec(tmp_path / "ckpt")
 
 
-def test_analog_channel_hands_the_decoder_what_the_receiver_knows():
+def test_analog_channel_hands_the_decoder_the_links_front_end():
     from semlink.phy import AnalogLink, AnalogLinkConfig, ChannelConfig
 
-    link = AnalogLink(AnalogLinkConfig(channel=ChannelConfig("awgn"), ofdm=None, equalizer="lmmse-biased"))
+    link = AnalogLink(AnalogLinkConfig(channel=ChannelConfig("awgn"), ofdm=None))
     channel = analog_channel(link)
-    assert channel.equalizer == "lmmse-biased"
     latent = torch.randn(3, 10) * 5.0
     received = channel(latent, 0.0)
-    assert received.latent.shape == (3, 10) and received.noise_var.shape == (3, 5)
-    torch.testing.assert_close(received.noise_var, torch.full((3, 5), 0.5))  # biased: no / (1 + no) at 0 dB
+    assert received.latent.shape == (3, 10) and received.error_var.shape == (3, 5)
+    torch.testing.assert_close(received.error_var, torch.full((3, 5), 0.5))  # no / (1 + no) at 0 dB
     clean = channel(latent, float("inf"))
-    assert torch.equal(clean.noise_var, torch.zeros(3, 5))
+    assert torch.equal(clean.error_var, torch.zeros(3, 5))
     torch.testing.assert_close(clean.latent.square().mean(-1) * 2, torch.ones(3))  # on-air: unit energy

@@ -134,7 +134,7 @@ def test_collapse_flag_describes_the_kept_checkpoint():
         received = link(latent, snr_db)
         if calls["n"] <= steps_per_epoch + 1:  # epoch 0: its training steps and its validation
             return received
-        return ReceivedLatent(torch.zeros_like(received.latent), received.noise_var)
+        return ReceivedLatent(torch.zeros_like(received.latent), received.error_var)
 
     codec, history = train_codec(train, val_sender, val_receiver, fails_after_one_epoch, 8, settings, seed=0)
     assert history.output_spread[-1] < 0.05  # the last epoch collapsed...

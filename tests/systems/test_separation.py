@@ -26,7 +26,7 @@ RUN = {
         {"type": "bpg+ldpc", "name": "bpg+ldpc-decode", "mcs": [["qpsk", 0.5]], "on_failure": "decode"},
         {"type": "bpg+capacity", "rates": [0.5, 1.0]},
         {"type": "bpg+capacity", "csit": True},
-        {"type": "deep-jscc", "channel_uses": 392, "train": {"epochs": 6, "patience": 6}},
+        {"type": "deep-jscc", "channel_uses": 392, "train": {"max_epochs": 4, "patience": 4}},
         {"type": "noiseless"},
     ],
     "eval": {"snr_db": [-6.0, 0.0, 6.0, 12.0], "noiseless": True},

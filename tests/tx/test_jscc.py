@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from semlink.errors import SemlinkError
-from semlink.tx.jscc import JsccEncoder, JsccLayout, images_to_tensor, power_normalize
+from semlink.tx.jscc import GDN, AttentionFeature, JsccEncoder, JsccLayout, images_to_tensor, power_normalize
 
 # (image shape, budget) → (padded H, padded W, latent channels c): c is the smallest with
 # c·(H'/4)(W'/4) ≥ 2·budget.
@@ -52,7 +52,7 @@ def test_the_tail_of_an_incomplete_last_latent_map_is_never_sent():
     encoder = JsccEncoder(JsccLayout.for_image((28, 28), 64), filters=4)
     images = torch.rand(2, 1, 28, 28)
     with torch.no_grad():
-        full = encoder.net(images).flatten(1)
+        full = encoder.full_latent(images)
         assert full.shape[1] == 147
         torch.testing.assert_close(encoder.latent(images), full[:, :128], atol=0, rtol=0)
 
@@ -81,10 +81,64 @@ def test_bad_layouts_and_inputs_are_refused():
         JsccLayout.for_image((28, 28), 0)
     with pytest.raises(SemlinkError, match="image shape"):
         JsccLayout.for_image((1, 28, 28, 1), 64)
-    with pytest.raises(SemlinkError, match="filters"):
-        JsccEncoder(JsccLayout.for_image((28, 28), 64), filters=1)
+    layout = JsccLayout.for_image((28, 28), 64)
+    with pytest.raises(SemlinkError, match="filters = 1; must be an integer >= 2"):
+        JsccEncoder(layout, filters=1)
+    with pytest.raises(SemlinkError, match="filters = 0"):
+        JsccEncoder(layout, filters=0)
+    with pytest.raises(SemlinkError, match="snr_adaptive = 'yes'; must be true or false"):
+        JsccEncoder(layout, filters=4, snr_adaptive="yes")
+    with pytest.raises(SemlinkError, match="gdn = 1; must be true or false"):
+        JsccEncoder(layout, filters=4, gdn=1)
+    adaptive = JsccEncoder(layout, filters=4, snr_adaptive=True)
+    with pytest.raises(SemlinkError, match="fed-back snr_db"):
+        adaptive(torch.rand(2, 1, 28, 28))
+    with pytest.raises(SemlinkError, match="3 values for 2 images"):
+        adaptive(torch.rand(2, 1, 28, 28), torch.zeros(3))
+    with pytest.raises(SemlinkError, match="channel_uses = 65; this codec sends at most 64"):
+        adaptive(torch.rand(2, 1, 28, 28), 0.0, channel_uses=65)
     encoder = JsccEncoder(JsccLayout.for_image((28, 28), 64), filters=4)
     with pytest.raises(SemlinkError, match=r"float \[B, 1, 28, 28\]"):
         encoder(torch.rand(2, 3, 28, 28))
     with pytest.raises(SemlinkError, match="images_to_tensor"):
         encoder(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
+
+
+def test_the_adaptive_encoder_reads_the_snr_and_the_blind_one_does_not():
+    """Random AF weights (the factor layer starts at zero, i.e. factors of exactly 1: perturb it)."""
+    torch.manual_seed(0)
+    layout = JsccLayout.for_image((28, 28), 64)
+    images = torch.rand(2, 1, 28, 28)
+    adaptive = JsccEncoder(layout, filters=8, snr_adaptive=True)
+    with torch.no_grad():
+        for module in adaptive.attention:
+            torch.nn.init.normal_(module.net[2].weight, std=0.5)
+        low, high = adaptive(images, -5.0), adaptive(images, 15.0)
+    assert float((low - high).abs().max()) > 1e-3
+    blind = JsccEncoder(layout, filters=8)
+    with torch.no_grad():
+        torch.testing.assert_close(blind(images, -5.0), blind(images, 15.0), atol=0, rtol=0)
+
+
+def test_attention_modules_start_as_the_identity_and_gdn_normalises_across_maps():
+    torch.manual_seed(0)
+    af = AttentionFeature(6)
+    x = torch.randn(3, 6, 5, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(af(x, torch.randn(3, 1)), x)
+        gdn, igdn = GDN(6), GDN(6, inverse=True)
+        torch.nn.init.uniform_(gdn.gamma, 0.0, 0.2)
+        igdn.gamma.copy_(gdn.gamma)
+        norm = (gdn.beta.abs()[None, :, None, None]
+                + torch.einsum("ij,bjhw->bihw", gdn.gamma.abs(), x.square())).sqrt()
+        torch.testing.assert_close(gdn(x), x / norm, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(igdn(x), x * norm, atol=1e-6, rtol=1e-5)
+
+
+def test_one_encoder_serves_smaller_budgets_with_the_first_latent_reals():
+    torch.manual_seed(0)
+    encoder = JsccEncoder(JsccLayout.for_image((28, 28), 392), filters=4)
+    images = torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        small = encoder.forward_reals(images, channel_uses=64)
+        torch.testing.assert_close(small, power_normalize(encoder.full_latent(images)[:, :128]))

@@ -4,17 +4,35 @@ Transmit power constraint: each example is scaled to unit average symbol energy
 (:func:`unit_energy_scale`), so ``snr_db`` holds per example (see :mod:`semlink.phy.snr`). The
 normalised symbols are what goes on air: laid onto the data REs of as many OFDM slots as needed
 (zero padding after the last symbol; flat mode: no slots), sent through the channel, estimated
-(perfect, LS or LMMSE) and equalised (``AnalogLinkConfig.equalizer``, :mod:`semlink.phy.equalizer`).
+(perfect, LS or LMMSE CSI) and equalised.
 
-The outputs are what a receiver has, **in the on-air (unit-energy) scale**: the equalised symbols
-and their per-symbol effective noise variance. They are not scaled back by the example's transmit
-scale: a receiver does not know it. The link's output for an example is therefore
-unchanged when its input is multiplied by any positive constant (a complex constant ``c`` acts as
-its phase ``c / |c|``, which is part of the signal). A scheme that needs a per-example scale at the
-receiver must send it in counted channel uses (none does). With the unbiased ``lmmse`` equaliser
-``symbols_hat = s + e``, ``s`` the on-air symbols and ``e`` of variance ``noise_var`` (Sionna's
-convention); with ``lmmse-biased`` ``symbols_hat`` is the per-symbol MMSE estimate of ``s`` and
-``noise_var = E|symbols_hat - s|^2``.
+The receiver front end (one for every analog scheme)
+----------------------------------------------------
+What a receiver knows, per example: the received samples ``y`` of its data REs (and the pilots),
+the noise variance ``no`` per RE (the SNR it measures), and a channel estimate ``h`` on every data
+RE with its error variance ``err_var`` (``h`` exact and ``err_var = 0`` with perfect CSI; ``h = 1``
+on AWGN). It does **not** know the example's transmit scale (the power normalisation above) or
+anything else about the sent symbols beyond their unit average energy. From that the link returns,
+for every symbol, in the on-air (unit-energy) scale:
+
+- ``estimate``: the per-symbol linear MMSE estimate of the on-air symbol ``x``,
+  ``conj(h) y / (|h|² + s)`` with ``s = no + err_var`` (channel-estimation error counted as noise);
+- ``error_var``: its error variance ``E|estimate − x|² = s / (|h|² + s)``, in [0, 1] (1: the symbol
+  told the receiver nothing, e.g. a deep fade).
+
+(:func:`semlink.phy.equalizer.siso_lmmse_biased`; exact with perfect CSI, Sionna's approximation
+of treating the estimation error as independent noise otherwise.) This pair is a lossless
+re-parametrisation of the unbiased equaliser's ``(y / h, s / |h|²)``: ``y / h = estimate / (1 −
+error_var)`` and ``s / |h|² = error_var / (1 − error_var)``, so a decoder that prefers the unbiased
+form computes it; the MMSE form is bounded where fades would blow the unbiased one up. Every
+analog decoder (deep JSCC, KBSC's feature decoder, the linear analog code) reads this pair and
+nothing else. An SNR the *transmitter* uses (SNR-adaptive encoders, the linear code's power
+allocation) is the fed-back SNR, a stated assumption of those schemes.
+
+The link's output for an example is unchanged when its input is multiplied by any positive
+constant (a complex constant ``c`` acts as its phase ``c / |c|``, which is part of the signal). A
+scheme that needs a per-example scale at the receiver must send it in counted channel uses (none
+does). The front end has one form: the analog link has no equaliser setting.
 
 Gradients flow from both outputs to the input symbols (normalisation, resource-grid mapping,
 channel and equaliser are differentiable; channel estimates depend on the pilots only).
@@ -33,9 +51,11 @@ from semlink.phy.grid import slots_needed
 from semlink.phy.snr import is_noiseless, noise_var_per_example
 from semlink.phy.symbol_link import make_symbol_link
 
-__all__ = ["AnalogLink", "AnalogOutput", "unit_energy_scale"]
+__all__ = ["AnalogLink", "AnalogOutput", "unit_energy_scale", "FRONT_END_EQUALIZER", "receiver_snr_db"]
 
 _TINY = float(torch.finfo(torch.float32).tiny)
+#: The equaliser of :mod:`semlink.phy.equalizer` whose output is the front end's (estimate, error_var).
+FRONT_END_EQUALIZER = "lmmse-biased"
 
 
 def unit_energy_scale(symbols: torch.Tensor) -> torch.Tensor:
@@ -50,15 +70,38 @@ def unit_energy_scale(symbols: torch.Tensor) -> torch.Tensor:
     return torch.rsqrt(energy.clamp_min(_TINY))
 
 
+#: Error variances are read as at least this (a noiseless symbol: 120 dB), so the SNR stays finite.
+_ERROR_VAR_FLOOR = 1e-12
+#: :func:`receiver_snr_db` clips to this range (dB) by default: a network's input stays bounded.
+RECEIVER_SNR_RANGE_DB = (-30.0, 50.0)
+
+
+def receiver_snr_db(error_var: torch.Tensor, clip: bool = True) -> torch.Tensor:
+    """``[B]``: the SNR each example's receiver sees, in dB, from its front end alone.
+
+    ``10·log10(mean((1 − e) / e))`` over the example's symbols ``e = error_var [B, N]``: ``(1 − e) / e``
+    is ``|h|² / s`` per symbol (``1 / no`` on AWGN with perfect CSI, exactly the set SNR), so the mean
+    estimates the average SNR the receiver would feed back. Decoders that condition on the noise
+    level use this, never the true SNR. ``clip``: clip to :data:`RECEIVER_SNR_RANGE_DB` and return
+    float32 (a network's input stays bounded); otherwise float64, 120 dB for a noiseless symbol.
+    """
+    e = error_var.to(torch.float64).clamp(_ERROR_VAR_FLOOR, 1.0)
+    snr_db = 10.0 * torch.log10(((1.0 - e) / e).mean(-1).clamp_min(1e-30))
+    if not clip:
+        return snr_db
+    low, high = RECEIVER_SNR_RANGE_DB
+    return snr_db.clamp(low, high).to(torch.float32)
+
+
 class AnalogOutput(NamedTuple):
     """What the receiver has, in the on-air (unit-energy) scale (see the module docstring).
 
-    ``symbols_hat``: ``[B, N] complex64`` equalised symbols; ``noise_var``: ``[B, N] float32``
-    effective noise variance (``lmmse``) or error variance (``lmmse-biased``) of each symbol.
+    ``estimate``: ``[B, N] complex64`` per-symbol LMMSE estimate of the on-air symbol;
+    ``error_var``: ``[B, N] float32`` its error variance, in [0, 1].
     """
 
-    symbols_hat: torch.Tensor
-    noise_var: torch.Tensor
+    estimate: torch.Tensor
+    error_var: torch.Tensor
 
 
 class AnalogLink(Block):
@@ -107,8 +150,9 @@ class AnalogLink(Block):
         ):
             raise SemlinkError(f"max_slots_per_chunk must be an integer >= 1, got {max_slots_per_chunk!r}")
         self.cfg = cfg
+        # The biased (per-symbol MMSE) equaliser is the front end of the module docstring.
         self._core = make_symbol_link(
-            cfg.channel, cfg.ofdm, cfg.csi, cfg.interpolation, cfg.equalizer, device=self.device,
+            cfg.channel, cfg.ofdm, cfg.csi, cfg.interpolation, FRONT_END_EQUALIZER, device=self.device,
             channel_bank=channel_bank,
         )
         self._max_slots = max_slots_per_chunk
@@ -166,11 +210,11 @@ class AnalogLink(Block):
             xs, ns = self._core.send_rows(rows[start : start + chunk], row_no[start : start + chunk])
             outs_x.append(xs)
             outs_n.append(ns)
-        x_hat = outs_x[0] if len(outs_x) == 1 else torch.cat(outs_x)
-        no_eff = outs_n[0] if len(outs_n) == 1 else torch.cat(outs_n)
+        estimate = outs_x[0] if len(outs_x) == 1 else torch.cat(outs_x)
+        error_var = outs_n[0] if len(outs_n) == 1 else torch.cat(outs_n)
         if per_slot > 1:
-            x_hat, no_eff = x_hat.reshape(-1, num)[:batch], no_eff.reshape(-1, num)[:batch]
-        return AnalogOutput(x_hat.to(home), no_eff.to(home))
+            estimate, error_var = estimate.reshape(-1, num)[:batch], error_var.reshape(-1, num)[:batch]
+        return AnalogOutput(estimate.to(home), error_var.to(home))
 
     def call(self, symbols: torch.Tensor, snr_db: float | torch.Tensor) -> AnalogOutput:
         return self.forward(symbols, snr_db)

@@ -348,24 +348,19 @@ class DigitalLinkConfig:
 
 @dataclass(frozen=True)
 class AnalogLinkConfig:
-    """Complex symbols over (OFDM) + channel + estimation + equaliser, differentiable; ``ofdm=None`` is flat.
+    """Complex symbols over (OFDM) + channel + estimation + equalisation, differentiable; ``ofdm=None`` is flat.
 
-    ``equalizer``: one of :data:`EQUALIZERS` (``lmmse``: unbiased, Sionna's convention;
-    ``lmmse-biased``: the per-symbol MMSE estimate); see :mod:`semlink.phy.equalizer`.
+    The receiver's front end is fixed: every analog decoder reads the per-symbol MMSE estimate and its
+    error variance (:mod:`semlink.phy.analog`), so the analog link has no equaliser setting.
     """
 
     channel: ChannelConfig = field(default_factory=ChannelConfig)
     ofdm: OfdmConfig | None = field(default_factory=OfdmConfig)
     csi: str = "perfect"
     interpolation: str = "nn"
-    equalizer: str = "lmmse"
 
     def __post_init__(self) -> None:
         _check_link_common(self)
-        equalizer = self.equalizer.lower().strip() if isinstance(self.equalizer, str) else self.equalizer
-        if equalizer not in EQUALIZERS:
-            raise choice_error("equalizer", self.equalizer, EQUALIZERS)
-        _set(self, "equalizer", equalizer)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | AnalogLinkConfig) -> AnalogLinkConfig:

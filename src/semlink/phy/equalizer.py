@@ -23,8 +23,9 @@ uncorrelated with the estimate; an approximation for LS). Two estimates of ``x``
     ``x_hat = g (x + e)``, so ``E[x_hat | x] = g x`` and ``mse = (1 - g)^2 + g^2 no_eff =
     no_eff / (1 + no_eff) = 1 - g`` (averaged over unit-energy ``x``; the error is correlated with
     ``x``). Right when the estimate itself is the receiver's output, judged by its squared error or
-    fed to a decoder that ignores ``no_eff``: a faded symbol is pulled towards 0 instead of blown up,
-    and ``mse <= 1`` always.
+    fed to a decoder: a faded symbol is pulled towards 0 instead of blown up, and ``mse <= 1``
+    always. It is the analog link's one receiver front end (:mod:`semlink.phy.analog`: every
+    analog decoder reads ``(x_hat, mse)``).
 """
 
 from __future__ import annotations

@@ -19,6 +19,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["LinkFactory"]
 
+#: Channel realisations a training link draws its slots from (:class:`semlink.phy.channels.OfdmChannel`
+#: ``bank_size``): made once per link and seed, reused across epochs; each draw adds fresh noise.
+TRAINING_BANK = 4096
+
 Code = tuple[int, int] | str
 """A digital link's code: ``(k, n)`` 5G LDPC code blocks, or ``"uncoded"``."""
 
@@ -46,8 +50,10 @@ class LinkFactory:
 
         key = ("analog", channel, packed)
         if key not in self._links:
-            self._links[key] = AnalogLink(self.spec.analog(channel=channel.build()), device=self.device,
-                                          pack_examples=packed)
+            # Training draws its channel realisations from a bank (TRAINING_BANK of them, reused across
+            # epochs); evaluation draws fresh ones, one per image, so the binomial intervals hold.
+            self._links[key] = AnalogLink(self.spec.on(channel).analog(channel=channel.build()), device=self.device,
+                                          pack_examples=packed, channel_bank=TRAINING_BANK if packed else None)
         return self._links[key]
 
     def digital(self, channel: ChannelSpec, modulation: str, code: Code) -> DigitalLink:
@@ -59,7 +65,7 @@ class LinkFactory:
         if key not in self._links:
             k, n = (None, None) if code == "uncoded" else code
             self._links[key] = DigitalLink(
-                self.spec.digital(channel=channel.build(), modulation=modulation, code_k=k, code_n=n),
+                self.spec.on(channel).digital(channel=channel.build(), modulation=modulation, code_k=k, code_n=n),
                 device=self.device,
             )
         return self._links[key]
@@ -71,7 +77,8 @@ class LinkFactory:
 
         key = ("transport", channel, mcs)
         if key not in self._links:
-            self._links[key] = DigitalLink(self.spec.digital(channel=channel.build(), mcs=mcs), device=self.device)
+            self._links[key] = DigitalLink(self.spec.on(channel).digital(channel=channel.build(), mcs=mcs),
+                                           device=self.device)
         return self._links[key]
 
     def describe(self, channel: ChannelSpec, **digital: Any) -> dict[str, Any]:

@@ -9,23 +9,39 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from pydantic import model_validator
+
 from semlink.config import Strict
 
 __all__ = ["ChannelSpec", "LinkSpec", "OfdmSpec"]
 
 
 class ChannelSpec(Strict):
-    """A channel by name with its fading parameters (see :mod:`semlink.phy`)."""
+    """A channel by name with its fading parameters (see :mod:`semlink.phy`), and how the run's link meets it.
+
+    ``grid = "flat"`` sends symbols straight onto this channel, without the run's OFDM grid (one
+    coefficient per image; what "AWGN" means in the JSCC literature), ``csi`` overrides the link's
+    channel knowledge on it (a flat channel has no pilots: ``perfect``). ``label`` names the channel in
+    results and figures (default: ``name``, or ``<name>-flat`` on a flat grid beside OFDM channels).
+    """
 
     name: str = "awgn"
     delay_spread_ns: float = 100.0
     carrier_frequency_hz: float = 3.5e9
     speed_mps: float = 0.0
+    grid: Literal["link", "flat"] = "link"
+    csi: Literal["perfect", "ls", "lmmse"] | None = None
+    label: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The channel's name in a run (results' ``channel`` column): ``label``, else ``name``."""
+        return self.label or self.name
 
     def build(self):
         from semlink.phy.config import ChannelConfig
 
-        return ChannelConfig(**self.model_dump())
+        return ChannelConfig(**self.model_dump(exclude={"grid", "csi", "label"}))
 
 
 class OfdmSpec(Strict):
@@ -47,20 +63,39 @@ class LinkSpec(Strict):
     """The PHY link shared by every system: channel, optional OFDM grid, CSI, and (digital) code.
 
     ``csi``: ``perfect`` | ``ls`` | ``lmmse`` (both links); ``interpolation``: ``nn`` | ``lin`` (LS
-    only); ``analog_equalizer``: ``lmmse`` (unbiased) | ``lmmse-biased`` (the analog link only; the
-    digital link's demapper always gets the unbiased LMMSE). See :mod:`semlink.phy`.
+    only). The analog link's receiver front end is fixed (per-symbol MMSE estimates and their error
+    variances); the digital link's demapper gets the unbiased LMMSE. A channel may meet the link on a
+    flat grid or with other CSI (:class:`ChannelSpec`; :meth:`on`). See :mod:`semlink.phy`.
     """
 
     modulation: str = "qpsk"
     code: tuple[int, int] | Literal["uncoded"] = (1024, 2048)
     csi: Literal["perfect", "ls", "lmmse"] = "perfect"
     interpolation: Literal["nn", "lin"] = "nn"
-    analog_equalizer: Literal["lmmse", "lmmse-biased"] = "lmmse"
     bp_iterations: int = 20
     decoder: str = "sionna-bp"  # sionna-bp | layered-bp | layered-nms (checked by DigitalLinkConfig)
     nms_scale: float = 0.75
     channel: ChannelSpec = ChannelSpec()
     ofdm: OfdmSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed(cls, data):
+        if isinstance(data, dict) and "analog_equalizer" in data:
+            raise ValueError("analog_equalizer is gone: every analog receiver reads the same front end, the "
+                             "per-symbol MMSE estimate and its error variance; remove the key")
+        return data
+
+    def on(self, channel: ChannelSpec | None) -> LinkSpec:
+        """This link as it meets ``channel`` (its grid and CSI overrides applied; None: the link's own)."""
+        if channel is None:
+            return self
+        update: dict[str, Any] = {"channel": channel}
+        if channel.grid == "flat":
+            update.update(ofdm=None, csi=channel.csi or "perfect")
+        elif channel.csi is not None:
+            update["csi"] = channel.csi
+        return self.model_copy(update=update)
 
     @property
     def code_k(self) -> int | None:
@@ -94,7 +129,7 @@ class LinkSpec(Strict):
     def analog(self, **overrides: Any):
         from semlink.phy.config import AnalogLinkConfig
 
-        return AnalogLinkConfig(**self._shared({"equalizer": self.analog_equalizer, **overrides}))
+        return AnalogLinkConfig(**self._shared(overrides))
 
     def describe(self, channel: ChannelSpec | None = None, *, digital: bool = False,
                  modulation: str | None = None, code: tuple[int, int] | str | None = None,
@@ -107,22 +142,23 @@ class LinkSpec(Strict):
         ``channel_uses`` REs reports its MCS (table, index, target rate), the transport block's size, the
         CRC bits it pays and the real code rate after rate matching (CRCs included).
         """
-        channel = channel if channel is not None else self.channel
-        grid = self.ofdm.build() if self.ofdm is not None else None
+        link = self.on(channel)
+        channel = link.channel
+        grid = link.ofdm.build() if link.ofdm is not None else None
         row: dict[str, Any] = {
             "link": "digital" if digital else "analog",
             "delay_spread_ns": channel.delay_spread_ns,
             "speed_mps": channel.speed_mps,
             "carrier_frequency_hz": channel.carrier_frequency_hz,
-            "csi": self.csi,
-            "interpolation": self.interpolation,
+            "csi": link.csi,
+            "interpolation": link.interpolation,
             "ofdm": grid is not None,
             "fft_size": grid.fft_size if grid else None,
             "subcarrier_spacing_hz": grid.subcarrier_spacing_hz if grid else None,
             "num_ofdm_symbols": grid.num_ofdm_symbols if grid else None,
             "cyclic_prefix_length": grid.cyclic_prefix_length if grid else None,
             "pilot_ofdm_symbols": ",".join(str(i) for i in grid.pilot_ofdm_symbol_indices) if grid else None,
-            "equalizer": "lmmse" if digital else self.analog_equalizer,
+            "equalizer": "lmmse" if digital else "mmse-front-end",
             "modulation": None,
             "code_k": None,
             "code_n": None,

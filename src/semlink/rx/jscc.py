@@ -1,16 +1,28 @@
-"""The deep-JSCC receiver (Bourtsoulatze, Kurka & Gündüz, 2019): received symbols → image.
+"""The deep-JSCC receiver: the link's front end → image; Bourtsoulatze et al. 2019 and ADJSCC.
 
-Mirrors :class:`semlink.tx.jscc.JsccEncoder`: the received ``2·channel_uses`` reals are zero-filled
-to the full latent ``[c, H'/4, W'/4]`` (the reals the transmitter did not send, see
-:class:`~semlink.tx.jscc.JsccLayout`), then five 5×5 transposed convolutions with PReLU — three of
-stride 1 (``filters`` maps), one of stride 2 (``filters // 2``), one of stride 2 to the image's
-colour channels — and a sigmoid give the padded image in [0, 1], cropped back to ``H × W``.
-The decoder sees only the equalised symbols (no SNR, no transmit-side information).
+Mirrors :class:`semlink.tx.jscc.JsccEncoder`. The decoder reads what every analog receiver reads
+from :class:`semlink.phy.AnalogLink` (its module docstring): per received symbol the LMMSE
+``estimate`` of the on-air symbol and its ``error_var``. The estimates (interleaved reals) are
+zero-filled to the full latent ``[c, H'/4, W'/4]`` (the reals the transmitter did not send, see
+:class:`~semlink.tx.jscc.JsccLayout`: an unsent symbol's MMSE estimate is 0), then five 5×5
+transposed convolutions with PReLU — three of stride 1 (``filters`` maps), one of stride 2
+(``filters // 2``), one of stride 2 to the image's colour channels — and a sigmoid give the padded
+image in [0, 1], cropped back to ``H × W``.
+
+- ``snr_adaptive = False`` (Bourtsoulatze et al. 2019): a *blind* decoder; it reads the estimates
+  only.
+- ``snr_adaptive = True`` (ADJSCC, Xu et al. 2021): the decoder also reads the error variances, as
+  ``c`` more input maps laid out like the latent (an unsent symbol has error variance 1), and an
+  attention-feature module after each hidden layer is conditioned on the SNR the receiver sees,
+  :func:`semlink.phy.analog.receiver_snr_db` of the error variances — never the true SNR.
+
+A received budget smaller than the layout's (a codec serving several budgets) is zero-filled the
+same way: the decoder knows how many symbols it received.
 
 >>> import torch
 >>> from semlink.tx.jscc import JsccLayout
->>> decoder = JsccDecoder(JsccLayout.for_image((30, 30, 3), channel_uses=100), filters=8)
->>> images = decoder(torch.randn(2, 100, dtype=torch.complex64))
+>>> decoder = JsccDecoder(JsccLayout.for_image((30, 30, 3), channel_uses=100), filters=8, snr_adaptive=True)
+>>> images = decoder(torch.randn(2, 100, dtype=torch.complex64), torch.full((2, 100), 0.1))
 >>> images.shape, bool(((images >= 0) & (images <= 1)).all())
 (torch.Size([2, 3, 30, 30]), True)
 >>> images_to_uint8(images).shape
@@ -22,8 +34,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from semlink.errors import SemlinkError, require
-from semlink.tx.jscc import KERNEL_SIZE, JsccLayout, he_init
+from semlink.errors import SemlinkError
+from semlink.tx.jscc import (
+    GDN,
+    KERNEL_SIZE,
+    AttentionFeature,
+    JsccLayout,
+    flag,
+    he_init,
+    positive_int,
+    snr_context,
+)
 
 __all__ = ["JsccDecoder", "images_to_uint8"]
 
@@ -37,47 +58,110 @@ def _tconv(in_maps: int, out_maps: int, stride: int) -> nn.ConvTranspose2d:
     return layer
 
 
-class JsccDecoder(nn.Module):
-    """``[B, channel_uses] complex64`` received symbols → image ``[B, C, H, W] float32`` in [0, 1].
+class _Concat(nn.Module):
+    """``(a, b) → cat([a, b], dim=1)``: where the residual decoder joins its maps and the base image."""
 
-    :param layout: image shape and budget, the transmitter's (:class:`~semlink.tx.jscc.JsccLayout`).
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.cat([a, b], dim=1)
+
+
+class JsccDecoder(nn.Module):
+    """``(estimate [B, N] complex64, error_var [B, N] float32)`` → image ``[B, C, H, W] float32`` in [0, 1].
+
+    :param layout: image shape and (largest) budget, the transmitter's (:class:`~semlink.tx.jscc.JsccLayout`).
     :param filters: feature maps of the inner layers (the paper's 32); the stride-2 layer has half.
+    :param snr_adaptive: read the error variances and condition on the receiver's SNR (ADJSCC).
+    :param gdn: inverse GDN before each hidden activation.
+    :param residual: the output is a correction in pixel units to a base image (the linear skip of
+        :class:`~semlink.systems.jscc_model.JsccCodec`: its LMMSE image), which the decoder also reads:
+        the last transposed convolution gives ``filters // 2`` maps at full resolution, concatenated
+        with the base image and refined by two 3×3 convolutions (PReLU between; the last starts at
+        zero), so the correction can denoise in the image domain. No sigmoid.
+
+    ``N`` is any budget up to the layout's ``channel_uses``.
     """
 
-    def __init__(self, layout: JsccLayout, filters: int = 32) -> None:
+    def __init__(self, layout: JsccLayout, filters: int = 32, snr_adaptive: bool = False, gdn: bool = False,
+                 residual: bool = False) -> None:
         super().__init__()
-        require(
-            isinstance(filters, int) and not isinstance(filters, bool) and filters >= 2,
-            f"filters = {filters!r}; must be an integer >= 2 (the last hidden layer has filters // 2)",
-        )
+        filters = positive_int(filters, "filters", minimum=2)
         self.layout = layout
         self.filters = filters
-        half = filters // 2
-        self.net = nn.Sequential(
-            _tconv(layout.latent_channels, filters, 1), nn.PReLU(filters),
-            _tconv(filters, filters, 1), nn.PReLU(filters),
-            _tconv(filters, filters, 1), nn.PReLU(filters),
-            _tconv(filters, half, 2), nn.PReLU(half),
-            _tconv(half, layout.image_channels, 2), nn.Sigmoid(),
-        )  # fmt: skip
+        self.snr_adaptive = flag(snr_adaptive, "snr_adaptive")
+        self.gdn = flag(gdn, "gdn")
+        self.residual = flag(residual, "residual")
+        half, c = filters // 2, layout.latent_channels
+        inputs = 2 * c if snr_adaptive else c
+        hidden = [(inputs, filters, 1), (filters, filters, 1), (filters, filters, 1), (filters, half, 2)]
+        last = half if residual else layout.image_channels
+        self.convs = nn.ModuleList([_tconv(i, o, s) for i, o, s in hidden] + [_tconv(half, last, 2)])
+        self.norms = nn.ModuleList([GDN(o, inverse=True) if gdn else nn.Identity() for _, o, _ in hidden])
+        self.acts = nn.ModuleList([nn.PReLU(o) for _, o, _ in hidden])
+        self.attention = nn.ModuleList([AttentionFeature(o) for _, o, _ in hidden]) if snr_adaptive else None
+        self.refine = None
+        if residual:
+            colours = layout.image_channels
+            self.refine = nn.Sequential(
+                nn.PReLU(half), _Concat(), nn.Conv2d(half + colours, half, 3, padding=1), nn.PReLU(half),
+                nn.Conv2d(half, colours, 3, padding=1),
+            )
+            he_init(self.refine[2], "fan_in")
+            nn.init.zeros_(self.refine[4].weight)
+            nn.init.zeros_(self.refine[4].bias)
 
-    def forward_reals(self, reals: torch.Tensor) -> torch.Tensor:
-        """Received symbols as interleaved reals ``[B, 2·channel_uses] float32`` → ``[B, C, H, W]``."""
+    def _check(self, reals: torch.Tensor, error_var: torch.Tensor) -> int:
+        if not isinstance(reals, torch.Tensor) or not isinstance(error_var, torch.Tensor) or reals.dim() != 2 \
+                or reals.shape[1] % 2 or tuple(error_var.shape) != (reals.shape[0], reals.shape[1] // 2) \
+                or not 1 <= error_var.shape[1] <= self.layout.channel_uses:
+            got = [f"{t.dtype} {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
+                   for t in (reals, error_var)]
+            raise SemlinkError(
+                f"received {got[0]} with error variance {got[1]}; this decoder takes the link's estimate "
+                f"[B, N] complex (or [B, 2N] reals) and error_var [B, N] float, 1 <= N <= {self.layout.channel_uses}"
+            )
+        return int(error_var.shape[1])
+
+    def forward_reals(self, reals: torch.Tensor, error_var: torch.Tensor,
+                      base: torch.Tensor | None = None) -> torch.Tensor:
+        """Estimates as interleaved reals ``[B, 2N] float32`` and ``error_var [B, N]`` → ``[B, C, H, W]``;
+        a residual decoder also reads the ``base [B, C, H, W]`` image it corrects."""
         lay = self.layout
-        latent = nn.functional.pad(reals, (0, lay.latent_reals - lay.sent_reals))
-        latent = latent.reshape(-1, lay.latent_channels, lay.latent_height, lay.latent_width)
-        return self.net(latent)[:, :, : lay.height, : lay.width]
+        if not torch.jit.is_tracing():
+            self._check(reals, error_var)
+            if self.residual and (base is None or tuple(base.shape[1:]) != (lay.image_channels, lay.height, lay.width)):
+                raise SemlinkError(f"this residual decoder corrects a base image [B, {lay.image_channels}, "
+                                   f"{lay.height}, {lay.width}]; got {None if base is None else tuple(base.shape)}")
+        grid = (-1, lay.latent_channels, lay.latent_height, lay.latent_width)
+        missing = lay.latent_reals - reals.shape[1]
+        x = nn.functional.pad(reals, (0, missing)).reshape(grid)
+        context = None
+        if self.attention is not None:
+            from semlink.phy.analog import receiver_snr_db
 
-    def forward(self, symbols: torch.Tensor) -> torch.Tensor:
-        """``[B, channel_uses] complex64`` → ``[B, C, H, W] float32`` in [0, 1]."""
+            per_real = error_var.clamp(0.0, 1.0).repeat_interleave(2, dim=1)
+            x = torch.cat([x, nn.functional.pad(per_real, (0, missing), value=1.0).reshape(grid)], dim=1)
+            context = snr_context(receiver_snr_db(error_var), x.shape[0], x)
+        for i, conv in enumerate(self.convs):
+            x = conv(x)
+            if i < len(self.acts):
+                x = self.acts[i](self.norms[i](x))
+                if context is not None:
+                    x = self.attention[i](x, context)
+        if self.refine is not None:
+            padded = nn.functional.pad(base, (0, lay.padded_width - lay.width, 0, lay.padded_height - lay.height))
+            x = self.refine[2:](self.refine[1](self.refine[0](x), padded))
+        x = x[:, :, : lay.height, : lay.width]
+        return x if self.residual else torch.sigmoid(x)
+
+    def forward(self, estimate: torch.Tensor, error_var: torch.Tensor) -> torch.Tensor:
+        """``estimate [B, N] complex64``, ``error_var [B, N] float32`` → ``[B, C, H, W] float32`` in [0, 1]."""
         from semlink.phy import complex_to_real
 
-        n = self.layout.channel_uses
-        if not isinstance(symbols, torch.Tensor) or not symbols.is_complex() or symbols.dim() != 2 \
-                or symbols.shape[1] != n:
-            got = f"{symbols.dtype} {tuple(symbols.shape)}" if isinstance(symbols, torch.Tensor) else type(symbols).__name__
-            raise SemlinkError(f"received symbols are {got}; this decoder takes complex [B, {n}]")
-        return self.forward_reals(complex_to_real(symbols))
+        if not isinstance(estimate, torch.Tensor) or not estimate.is_complex():
+            got = f"{estimate.dtype} {tuple(estimate.shape)}" if isinstance(estimate, torch.Tensor) \
+                else type(estimate).__name__
+            raise SemlinkError(f"received symbols are {got}; this decoder takes complex [B, N] (the link's estimate)")
+        return self.forward_reals(complex_to_real(estimate), error_var)
 
 
 def images_to_uint8(images: torch.Tensor) -> torch.Tensor:

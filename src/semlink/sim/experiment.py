@@ -89,7 +89,8 @@ def run_setting(cfg: ExperimentConfig, source) -> Any:
     from semlink.systems.base import RunSetting
 
     return RunSetting(source=source, link=cfg.link, train_snr_db=tuple(float(s) for s in cfg.train.snr_db),
-                      train_seeds=cfg.train.seeds, seed=cfg.seed)
+                      train_seeds=cfg.train.seeds, seed=cfg.seed,
+                      budgets=tuple(cfg.budgets) if cfg.budgets else None)
 
 
 def run_experiment(
@@ -231,7 +232,7 @@ def build_systems(cfg: ExperimentConfig, source):
 
     setting = run_setting(cfg, source)
     systems = [system for spec in cfg.systems for system in create_systems(spec, setting, cfg.budgets)]
-    return systems, {ch.name: ch for ch in cfg.channel_list}
+    return systems, {ch.key: ch for ch in cfg.channel_list}
 
 
 def _grid(cfg: ExperimentConfig, systems, channels) -> list[dict[str, Any]]:
@@ -272,7 +273,7 @@ def make_evaluate(cfg: ExperimentConfig, resources, systems, channels):
             system.prepare(ctx, channel)
         seed_everything(point.seed)
         if channel is not None:
-            seed_channel(channel_seed(cfg.seed, channel.name, snr_db, split))  # common random numbers
+            seed_channel(channel_seed(cfg.seed, channel.key, snr_db, split))  # common random numbers
         tic = time.perf_counter()
         received = system.transmit(ctx, channel, snr_db)
         scored = score(received, sent, scoring.kb, scoring.reencoder(), top_k=scoring.top_k, lpips=scoring.lpips)

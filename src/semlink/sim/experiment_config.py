@@ -176,13 +176,13 @@ class ExperimentConfig(Strict):
             spec.budgets(self.budgets)  # raises when a budgeted scheme has none
             if names.count(spec.display_name) > 1:
                 raise ValueError(f"system name {spec.display_name!r} repeats; give each [[systems]] entry a distinct name")
-        channel_names = [ch.name for ch in self.channel_list]
+        channel_names = [ch.key for ch in self.channel_list]
         if len(set(channel_names)) != len(channel_names):
-            raise ValueError(f"channels {channel_names} repeat a name; list each channel once")
+            raise ValueError(f"channels {channel_names} repeat a name; list each channel once (or give one a label)")
         # Build every link's PHY config now, so a bad grid, channel or code fails before hours of work;
         # each system checks what it needs of them.
         for channel in self.channel_list:
-            self.link.analog(channel=channel.build())
+            self.link.on(channel).analog(channel=channel.build())
         for spec in self.systems:
             spec.check(self.link, self.channel_list, self.budgets)
         return self

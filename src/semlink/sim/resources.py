@@ -152,6 +152,7 @@ def build_resources(cfg, out: Path, device: torch.device, log: Callable[[str], N
     train_labels = train_set.labels[np.asarray(split.train)]
     val_images = train_set.images[np.asarray(split.val_sender)]
     fingerprint = data_fingerprint(train_features, *val_sender, *val_receiver, train_images, val_images)
+    pool = _training_pool(cfg, train_set, split)
     context = SystemContext(
         source=Source(tuple(int(s) for s in train_set.images.shape[1:]), int(queries.shape[1])),
         queries=Queries(queries, query_labels, test_set.images[np.asarray(split.test_sender)], cfg.eval.batch_size),
@@ -159,12 +160,28 @@ def build_resources(cfg, out: Path, device: torch.device, log: Callable[[str], N
         links=LinkFactory(cfg.link, device),
         artifacts=Artifacts(CheckpointStore(out / "checkpoints", cache_dir), cfg.seed, log, encoder.name, fingerprint),
         training=TrainingData(train_features, train_labels_t, train_images, val_sender, val_receiver, val_images,
-                              fingerprint, encoder.name),
+                              fingerprint, encoder.name, pool, data_fingerprint(pool, val_images)),
         encode_cache_dir=(Path(cache_dir).parent / "encodes") if cache_dir is not None else None,
     )
     test_ids = test_set.indices if test_set.indices is not None else np.arange(len(test_set))
     return Resources(context, Scoring(kb, encoder, cfg.eval.top_k, cfg.eval.lpips), out / "kb",
                      query_ids=np.asarray(test_ids)[np.asarray(split.test_sender)])
+
+
+def _training_pool(cfg, train_set, split) -> np.ndarray:
+    """Every image of the dataset's training split outside the run's validation halves (the run's training
+    split and the images ``train_per_class`` left out): what image schemes may learn from."""
+    from semlink.data import load_dataset
+
+    data = cfg.data
+    held = train_set.indices[np.concatenate([split.val_sender, split.val_receiver])] \
+        if train_set.indices is not None else np.concatenate([split.val_sender, split.val_receiver])
+    if data.train_per_class is None or train_set.split == "all":
+        keep = np.setdiff1d(np.arange(len(train_set)), np.concatenate([split.val_sender, split.val_receiver]))
+        return train_set.images[keep]
+    whole = load_dataset(data.dataset, root=data.root, split="train", download=data.download, **data.options)
+    keep = np.setdiff1d(np.arange(len(whole)), held)
+    return whole.images[keep]
 
 
 def add_validation(resources: Resources, cfg) -> None:

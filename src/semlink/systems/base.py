@@ -67,13 +67,17 @@ class Received:
 @dataclass(frozen=True)
 class RunSetting:
     """What every system of a run is built against: the source item's shape, the run's link, the training
-    SNRs and training seeds every trained scheme shares (``[train]``), and the run seed."""
+    SNRs and training seeds every trained scheme shares (``[train]``), and the run seed. ``shared`` holds
+    what the systems one entry expands into build once for all of them (e.g. one codec serving every
+    budget), keyed by the entry."""
 
     source: Source
     link: LinkSpec
     train_snr_db: tuple[float, ...] = (-7.0, -4.0, 0.0, 4.0, 7.0, 10.0)
     train_seeds: int = 1
     seed: int = 0
+    budgets: tuple[int, ...] | None = None  # the run-level budgets (entries without their own channel_uses)
+    shared: dict[Any, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
 class System(Protocol):

@@ -112,7 +112,9 @@ class TrainingData:
     split, row-aligned; ``val_sender`` / ``val_receiver``: ``(features, labels)`` of the validation
     halves (senders are sent, receivers stand in for the knowledge base); ``val_images``: the
     sender half's images. ``fingerprint`` names exactly this data and ``encoder`` the features' encoder
-    (both part of a checkpoint's provenance).
+    (both part of a checkpoint's provenance). ``pool_images``: every image of the dataset's training
+    split outside the validation halves (``images`` and more), for image schemes that learn from images
+    (``pool_fingerprint`` names it).
     """
 
     features: torch.Tensor
@@ -123,6 +125,16 @@ class TrainingData:
     val_images: np.ndarray | None
     fingerprint: str
     encoder: str
+    pool_images: np.ndarray | None = None
+    pool_fingerprint: str = ""
+
+    def images_of(self, which: str) -> np.ndarray:
+        """The training images of ``"split"`` or ``"pool"`` (see the class docstring)."""
+        if which == "pool" and self.pool_images is not None:
+            return self.pool_images
+        if which not in ("split", "pool"):
+            raise SemlinkError(f"training images {which!r}; accepted: split, pool")
+        return self.images
 
 
 @dataclass

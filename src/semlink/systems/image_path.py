@@ -5,7 +5,7 @@
   5G NR's transport-block chain; what decodes is shown, the receiver's fallback image where nothing does.
 - :class:`JsccCodecs`: deep-JSCC codecs (:mod:`semlink.systems.jscc_model`), one per channel,
   trained through the analog link (:class:`~semlink.systems.trained.TrainedCodecs`), and
-  :func:`send_jscc` to send images with one.
+  :func:`send_analog` to send images with an analog image codec (deep JSCC, the linear analog code).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 
 from semlink.systems.trained import TrainedCodecs
 
-__all__ = ["CodecPath", "DigitalImagePath", "JsccCodecs", "PathOutcome", "send_jscc"]
+__all__ = ["CodecPath", "DigitalImagePath", "JsccCodecs", "PathOutcome", "send_analog"]
 
 
 @dataclass
@@ -145,26 +145,33 @@ class DigitalImagePath(CodecPath):
 
 
 class JsccCodecs(TrainedCodecs):
-    """Deep-JSCC codecs of one owner, per channel, at ``image_shape`` and the owner's budget.
+    """Deep-JSCC codecs of one owner, per channel, at ``image_shape``, serving ``budgets`` (one codec for
+    all of them: the latent is masked to each budget, :mod:`semlink.systems.jscc_model`).
 
     :param settings: :class:`~semlink.systems.jscc_training.JsccTrainSettings`, or a function of the
         :class:`~semlink.systems.context.TrainingData` that gives them (when they depend on the data).
+    :param images: which training images (:meth:`TrainingData.images_of`: ``"split"`` or ``"pool"``).
     :param resize: images are resized to ``image_shape`` before training (Multi-SC's crop path); None:
         the training images have that shape already.
     :param provenance: extra provenance keys (what else the training reads).
     """
 
-    def __init__(self, name: str, budget: int, setting, settings, image_shape: tuple[int, ...],
+    def __init__(self, name: str, budgets, setting, settings, image_shape: tuple[int, ...],
                  train_index: int = 0, codec_class: str = "DeepJscc", resize: tuple[int, int] | None = None,
-                 provenance: dict[str, Any] | None = None) -> None:
-        super().__init__(name, budget, setting, train_index, codec_class=codec_class)
+                 provenance: dict[str, Any] | None = None, images: str = "split", member: str = "") -> None:
+        budgets = sorted({int(b) for b in ([budgets] if isinstance(budgets, int) else budgets)})
+        super().__init__(name, max(budgets), setting, train_index, codec_class=codec_class, member=member)
+        self.budgets = budgets
         self.settings = settings
         self.image_shape = tuple(image_shape)
         self.resize = resize
+        self.images = images
         self.extra = dict(provenance or {})
 
     def provenance_extra(self, ctx, channel) -> dict[str, Any]:
-        return self.extra
+        data = ctx.training
+        pool = {"pool": data.pool_fingerprint} if self.images == "pool" and data is not None else {}
+        return {**self.extra, "budgets": self.budgets, **pool}
 
     def _images(self, images: np.ndarray) -> np.ndarray:
         if self.resize is None:
@@ -174,18 +181,18 @@ class JsccCodecs(TrainedCodecs):
         return np.stack([resize(as_rgb_image(im), self.resize) for im in images])
 
     def train(self, ctx, channel):
-        from semlink.systems.jscc_model import symbol_channel
+        from semlink.systems.analog_codec import symbol_channel
         from semlink.systems.jscc_training import history_dict, train_jscc
 
-        data = ctx.require_training(f"{self.what} [{channel.name}]")
+        data = ctx.require_training(f"{self.what} [{channel.key}]")
         settings = self.settings(data) if callable(self.settings) else self.settings
         codec, history = train_jscc(
-            self._images(data.images), self._images(data.val_images),
-            symbol_channel(ctx.links.analog(channel, packed=True)), self.budget, settings, seed=self.seed,
+            self._images(data.images_of(self.images)), self._images(data.val_images),
+            symbol_channel(ctx.links.analog(channel, packed=True)), self.budgets, settings, seed=self.seed,
             device=ctx.device,
         )
-        ctx.log(f"{self.what} [{channel.name}]: best validation PSNR {history.best_val_psnr:.2f} dB at epoch "
-                f"{history.best_epoch}")
+        ctx.log(f"{self.what} [{channel.key}]: best validation PSNR {history.best_val_psnr:.2f} dB at epoch "
+                f"{history.best_epoch + 1} ({history.train_seconds:.0f} s)")
         return codec, history_dict(history)
 
     def load(self, ctx, directory):
@@ -201,12 +208,16 @@ class JsccCodecs(TrainedCodecs):
 
     def columns(self, codec, history) -> dict[str, Any]:
         return {"train_seed": self.seed, "best_epoch": history.get("best_epoch"),
-                "best_val_psnr": history.get("best_val_psnr")}
+                "best_val_psnr": history.get("best_val_psnr"), "train_seconds": history.get("train_seconds"),
+                "snr_at_transmitter": codec.snr_at_transmitter}
 
 
-def send_jscc(codec, images: np.ndarray, links, channel, snr_db: float, batch_size: int) -> np.ndarray:
-    """Images ``[N, H, W(, C)] uint8`` through ``codec`` and the analog link on ``channel`` → received, same shape."""
-    from semlink.systems.jscc_model import symbol_channel, transmit_images
+def send_analog(codec, images: np.ndarray, links, channel, snr_db: float, batch_size: int,
+                channel_uses: int | None = None) -> np.ndarray:
+    """Images ``[N, H, W(, C)] uint8`` through an analog image ``codec`` (deep JSCC, linear) and the analog link
+    on ``channel`` at ``channel_uses`` (default the codec's) → received, same shape."""
+    from semlink.systems.analog_codec import symbol_channel, transmit_images
 
-    out = transmit_images(codec, images, symbol_channel(links.analog(channel)), snr_db, batch_size=batch_size)
+    out = transmit_images(codec, images, symbol_channel(links.analog(channel)), snr_db, batch_size=batch_size,
+                          channel_uses=channel_uses)
     return out.images.cpu().numpy().reshape(images.shape)

@@ -55,12 +55,12 @@ class KbscCodecs(TrainedCodecs):
     def train(self, ctx, channel):
         from semlink.systems.kbsc_training import history_dict, train_codec
 
-        data = ctx.require_training(f"{self.what} [{channel.name}]")
+        data = ctx.require_training(f"{self.what} [{channel.key}]")
         codec, trained = train_codec(
             data.features, data.val_sender, data.val_receiver, self.train_channel(ctx, channel), self.codec_uses,
             self.settings, seed=self.seed, train_labels=data.labels,
         )
-        ctx.log(f"{self.what} [{channel.name}]: best val top-1 {trained.best_val_accuracy:.3f} at epoch "
+        ctx.log(f"{self.what} [{channel.key}]: best val top-1 {trained.best_val_accuracy:.3f} at epoch "
                 f"{trained.best_epoch}; collapsed={trained.collapsed}")
         return codec, history_dict(trained)
 

@@ -1,8 +1,9 @@
 """The KBSC feature codec: compressor (TX) + decompressor (RX), the latent channel, checkpoints.
 
 The codec maps a feature to ``k`` reals (``k/2`` complex channel symbols) and back. What the
-decoder reads is what a real receiver has (:class:`ReceivedLatent`): the equalised symbols in the
-on-air scale and, for a noise-aware decoder, the per-symbol noise variance the link reports.
+decoder reads is what every analog receiver has (:class:`ReceivedLatent`, the front end of
+:class:`semlink.phy.AnalogLink`): the per-symbol LMMSE estimates of the on-air symbols and, for a
+noise-aware decoder, their error variances.
 Training (recipes, schedule, checkpoint choice) is in :mod:`semlink.systems.kbsc_training`.
 
 Checkpoints are a folder with ``model.safetensors`` (weights and target statistics) and
@@ -21,11 +22,16 @@ import torch
 from torch import nn
 
 from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError, choice_error
-from semlink.rx.decompressor import EQUALIZER_CONVENTIONS, NOISE_INPUTS, FeatureDecompressor
+from semlink.rx.decompressor import NOISE_INPUTS, FeatureDecompressor
 from semlink.tx.compressor import FeatureCompressor
 
 RECIPES = ("robust", "reference")
-CHECKPOINT_FORMAT = 1
+#: 2: the decoder reads the link's one front end (estimate, error_var). Format-1 checkpoints recorded
+#: the equaliser convention their decoder was trained on; :func:`load_codec` accepts those whose
+#: decoder input is unchanged by the front end (every noise-aware one: it converted to the MMSE form
+#: itself; blind ones trained on the biased equaliser) and refuses blind decoders trained on the
+#: unbiased one, which would now read other values.
+CHECKPOINT_FORMAT = 2
 
 
 class KbscCodec(nn.Module):
@@ -33,12 +39,10 @@ class KbscCodec(nn.Module):
 
     ``encode``: feature ``[B, D] float32`` → latent ``[B, 2·channel_uses] float32``;
     ``decode``: received latent ``[B, 2·channel_uses] float32`` (and, for a noise-aware decoder, its
-    per-symbol noise variance ``[B, channel_uses] float32``) → feature ``[B, D] float32`` in the
+    per-symbol error variance ``[B, channel_uses] float32``) → feature ``[B, D] float32`` in the
     original feature space (L2-normalise it before a nearest-neighbour search).
 
     :param noise_input: what the decoder reads besides the latent (:data:`NOISE_INPUTS`).
-    :param equalizer: the link's equaliser convention (``"lmmse"`` | ``"lmmse-biased"``), so the
-        decoder's front end reads its ``noise_var`` right (:func:`semlink.rx.decompressor.mmse_form`).
     """
 
     def __init__(
@@ -48,7 +52,6 @@ class KbscCodec(nn.Module):
         hidden_dim: int = 384,
         recipe: str = "robust",
         noise_input: str = "none",
-        equalizer: str = "lmmse",
     ) -> None:
         super().__init__()
         if recipe not in RECIPES:
@@ -56,7 +59,7 @@ class KbscCodec(nn.Module):
         self.recipe = recipe
         self.compressor = FeatureCompressor(feature_dim, channel_uses, hidden_dim)
         self.decompressor = FeatureDecompressor(
-            2 * channel_uses, feature_dim, hidden_dim, output_norm=True, noise_input=noise_input, equalizer=equalizer
+            2 * channel_uses, feature_dim, hidden_dim, output_norm=True, noise_input=noise_input
         )
         self.register_buffer("target_mean", torch.zeros(feature_dim))
         self.register_buffer("target_std", torch.ones(feature_dim))
@@ -91,19 +94,15 @@ class KbscCodec(nn.Module):
     def noise_input(self) -> str:
         return self.decompressor.noise_input
 
-    @property
-    def equalizer(self) -> str:
-        return self.decompressor.equalizer
-
-    def decode_target(self, latent: torch.Tensor, noise_var: torch.Tensor | None = None) -> torch.Tensor:
+    def decode_target(self, latent: torch.Tensor, error_var: torch.Tensor | None = None) -> torch.Tensor:
         """The decoder's raw output (the recipe's training target space) ``[B, D]``."""
-        return self.decompressor(latent, noise_var)
+        return self.decompressor(latent, error_var)
 
-    def decode(self, latent: torch.Tensor | ReceivedLatent, noise_var: torch.Tensor | None = None) -> torch.Tensor:
+    def decode(self, latent: torch.Tensor | ReceivedLatent, error_var: torch.Tensor | None = None) -> torch.Tensor:
         """Feature ``[B, D]`` from a received latent (a tensor, or a :class:`ReceivedLatent`)."""
         if isinstance(latent, ReceivedLatent):
-            latent, noise_var = latent
-        return self.from_target(self.decompressor(latent, noise_var))
+            latent, error_var = latent
+        return self.from_target(self.decompressor(latent, error_var))
 
     def architecture(self) -> dict[str, Any]:
         return {
@@ -112,32 +111,30 @@ class KbscCodec(nn.Module):
             "hidden_dim": self.hidden_dim,
             "recipe": self.recipe,
             "noise_input": self.noise_input,
-            "equalizer": self.equalizer,
         }
 
 
 class ReceivedLatent(NamedTuple):
     """What the receiver has for a sent latent (the latent channel's output).
 
-    ``latent``: ``[B, 2N] float32`` equalised symbols as interleaved re/im, in the on-air
-    (unit-energy) scale; ``noise_var``: ``[B, N] float32`` their per-symbol effective noise variance
-    as the link reports it (:class:`semlink.phy.AnalogOutput`; zeros without noise), or None where
-    the channel knows none (e.g. a quantiser).
+    ``latent``: ``[B, 2N] float32`` the per-symbol LMMSE estimates of the on-air (unit-energy)
+    symbols as interleaved re/im; ``error_var``: ``[B, N] float32`` their error variances in [0, 1]
+    (:class:`semlink.phy.AnalogOutput`; zeros without noise), or None where the channel knows none
+    (e.g. a quantiser).
     """
 
     latent: torch.Tensor
-    noise_var: torch.Tensor | None = None
+    error_var: torch.Tensor | None = None
 
 
 Channel = Callable[[torch.Tensor, "float | torch.Tensor"], "ReceivedLatent | torch.Tensor"]
 """A differentiable channel on latents: ``(latent [B,k] float32, snr_db) → ReceivedLatent`` (or a bare
-received latent ``[B,k]`` when the channel reports no noise variance); ``snr_db`` is one value in dB
-or a ``[B] float32`` tensor of finite per-example values. A channel may carry an
-``equalizer`` attribute: the convention of its ``noise_var`` (default ``"lmmse"``)."""
+received latent ``[B,k]`` when the channel reports no error variance); ``snr_db`` is one value in dB
+or a ``[B] float32`` tensor of finite per-example values."""
 
 
 def receive(channel: Channel, latent: torch.Tensor, snr_db: float) -> ReceivedLatent:
-    """``channel(latent, snr_db)`` as a :class:`ReceivedLatent` (a bare tensor gets ``noise_var=None``)."""
+    """``channel(latent, snr_db)`` as a :class:`ReceivedLatent` (a bare tensor gets ``error_var=None``)."""
     out = channel(latent, snr_db)
     return out if isinstance(out, ReceivedLatent) else ReceivedLatent(out, None)
 
@@ -147,22 +144,21 @@ class AnalogChannel:
 
     def __init__(self, link) -> None:
         self.link = link
-        self.equalizer = link.cfg.equalizer
 
     def __call__(self, latent: torch.Tensor, snr_db: float | torch.Tensor) -> ReceivedLatent:
         from semlink.phy import complex_to_real, real_to_complex
 
         out = self.link(real_to_complex(latent), snr_db)
-        return ReceivedLatent(complex_to_real(out.symbols_hat), out.noise_var)
+        return ReceivedLatent(complex_to_real(out.estimate), out.error_var)
 
 
 def analog_channel(link) -> AnalogChannel:
     """Wrap :class:`semlink.phy.AnalogLink` as a latent-to-latent channel (k reals = k/2 symbols).
 
-    The output is what the receiver has: the equalised symbols in the on-air scale (each latent
-    normalised to unit average symbol energy; the per-image scale is not sent) and their
-    per-symbol noise variance (:class:`ReceivedLatent`). A noiseless channel delivers the on-air
-    latent with zero noise variance. ``.equalizer`` is the link's equaliser convention.
+    The output is what the receiver has, the link's front end (:class:`ReceivedLatent`): the
+    per-symbol LMMSE estimates in the on-air scale (each latent normalised to unit average symbol
+    energy; the per-image scale is not sent) and their error variances. A noiseless channel
+    delivers the on-air latent with zero error variance.
     """
     return AnalogChannel(link)
 
@@ -191,12 +187,19 @@ def load_codec(directory: str | os.PathLike[str], map_location: str | torch.devi
         meta = json.loads(config_path.read_text())
         codec = KbscCodec(
             meta["feature_dim"], meta["channel_uses"], meta["hidden_dim"], meta["recipe"],
-            noise_input=meta.get("noise_input", "none"), equalizer=meta.get("equalizer", "lmmse"),
+            noise_input=meta.get("noise_input", "none"),
         )
     except (json.JSONDecodeError, KeyError, TypeError, SemlinkError) as err:
         raise CorruptFileError(f"{str(config_path)!r} is not a KBSC checkpoint config ({err})") from None
     if meta.get("kind") != "kbsc-codec":
         raise CorruptFileError(f"{str(config_path)!r} has kind {meta.get('kind')!r}; expected 'kbsc-codec'")
+    if meta.get("format", 1) < CHECKPOINT_FORMAT and codec.noise_input == "none" \
+            and meta.get("equalizer", "lmmse") != "lmmse-biased":
+        raise CorruptFileError(
+            f"{str(config_path)!r} is a blind decoder trained on the unbiased equaliser's symbols (checkpoint "
+            f"format {meta.get('format', 1)}); the link now delivers per-symbol MMSE estimates, which it was "
+            "not trained on: remove the checkpoint and retrain"
+        )
     try:
         state = load_file(str(weights_path), device=str(map_location))
         codec.load_state_dict(state)
@@ -206,7 +209,6 @@ def load_codec(directory: str | os.PathLike[str], map_location: str | torch.devi
 
 
 __all__ = [
-    "EQUALIZER_CONVENTIONS",
     "NOISE_INPUTS",
     "RECIPES",
     "AnalogChannel",

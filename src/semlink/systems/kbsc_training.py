@@ -128,8 +128,8 @@ def train_codec(
     scores top-1 semantic matching against the receiver split. Training stops after ``patience``
     epochs without a new best selection score. ``seed`` drives the initial weights, the batch
     order, the SNR draws and the channel's randomness: another seed gives an independent codec,
-    the same seed the same codec. The decoder reads the channel's noise variance when the settings
-    make it noise-aware; ``channel.equalizer`` (default ``"lmmse"``) says how to read it.
+    the same seed the same codec. The decoder reads the channel's error variance when the settings
+    make it noise-aware.
 
     ``progress``: ``bar`` | ``lines`` (one line per epoch: loss, validation top-1, elapsed, ETA) |
     ``none`` | None (the mode in force, :func:`semlink.progress.current_mode`); ``name`` names the
@@ -154,7 +154,7 @@ def train_codec(
     generator = torch.Generator().manual_seed(int(seed) % (1 << 63))
     device = train_features.device
     codec = KbscCodec(train_features.shape[1], channel_uses, settings.hidden_dim, settings.recipe,
-                      noise_input=opts["noise_input"], equalizer=getattr(channel, "equalizer", "lmmse")).to(device)
+                      noise_input=opts["noise_input"]).to(device)
     codec.fit_target_statistics(train_features)
     optimiser_class = torch.optim.AdamW if opts["weight_decay"] > 0 else torch.optim.Adam
     extra = {"weight_decay": opts["weight_decay"]} if opts["weight_decay"] > 0 else {}

@@ -47,7 +47,7 @@ import torch
 from semlink.errors import SemlinkError
 from semlink.phy.budget import TransportLayout
 from semlink.systems.base import Received, SystemBase, TextOutcome
-from semlink.systems.image_path import DigitalImagePath, JsccCodecs, send_jscc
+from semlink.systems.image_path import DigitalImagePath, JsccCodecs, send_analog
 from semlink.systems.specs.image import mcs_variant
 from semlink.tx.segment import BOX_BITS
 
@@ -55,6 +55,39 @@ __all__ = ["MultiSc"]
 
 #: The smallest caption frame worth sending: the 16-bit length header and one byte.
 MIN_TEXT_BITS = 24
+#: Random crops (at random scales and places, flipped at random) of each receiver-side library image that
+#: the deep-JSCC crop path learns from: objects come as crops of all sizes, never as the sent scenes.
+CROPS_PER_IMAGE = 64
+
+
+def random_crops(images: np.ndarray, size: tuple[int, int], per_image: int, seed: int) -> np.ndarray:
+    """``per_image`` random square crops of each image (side 20-100 % of its shorter side, anywhere, flipped
+    half the time), resized to ``size``: ``[N * per_image, *size, 3] uint8``.
+
+    >>> random_crops(np.zeros((2, 40, 30, 3), np.uint8), (16, 16), 3, seed=0).shape
+    (6, 16, 16, 3)
+    """
+    from semlink.imaging import as_rgb_image, resize
+
+    rng = np.random.default_rng([seed, 0x43524F50])  # "CROP"
+    out = []
+    for image in images:
+        image = as_rgb_image(image)
+        height, width = image.shape[:2]
+        for _ in range(per_image):
+            side = max(2, int(round(rng.uniform(0.2, 1.0) * min(height, width))))
+            top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+            crop = image[top : top + side, left : left + side]
+            out.append(resize(crop[:, ::-1] if rng.random() < 0.5 else crop, size))
+    return np.stack(out)
+
+
+class CropJsccCodecs(JsccCodecs):
+    """The deep-JSCC codec of Multi-SC's crop path: trained on :data:`CROPS_PER_IMAGE` random crops of each
+    receiver-side library image (validated on crops of the validation images), not on the sent scenes."""
+
+    def _images(self, images: np.ndarray) -> np.ndarray:
+        return random_crops(images, self.resize, CROPS_PER_IMAGE, self.seed)
 
 
 class _Transmitter:
@@ -136,10 +169,11 @@ class MultiSc(SystemBase):
         size = (spec.crop_size, spec.crop_size)
         self.crop_path = self.crop_codecs = None
         if spec.sends_crop and spec.crop_scheme == "deep-jscc":
-            self.crop_codecs = JsccCodecs(
+            self.crop_codecs = CropJsccCodecs(
                 f"{self.name}-crop", self.crop_uses, setting, self._crop_train_settings, (*size, 3),
-                codec_class="MultiScCropJscc", resize=size,
-                provenance={"source_shape": [*size, 3], "epochs": spec.crop_epochs},
+                codec_class="MultiScCropJscc", resize=size, member=self.variant,
+                provenance={"source_shape": [*size, 3], "epochs": spec.crop_epochs,
+                            "crops_per_image": CROPS_PER_IMAGE},
             )
         elif spec.sends_crop:
             self.crop_path = DigitalImagePath("bpg", {}, self.mcs, self.crop_uses, (*size, 3))
@@ -183,8 +217,8 @@ class MultiSc(SystemBase):
     def _crop_train_settings(self, data):
         from semlink.systems.jscc_training import JsccTrainSettings
 
-        return JsccTrainSettings(epochs=self.spec.crop_epochs, snr_db=tuple(self.setting.train_snr_db),
-                                 batch_size=min(32, max(2, len(data.images) // 2)))
+        return JsccTrainSettings(max_epochs=self.spec.crop_epochs, snr_db=tuple(self.setting.train_snr_db),
+                                 batch_size=min(32, max(2, CROPS_PER_IMAGE * len(data.images) // 2)))
 
     def _text_link(self, links, channel):
         return links.transport(channel, self.mcs)
@@ -225,8 +259,8 @@ class MultiSc(SystemBase):
     def _send_crops(self, ctx, channel, snr_db: float, crops: np.ndarray) -> tuple[list[np.ndarray | None], np.ndarray]:
         """Received crops (None where lost) and the channel uses each took."""
         if self.crop_codecs is not None:
-            received = send_jscc(self.crop_codecs.get(ctx, channel), crops, ctx.links, channel, snr_db,
-                                 ctx.queries.batch_size)
+            received = send_analog(self.crop_codecs.get(ctx, channel), crops, ctx.links, channel, snr_db,
+                                   ctx.queries.batch_size)
             return list(received), np.full(len(crops), self.crop_uses)
         out = self.crop_path.send(ctx.links, channel, snr_db, self._crop_payloads[ctx.queries.name],
                                   ctx.queries.batch_size)

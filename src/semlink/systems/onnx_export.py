@@ -12,21 +12,23 @@ KBSC (``kind = "kbsc-codec"``, :func:`export_codec`):
   ONNX has no complex tensors), each example scaled to unit average energy per complex symbol
   exactly as :class:`semlink.phy.AnalogLink` does (:func:`semlink.phy.unit_energy_scale`).
 - ``rx_decoder.onnx``: ``symbols [B, 2·channel_uses] float32`` (and, for a noise-aware decoder,
-  ``noise_var [B, channel_uses] float32``) → ``features [B, D] float32``: the received equalised
-  symbols as they come off the link (``AnalogOutput.symbols_hat`` as reals, in the on-air scale)
-  and their per-symbol noise variance (``AnalogOutput.noise_var``, in the convention of the
-  equaliser the codec was trained with, recorded in its ``config.json``). That is all the receiver
+  ``error_var [B, channel_uses] float32``) → ``features [B, D] float32``: the link's front end as it
+  comes off the link (``AnalogOutput.estimate`` as reals, the per-symbol LMMSE estimates in the
+  on-air scale, and ``AnalogOutput.error_var``, their error variances). That is all the receiver
   has: it never learns the transmit scale. A blind decoder (``noise_input = "none"``) takes
   ``symbols`` alone.
 
 BatchNorm runs in inference mode (running statistics).
 
-Deep JSCC (``kind = "deep-jscc"``, :func:`export_jscc`):
+Deep JSCC (``kind = "deep-jscc"``, :func:`export_jscc`), at the codec's full budget:
 
-- ``tx_encoder.onnx``: ``images [B, C, H, W] float32`` in [0, 1] → ``symbols [B, 2·channel_uses]
-  float32``: the on-air symbols, unit average energy per complex symbol per image.
-- ``rx_decoder.onnx``: ``symbols [B, 2·channel_uses] float32``, the received (equalised) symbols →
-  ``images [B, C, H, W] float32`` in [0, 1].
+- ``tx_encoder.onnx``: ``images [B, C, H, W] float32`` in [0, 1] (and, for a codec that uses it —
+  SNR-adaptive or with the linear skip —, ``snr_db [B] float32``, the fed-back SNR) →
+  ``symbols [B, 2·channel_uses] float32``: the on-air symbols, unit average energy per complex
+  symbol per image.
+- ``rx_decoder.onnx``: ``symbols [B, 2·channel_uses] float32`` and ``error_var [B, channel_uses]
+  float32``, the link's front end (a blind decoder without the linear skip reads ``symbols``
+  only) → ``images [B, C, H, W] float32`` in [0, 1].
 """
 
 from __future__ import annotations
@@ -62,26 +64,28 @@ class _KbscDecoder(nn.Module):
         super().__init__()
         self.codec = codec
 
-    def forward(self, symbols: torch.Tensor, noise_var: torch.Tensor | None = None) -> torch.Tensor:
-        return self.codec.decode(symbols, noise_var)
+    def forward(self, symbols: torch.Tensor, error_var: torch.Tensor | None = None) -> torch.Tensor:
+        return self.codec.decode(symbols, error_var)
 
 
 class _JsccEncoder(nn.Module):
     def __init__(self, codec: JsccCodec) -> None:
         super().__init__()
-        self.encoder = codec.encoder
+        self.codec = codec
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.encoder.forward_reals(images)
+    def forward(self, images: torch.Tensor, snr_db: torch.Tensor | None = None) -> torch.Tensor:
+        return self.codec.encode_reals(images, snr_db)
 
 
 class _JsccDecoder(nn.Module):
     def __init__(self, codec: JsccCodec) -> None:
         super().__init__()
-        self.decoder = codec.decoder
+        self.codec = codec
 
-    def forward(self, symbols: torch.Tensor) -> torch.Tensor:
-        return self.decoder.forward_reals(symbols)
+    def forward(self, symbols: torch.Tensor, error_var: torch.Tensor | None = None) -> torch.Tensor:
+        if error_var is None:  # a blind decoder's graph: it reads no error variance
+            error_var = symbols.new_zeros(symbols.shape[0], symbols.shape[1] // 2)
+        return self.codec.decode_reals(symbols, error_var)
 
 
 _Job = tuple[str, nn.Module, tuple[torch.Tensor, ...], list[str], list[str]]
@@ -115,7 +119,7 @@ def export_codec(
     rx_names = ["symbols"]
     if codec.decompressor.noise_aware:
         rx_inputs += (torch.rand(2, codec.channel_uses),)
-        rx_names.append("noise_var")
+        rx_names.append("error_var")
     return _export([
         ("tx_encoder.onnx", _KbscEncoder(codec), (torch.randn(2, codec.feature_dim),), ["features"], ["symbols"]),
         ("rx_decoder.onnx", _KbscDecoder(codec), rx_inputs, rx_names, ["features"]),
@@ -129,9 +133,19 @@ def export_jscc(
     codec = checkpoint if isinstance(checkpoint, JsccCodec) else load_jscc(checkpoint)[0]
     codec = copy.deepcopy(codec).cpu().eval()
     height, width, channels = codec.image_shape
+    tx_inputs: tuple[torch.Tensor, ...] = (torch.rand(2, channels, height, width),)
+    tx_names = ["images"]
+    rx_inputs: tuple[torch.Tensor, ...] = (torch.randn(2, 2 * codec.channel_uses),)
+    rx_names = ["symbols"]
+    if codec.snr_at_transmitter:
+        tx_inputs += (torch.tensor([0.0, 10.0]),)
+        tx_names.append("snr_db")
+    if codec.snr_adaptive or codec.linear_skip:
+        rx_inputs += (torch.rand(2, codec.channel_uses),)
+        rx_names.append("error_var")
     return _export([
-        ("tx_encoder.onnx", _JsccEncoder(codec), (torch.rand(2, channels, height, width),), ["images"], ["symbols"]),
-        ("rx_decoder.onnx", _JsccDecoder(codec), (torch.randn(2, 2 * codec.channel_uses),), ["symbols"], ["images"]),
+        ("tx_encoder.onnx", _JsccEncoder(codec), tx_inputs, tx_names, ["symbols"]),
+        ("rx_decoder.onnx", _JsccDecoder(codec), rx_inputs, rx_names, ["images"]),
     ], out, opset)
 
 

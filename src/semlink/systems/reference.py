@@ -47,7 +47,7 @@ class RawFeatures(SystemBase):
             x = ctx.queries.features[s]
             if x.shape[1] % 2:
                 x = F.pad(x, (0, 1))
-            received = complex_to_real(link(real_to_complex(x), snr_db).symbols_hat)
+            received = complex_to_real(link(real_to_complex(x), snr_db).estimate)
             parts.append(received[:, :dim] / on_air_gain)
         return Received(features=torch.cat(parts))
 

@@ -78,7 +78,7 @@ class TrainedCodecs:
     def checkpoint_name(self, channel: ChannelSpec) -> str:
         member = f"__{self.member.replace(' ', '').replace('/', '_')}" if self.member else ""
         suffix = f"__seed{self.train_index}" if self.train_index else ""
-        return f"{self.name}{member}__{self.budget}cu__{channel.name}{suffix}"
+        return f"{self.name}{member}__{self.budget}cu__{channel.key}{suffix}"
 
     def provenance(self, ctx: SystemContext, channel: ChannelSpec) -> dict[str, Any]:
         """Everything a checkpoint must have been trained with to be reused for ``channel``."""
@@ -104,7 +104,7 @@ class TrainedCodecs:
                 load=lambda directory: self.load(ctx, directory),
                 train=lambda: self.train(ctx, channel),
                 save=lambda codec, directory, history: self.save(codec, directory, history, provenance),
-                what=f"{self.what} [{channel.name}]",
+                what=f"{self.what} [{channel.key}]",
             )
             self.codecs[channel] = codec.to(ctx.device).eval()
             self.histories[channel] = history

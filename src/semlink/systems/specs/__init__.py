@@ -92,6 +92,7 @@ SYSTEM_TYPES: Registry[type[SystemSpec]] = Registry("system type", {
     "bpg+ldpc": "semlink.systems.specs.image:SeparationSpec",
     "bpg+capacity": "semlink.systems.specs.image:CapacitySpec",
     "deep-jscc": "semlink.systems.specs.image:JsccSpec",
+    "linear-analog": "semlink.systems.specs.image:LinearAnalogSpec",
     "multi-sc": "semlink.systems.specs.multisc:MultiScSpec",
     "single-text-sc": "semlink.systems.specs.multisc:MultiScSpec",
     "vlm-csc": "semlink.systems.specs.multisc:MultiScSpec",

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictBool, field_validator, model_validator
 
 from semlink.config import DbList, Strict
 from semlink.systems.specs import BudgetSpec
 
-__all__ = ["CapacitySpec", "JsccSpec", "JsccTrainSpec", "McsFamily", "SeparationSpec", "mcs_variant"]
+__all__ = [
+    "CapacitySpec", "JsccSpec", "JsccTrainSpec", "LinearAnalogSpec", "McsFamily", "SeparationSpec", "mcs_variant",
+]
 
 
 def check_modulation(value: str) -> str:
@@ -182,31 +184,65 @@ class CapacitySpec(CodecSpec):
 
 
 class JsccTrainSpec(Strict):
-    """How a deep-JSCC codec is trained (:class:`semlink.systems.jscc_training.JsccTrainSettings`)."""
+    """How a deep-JSCC codec is trained (:class:`semlink.systems.jscc_training.JsccTrainSettings`).
 
-    epochs: int = Field(10, gt=0)
+    ``images``: ``"split"`` (the run's training split, as every trained scheme) or ``"pool"`` (every image
+    of the dataset's training split outside the run's validation halves: image schemes learn from
+    images, and a learned baseline is trained as well as its paper's).
+    """
+
+    max_epochs: int = Field(6, gt=0)
     patience: int = Field(3, gt=0)
-    batch_size: int = Field(32, gt=1)
-    lr: float = Field(3e-3, gt=0)
+    batch_size: int = Field(64, gt=1)
+    lr: float = Field(2e-3, gt=0)
+    warmup_epochs: float = Field(0.1, ge=0)
+    final_lr_fraction: float = Field(0.02, gt=0, le=1)
     snr_db: DbList | None = None  # None: the run's [train] snr_db
+    images: Literal["split", "pool"] = "split"
 
-    def settings(self, run_snr_db: tuple[float, ...], filters: int):
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data):
+        if isinstance(data, dict) and "epochs" in data:
+            raise ValueError(f"epochs is now max_epochs (training stops earlier when the validation PSNR stops "
+                             f"improving): write max_epochs = {json.dumps(data['epochs'])}")
+        return data
+
+    def settings(self, run_snr_db: tuple[float, ...], **architecture: Any):
         from semlink.systems.jscc_training import JsccTrainSettings
 
         snrs = tuple(self.snr_db if self.snr_db is not None else run_snr_db)
-        return JsccTrainSettings(epochs=self.epochs, patience=self.patience, batch_size=self.batch_size,
-                                 lr=self.lr, filters=filters, snr_db=snrs)
+        values = self.model_dump(exclude={"snr_db", "images"})
+        return JsccTrainSettings(**values, snr_db=snrs, **architecture)
 
 
-_MOVED_TO_TRAIN = ("epochs", "patience", "batch_size", "lr")
+_MOVED_TO_TRAIN = ("epochs", "max_epochs", "patience", "batch_size", "lr")
 
 
 class JsccSpec(BudgetSpec):
-    """Deep JSCC (Bourtsoulatze et al. 2019): conv encoder → ``channel_uses`` symbols on the analog
-    link → transposed-conv decoder; trained with MSE through the link (``train``)."""
+    """Deep JSCC: a conv encoder → ``channel_uses`` symbols on the analog link → a transposed-conv decoder,
+    trained with MSE through the link (:mod:`semlink.systems.jscc_model`).
+
+    - ``snr_adaptive`` (default): attention-feature modules conditioned on the SNR in encoder and decoder
+      (ADJSCC, Xu et al. 2021); the encoder is told the fed-back SNR (rows: ``snr_at_transmitter``), the
+      decoder only what its front end reports. ``false``: Bourtsoulatze et al. 2019, a blind decoder.
+    - ``per_snr``: one codec trained at each training SNR (the 2019 paper's curves), a family chosen per
+      SNR on the validation split (needs ``snr_adaptive = false``).
+    - ``linear_skip`` (default): the networks learn corrections to the linear analog code (its KLT fitted
+      on the training images; see :mod:`semlink.systems.jscc_model`): on a CPU budget of minutes the
+      plain networks do not reach the linear code; ``false``: the plain networks.
+    - ``filters``, ``gdn``: width and GDN/IGDN activations.
+    - ``codec_per_budget``: one codec per budget instead of one serving every budget of the entry.
+    """
 
     type: Literal["deep-jscc"]
     filters: int = Field(16, ge=2)
+    snr_adaptive: StrictBool = True
+    gdn: StrictBool = False
+    linear_skip: StrictBool = True
+    per_snr: StrictBool = False
+    codec_per_budget: StrictBool = False
+    selection_metric: Literal["psnr_db", "top1_accuracy", "ssim", "feature_cosine"] = "psnr_db"
     train: JsccTrainSpec = JsccTrainSpec()
 
     implementation = "semlink.systems.jscc:DeepJscc"
@@ -216,6 +252,34 @@ class JsccSpec(BudgetSpec):
     def _moved_keys(cls, data):
         moved = [key for key in _MOVED_TO_TRAIN if isinstance(data, dict) and key in data]
         if moved:
-            shown = ", ".join(f"{key} = {json.dumps(data[key])}" for key in moved)
+            shown = ", ".join(f"{'max_epochs' if key == 'epochs' else key} = {json.dumps(data[key])}" for key in moved)
             raise ValueError(f"{', '.join(moved)} moved into the entry's train table: write train = {{ {shown} }}")
         return data
+
+    @model_validator(mode="after")
+    def _per_snr(self):
+        if self.per_snr and self.snr_adaptive:
+            raise ValueError("per_snr = true trains one codec per SNR, which needs no SNR input: set "
+                             "snr_adaptive = false (Bourtsoulatze et al. 2019's per-SNR codecs)")
+        return self
+
+    @property
+    def architecture(self) -> str:
+        """What the rows call the codec: ``adjscc`` | ``bourtsoulatze2019``, ``+linear-skip``, ``+gdn``."""
+        name = "adjscc" if self.snr_adaptive else "bourtsoulatze2019"
+        return name + ("+linear-skip" if self.linear_skip else "") + ("+gdn" if self.gdn else "")
+
+    def training_snrs(self, run_snr_db) -> tuple[float, ...]:
+        return tuple(float(s) for s in (self.train.snr_db if self.train.snr_db is not None else run_snr_db))
+
+
+class LinearAnalogSpec(BudgetSpec):
+    """The classic uncoded analog code: the KLT of the training images, Lee-Petersen power allocation over
+    as many coefficients as the budget's reals, LMMSE estimation at the receiver
+    (:mod:`semlink.tx.linear_analog`). Closed form, nothing trained: the floor every learned analog code
+    must clear. ``images``: fitted on the run's training split or the pool (:class:`JsccTrainSpec`)."""
+
+    type: Literal["linear-analog"]
+    images: Literal["split", "pool"] = "split"
+
+    implementation = "semlink.systems.jscc:LinearAnalog"
