@@ -225,3 +225,23 @@ class TransportLayout:
         if whole_slots and self.slot is not None:
             budget = budget // self.slot * self.slot
         return max_tb_size(self.mcs, budget) if budget else 0
+
+    def allocation(self, channel_uses: int) -> int:
+        """The allocation a budget of ``channel_uses`` REs sends its transport block in: all of them (5G sizes
+        the transport block from its allocation, so the real code rate stays near the MCS's target), or,
+        where the 0.95 rate limit refuses that size, the largest smaller one that carries
+        :meth:`max_bits` (0 when the budget carries no transport block).
+
+        >>> from semlink.phy.mcs import mcs_from_table
+        >>> TransportLayout(mcs_from_table("38.214-1", 0)).allocation(128)   # not the 22 REs 24 bits need
+        128
+        """
+        from semlink.phy.transport_size import tb_size
+
+        target = self.max_bits(channel_uses)
+        if not target:
+            return 0
+        uses = _count(channel_uses, "channel_uses", 1)
+        while tb_size(self.mcs, uses) != target:
+            uses -= 1
+        return uses

@@ -15,13 +15,16 @@ halves are joined by; :func:`transmit_images` sends uint8 images through it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 import torch
 
 from semlink.errors import require
 from semlink.metrics import psnr_db
+
+if TYPE_CHECKING:  # pragma: no cover
+    from semlink.phy.analog import AnalogOutput
 
 __all__ = [
     "AnalogImageCodec",
@@ -36,7 +39,7 @@ __all__ = [
 #: Images per forward pass when validating or evaluating (bounds memory for large images).
 EVAL_BATCH_SIZE = 256
 
-SymbolChannel = Callable[[torch.Tensor, "float | torch.Tensor"], "AnalogOutput"]  # noqa: F821
+SymbolChannel = Callable[[torch.Tensor, "float | torch.Tensor"], "AnalogOutput"]
 """A differentiable channel: ``(symbols [B, N] complex64, snr_db float or [B]) →``
 :class:`semlink.phy.AnalogOutput` ``(estimate [B, N] complex64, error_var [B, N] float32)``."""
 
@@ -51,15 +54,10 @@ class AnalogImageCodec(Protocol):
 
 
 def symbol_channel(link) -> SymbolChannel:
-    """:class:`semlink.phy.AnalogLink` as a :data:`SymbolChannel`; ``snr_db = +inf`` (a float) is no
-    channel at all: the on-air symbols arrive exactly, with error variance 0."""
-    from semlink.phy.analog import AnalogOutput, unit_energy_scale
-    from semlink.systems.base import is_noiseless
+    """:class:`semlink.phy.AnalogLink` as a :data:`SymbolChannel` (``snr_db = +inf``: the link's own no-channel
+    case, the on-air symbols exactly with error variance 0)."""
 
     def channel(symbols: torch.Tensor, snr_db: float | torch.Tensor) -> AnalogOutput:
-        if not isinstance(snr_db, torch.Tensor) and is_noiseless(snr_db):
-            on_air = symbols * unit_energy_scale(symbols)
-            return AnalogOutput(on_air, on_air.real.new_zeros(on_air.shape))
         return link(symbols, snr_db)
 
     return channel

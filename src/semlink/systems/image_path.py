@@ -84,8 +84,8 @@ class DigitalImagePath(CodecPath):
 
     The payload is rate-matched to the transport block the budget's ``channel_uses`` REs carry at
     ``mcs`` (:class:`~semlink.phy.budget.TransportLayout`: TB and code-block CRCs paid), zero-padded to
-    it, and sent in the smallest allocation that carries that transport block — the same for every image,
-    so the receiver knows it from configuration (no per-image signalling). The receiver learns a failure
+    it, and sent in the budget's allocation — the same for every image, so the receiver knows it from
+    configuration (no per-image signalling). The receiver learns a failure
     from the CRC only and decodes what it received (a payload's own header says how long it is; the
     padding is ignored). With ``decode_damaged`` it also decodes a payload whose CRC failed (what cannot
     be decoded falls back); by default a failed CRC loses the image.
@@ -98,7 +98,7 @@ class DigitalImagePath(CodecPath):
         layout = TransportLayout(mcs)
         super().__init__(codec, codec_options, image_shape, layout.max_bits(channel_uses))
         self.mcs = mcs
-        self.allocation = layout.symbols(self.max_bits)  # <= channel_uses; 0 when the budget carries no TB
+        self.allocation = layout.allocation(channel_uses)  # the budget's REs; 0 when it carries no TB
         self.decode_damaged = bool(decode_damaged)
 
     def link(self, links, channel):

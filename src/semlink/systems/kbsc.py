@@ -133,7 +133,7 @@ class KbscDigital(SystemBase):
         self.latent_values, self.tb_bits = spec.layout(self.budget, self.mcs)
         from semlink.phy.budget import TransportLayout
 
-        self.allocation = TransportLayout(self.mcs).symbols(self.tb_bits)
+        self.allocation = TransportLayout(self.mcs).allocation(self.budget)
         self.selection_metric = spec.selection_metric if family else None
         settings = replace(spec.train.settings(setting.train_snr_db), noise_input="none")
         self.codecs = KbscCodecs(self, settings, self.latent_values // 2, lambda ctx, channel: self._through_quantizer)

@@ -162,7 +162,8 @@ class MultiSc(SystemBase):
         self.transmitter = transmitter or _Transmitter(spec)
         layout = TransportLayout(self.mcs)
         self.crop_uses, self.text_uses, self.box_uses = self._allocate(layout)
-        self.text_bits = layout.max_bits(self.text_uses)
+        self.text_allocation, self.text_bits = layout.allocation(self.text_uses), layout.max_bits(self.text_uses)
+        self.box_allocation = layout.allocation(self.box_uses) if self.box_uses else 0
         self.box_bits = layout.max_bits(self.box_uses) if self.box_uses else 0
         self._crop_payloads: dict[str, list[bytes]] = {}
         self._frames: dict[str, tuple[list[list[str]], list[np.ndarray]]] = {}
@@ -223,11 +224,8 @@ class MultiSc(SystemBase):
     def _text_link(self, links, channel):
         return links.transport(channel, self.mcs)
 
-    def _allocation(self, bits: int) -> int:
-        return TransportLayout(self.mcs).symbols(bits)
-
     def ebno_offset_db(self, links, channel) -> float:
-        return self._text_link(links, channel).ebno_to_snr_db(0.0, self._allocation(self.text_bits))
+        return self._text_link(links, channel).ebno_to_snr_db(0.0, self.text_allocation)
 
     # -- the transmitter ------------------------------------------------------------------------------
     def _sent_frames(self, ctx) -> tuple[list[list[str]], list[np.ndarray]]:
@@ -266,10 +264,10 @@ class MultiSc(SystemBase):
                                   ctx.queries.batch_size)
         return out.decoded, out.channel_uses
 
-    def _send_blocks(self, link, rows: list[np.ndarray], bits: int, snr_db: float, batch: int):
-        """Rows of ``bits`` bits, one transport block each in the allocation that carries ``bits``:
-        ``(bits_hat [N, bits] uint8, tb_ok [N])``."""
-        allocation = self._allocation(bits)
+    @staticmethod
+    def _send_blocks(link, rows: list[np.ndarray], allocation: int, snr_db: float, batch: int):
+        """Rows of one transport block's bits each, sent in ``allocation`` REs: ``(bits_hat [N, TBS] uint8,
+        tb_ok [N], allocation)``."""
         frame = torch.from_numpy(np.stack(rows).astype(np.float32))
         hats, oks = [], []
         for start in range(0, len(rows), batch):
@@ -280,7 +278,7 @@ class MultiSc(SystemBase):
 
     # -- one point ---------------------------------------------------------------------------------------
     def describe(self, links, channel) -> dict[str, Any]:
-        row = links.describe(channel, digital=True, mcs=self.mcs, channel_uses=self._allocation(self.text_bits))
+        row = links.describe(channel, digital=True, mcs=self.mcs, channel_uses=self.text_allocation)
         return {**row, "link": "digital+" + ("analog" if self.spec.crop_scheme == "deep-jscc" else "digital"),
                 "grid": int(self.spec.blocks**0.5), "crop_scheme": self.spec.crop_scheme if self.spec.sends_crop else None,
                 "corrector": self.spec.corrector, "reconstructor": self.spec.reconstructor,
@@ -298,7 +296,7 @@ class MultiSc(SystemBase):
         texts, frames = self._sent_frames(ctx)
         count, per = len(texts), self.spec.blocks
         link, batch = self._text_link(ctx.links, channel), ctx.queries.batch_size
-        got, text_ok, text_allocation = self._send_blocks(link, frames, self.text_bits, snr_db, batch)
+        got, text_ok, text_allocation = self._send_blocks(link, frames, self.text_allocation, snr_db, batch)
         codec = TextCodec()
         # The receiver decodes each whole transport block: it knows its allocation, not the sent length.
         received = [codec.decode(bits) for bits in got]
@@ -310,7 +308,7 @@ class MultiSc(SystemBase):
         height, width = query_images.shape[1:3]
         if sent["crops"] is not None:
             boxes = [np.pad(encode_box(b).numpy().astype(np.uint8), (0, self.box_bits - BOX_BITS)) for b in sent["boxes"]]
-            box_hat, box_ok, box_allocation = self._send_blocks(link, boxes, self.box_bits, snr_db, batch)
+            box_hat, box_ok, box_allocation = self._send_blocks(link, boxes, self.box_allocation, snr_db, batch)
             box_rx = [decode_box(bits[:BOX_BITS], (height, width)) if ok else None for bits, ok in zip(box_hat, box_ok)]
             uses += box_allocation
             crop_rx, crop_uses = self._send_crops(ctx, channel, snr_db, sent["crops"])
