@@ -16,8 +16,11 @@ Targets (issue 18; flat AWGN, perfect CSI):
 - TDL-A with LS: deep JSCC's loss to its own flat-AWGN figure at 10 dB ≤ the linear code's;
 - training: one codec a few minutes of CPU (the whole ``compare_offline`` ≤ 20 min on 2 cores).
 
-BPG rows (``bpg+ldpc`` envelope, ``bpg+capacity``) are not measured here yet: :func:`bpg_rows` is
-where they go; until then their targets print as pending and stay out of ``targets_met``.
+The BPG rows come from the product itself: :func:`bpg_rows` runs ``semlink.run`` with ``bpg+ldpc``
+(5G NR transport blocks at every second MCS of 38.214-1, the MCS chosen per SNR on the validation
+split: the ``selected`` row), ``bpg+capacity`` (no CSI at the transmitter: a rate chosen on
+validation, outage otherwise) and ``bpg+capacity-csit``. The run's queries (the first
+``--test / 10`` test images of every class) are the test images of every row here.
 
 The last line is one JSON object with every figure and ``"targets_met"``.
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 TARGET_SNRS = (-4.0, 4.0, 10.0, 13.0)
 TARGET_BUDGETS = (128, 392)
@@ -37,10 +41,47 @@ MARGIN_OVER_LINEAR_DB = 1.0
 PSNR_392_AT_10_DB = 27.0
 
 
-def bpg_rows(budgets, snrs) -> dict | None:
-    """``{"bpg+ldpc": {budget: {snr: dB}}, "bpg+capacity": {...}}`` measured on the same test images, or
-    None while the digital chain is not wired in (the lead adds it here)."""
-    return None
+BPG_SYSTEMS = ("bpg+ldpc", "bpg+capacity", "bpg+capacity-csit")
+
+
+def bpg_rows(channels, budgets, snrs, queries_per_class: int, seed: int, threads: int):
+    """``({channel: {system: {budget: {snr: dB}}}}, query_ids)``: the BPG systems through ``semlink.run``
+    on the first ``queries_per_class`` test images of every class, the MCS (and the no-CSIT rate)
+    chosen on the validation split; ``query_ids`` are those images' indices in the test split."""
+    import tempfile
+
+    import numpy as np
+
+    import semlink
+
+    config = {
+        "name": "jscc_quality_bpg", "seed": seed, "budgets": list(budgets),
+        # The KB half of the test split is the other queries_per_class images of a class.
+        "data": {"dataset": "fashion-mnist", "train_per_class": 500, "test_per_class": 2 * queries_per_class},
+        "encoder": {"spec": "efficientnet-lite0", "image_size": 64},
+        "link": {"csi": "ls", "interpolation": "lin", "decoder": "layered-bp", "ofdm": {}},
+        "channels": [{"name": "awgn", "grid": "flat"} if c == "awgn-flat" else {"name": c} for c in channels],
+        "systems": [{"type": "bpg+ldpc", "mcs_table": "38.214-1", "mcs": "select",
+                     "mcs_indices": list(range(0, 29, 2))},
+                    {"type": "bpg+capacity"}, {"type": "bpg+capacity", "csit": True}],
+        "eval": {"snr_db": list(snrs), "noiseless": False},
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        table = semlink.run(config, out=folder, figures=False, threads=threads, progress="none", cache=False)
+        query_file = next((Path(folder) / "per_query").glob("system=bpg+capacity-csit_*.npz"))
+        query_ids = np.load(query_file)["query_id"]
+    rows: dict[str, dict] = {}
+    for channel in channels:
+        name = "awgn" if channel == "awgn-flat" else channel
+        rows[channel] = {}
+        for system in BPG_SYSTEMS:
+            picked = table[(table.system == system) & (table.channel == name)]
+            if system != "bpg+capacity-csit":
+                picked = picked[picked.variant == "selected"]
+            rows[channel][system] = {int(b): {float(s): round(float(picked[(picked.budget == b)
+                                                                          & (picked.snr_db == s)].psnr_db.iloc[0]), 2)
+                                              for s in snrs} for b in budgets}
+    return rows, query_ids
 
 
 def _link(channel: str, packed: bool):
@@ -81,7 +122,9 @@ def main() -> None:
                              "plain (adaptive without the linear skip), per-budget (adaptive, one codec per budget)")
     parser.add_argument("--train", type=int, default=59000, help="training images (first N of the train split)")
     parser.add_argument("--val", type=int, default=1000, help="validation images (the last N of the train split)")
-    parser.add_argument("--test", type=int, default=1000, help="test images (first N of the test split)")
+    parser.add_argument("--test", type=int, default=1000,
+                        help="test images: the first N/10 of every class of the test split (the BPG run's queries)")
+    parser.add_argument("--no-bpg", action="store_true", help="skip the BPG rows (and use the first N test images)")
     parser.add_argument("--test-snr-db", default=",".join(str(s) for s in TARGET_SNRS))
     parser.add_argument("--max-epochs", type=int, default=defaults.max_epochs)
     parser.add_argument("--patience", type=int, default=defaults.patience)
@@ -109,7 +152,15 @@ def main() -> None:
     train_split = load_dataset("fashion-mnist", split="train")
     train_images = train_split.images[: args.train]
     val_images = train_split.images[-args.val :]
-    test_images = load_dataset("fashion-mnist", split="test").images[: args.test]
+    test_split = load_dataset("fashion-mnist", split="test")
+    bpg: dict = {}
+    if args.no_bpg:
+        test_images = test_split.images[: args.test]
+    else:
+        started = time.perf_counter()
+        bpg, query_ids = bpg_rows(channels, budgets, snrs, args.test // 10, args.seed, args.threads)
+        test_images = test_split.images[query_ids]
+        print(f"BPG rows through semlink.run: {time.perf_counter() - started:.0f} s")
     base = dict(max_epochs=args.max_epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr,
                 filters=args.filters, snr_db=tuple(float(s) for s in args.train_snr_db.split(",")))
     print(f"{len(train_images)} train / {len(val_images)} val / {len(test_images)} test images; "
@@ -147,9 +198,7 @@ def main() -> None:
                       + " ".join(f"{m:.1f}:{p:.2f}" for m, p in results["training"][key]["val_psnr_by_cpu_minute"]),
                       flush=True)
                 rows[name].update(_evaluate(codec, test_images, channel, group, snrs, args.seed))
-        bpg = bpg_rows(budgets, snrs)
-        if bpg is not None:
-            rows.update(bpg)
+        rows.update(bpg.get(channel, {}))
         results["channels"][channel] = rows
         header = " ".join(f"{s:>+7.0f}dB" for s in snrs)
         print(f"\n{channel}: mean PSNR (dB)\n{'system':>24} {'uses':>5} {header}")
