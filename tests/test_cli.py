@@ -188,11 +188,15 @@ def test_configs_without_systems_are_refused_naming_what_is_required(tmp_path, t
 
 def test_config_errors_name_the_bad_value(tmp_path):
     config = tmp_path / "bad.toml"
+    config.write_text("budgets = [4]\n[[systems]]\ntype = 'kbsc-digital'\nmcs = [0]\n")
+    done = _run("run", str(config), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "a budget of 4 channel uses carries no transport block" in done.stderr
     config.write_text("budgets = [64]\n[[systems]]\ntype = 'kbsc-digital'\nmodulation = '16qam'\ncode = [256, 512]\n")
     done = _run("run", str(config), "--out", str(tmp_path / "out"))
-    assert done.returncode == 2 and "a budget of 64 channel uses cannot carry" in done.stderr
+    assert done.returncode == 2 and "give mcs = [index] of mcs_table" in done.stderr, done.stderr
     for bad, message in ((["codec = 'gif'"], "unknown codec 'gif'"), (["mcs = [['qpsk', 0.99]]"], "0.99"),
-                         (["mcs_table = []"], "is empty")):
+                         (["mcs_table = []"], "is empty"), (["mcs_table = '38.214-9'"], "'38.214-9'"),
+                         (["mcs_indices = [40]"], "accepted: integers 0-28")):
         config.write_text("budgets = [64]\n[[systems]]\ntype = 'bpg+ldpc'\n" + "\n".join(bad) + "\n")
         done = _run("run", str(config), "--out", str(tmp_path / "out"))
         assert done.returncode == 2 and message in done.stderr, done.stderr

@@ -157,3 +157,17 @@ def test_read_image_refuses_float_pixels(tmp_path):
     Image.fromarray(np.ones((4, 4), np.float32)).save(tmp_path / "f.tiff")
     with pytest.raises(SemlinkError, match=r"f\.tiff' holds floating-point pixels"):
         read_image(tmp_path / "f.tiff")
+
+
+def test_decoding_received_files_leaves_the_loaders_strict(tmp_path):
+    """The receiver's Pillow decoder accepts truncated files for one call; the dataset loader after it
+    still refuses a truncated file (Pillow's switch is process-wide)."""
+    from semlink.tx.codecs import _decode_worker
+
+    _solid(tmp_path / "a" / "good.png")
+    bad = tmp_path / "a" / "bad.png"
+    _solid(bad, (64, 64))
+    bad.write_bytes(bad.read_bytes()[:60])
+    assert _decode_worker.decode_file(bad.read_bytes(), "PNG", "auto", None, 1 << 20) is not None
+    with pytest.raises(CorruptFileError, match=r"bad\.png"):
+        load_dataset("folder", root=tmp_path)

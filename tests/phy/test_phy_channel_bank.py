@@ -108,8 +108,8 @@ def test_bank_does_not_shift_the_links_random_stream() -> None:
         link = AnalogLink(cfg, pack_examples=True, channel_bank=256)
         seed_everything(6)
         outs.append(link(x, 5.0))
-    assert torch.equal(outs[0].symbols_hat, outs[1].symbols_hat)
-    assert torch.equal(outs[0].noise_var, outs[1].noise_var)
+    assert torch.equal(outs[0].estimate, outs[1].estimate)
+    assert torch.equal(outs[0].error_var, outs[1].error_var)
 
 
 def test_gradients_flow_through_a_banked_link() -> None:
@@ -117,7 +117,7 @@ def test_gradients_flow_through_a_banked_link() -> None:
     x = torch.randn(8, 100, dtype=torch.complex64, requires_grad=True)
     seed_everything(7)
     out = link(x, 10.0)
-    out.symbols_hat.real.sum().backward()
+    out.estimate.real.sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
 
 
@@ -143,4 +143,4 @@ def test_awgn_and_flat_links_accept_and_ignore_a_bank() -> None:
     for cfg in (AnalogLinkConfig(channel=ChannelConfig("awgn")),
                 AnalogLinkConfig(channel=ChannelConfig("rayleigh"), ofdm=None)):
         out = AnalogLink(cfg, channel_bank=16)(x, 10.0)
-        assert out.symbols_hat.shape == (4, 10)
+        assert out.estimate.shape == (4, 10)

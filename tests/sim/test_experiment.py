@@ -20,7 +20,7 @@ SMALL = {
     "link": {"csi": "ls", "interpolation": "lin", "channel": {"name": "tdl-a"}, "ofdm": {}},
     "systems": [
         {"type": "kbsc", "channel_uses": 32, "train": {"epochs": 3, "patience": 3, "batch_size": 32}},
-        {"type": "kbsc-digital", "channel_uses": 64, "modulation": "qpsk", "code": [64, 128],
+        {"type": "kbsc-digital", "channel_uses": 64, "mcs": [["qpsk", 0.5]],
          "train": {"epochs": 3, "patience": 3, "batch_size": 32}},
         {"type": "raw"},
         {"type": "noiseless"},
@@ -64,8 +64,14 @@ def test_small_experiment_end_to_end_and_resume(tmp_path, small_config):
     # Rows describe their link and training (self-describing: tables of several runs concatenate).
     assert (frame[frame["system"] != "noiseless"]["csi"] == "ls").all()
     digital = rows.loc[("kbsc-digital", 5.0)]
-    assert (digital["modulation"], digital["code_k"], digital["code_n"]) == ("qpsk", 64, 128)
-    assert digital["ebno_db"] == pytest.approx(5.0 - 10 * math.log10(2 * 0.5 * 864 / (1008 * (1 + 6 / 72))))
+    # A 5G NR transport block in the 64 REs: the rows name the MCS, the TB and the CRC bits it pays.
+    assert (digital["modulation"], digital["target_rate"], digital["allocation"]) == ("qpsk", 0.5, 64)
+    # 38.214's TBS from 64 REs x 2 bits x rate 0.5, then its 16 CRC bits: coded at the real rate (TBS + CRC) / 128.
+    assert digital["crc_bits"] == 16 and 0 < digital["tb_size"] <= 64
+    assert digital["code_rate"] == pytest.approx((digital["tb_size"] + 16) / 128)
+    # Eb/N0 per payload bit: the TB's bits per coded bit (CRC charged), 2 bits per RE, pilots and CP.
+    rate = digital["tb_size"] / (2 * 64)
+    assert digital["ebno_db"] == pytest.approx(5.0 - 10 * math.log10(2 * rate * 864 / (1008 * (1 + 6 / 72))))
     assert rows.loc[("kbsc", 5.0), "best_epoch"] >= 0 and rows.loc[("kbsc", 5.0), "train_seed"] == 5
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 5 and manifest["status"] == "complete"

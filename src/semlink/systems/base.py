@@ -87,7 +87,9 @@ class System(Protocol):
     without one), ``variant`` a short label that tells apart several systems one config entry
     expands into (e.g. the MCS of an envelope), "" otherwise; ``channel_uses`` the complex channel
     symbols allotted to one image (the CBR numerator). ``channel_free`` systems are evaluated once,
-    without a channel.
+    without a channel. ``selection_metric``: None, or the metric (a results column, higher is better) by
+    which the run chooses among the members of this system's family on the validation split (an MCS per
+    SNR, say): the run then evaluates it on validation too and adds ``selected`` and ``hindsight`` rows.
     """
 
     name: str
@@ -96,6 +98,7 @@ class System(Protocol):
     variant: str
     channel_uses: int
     channel_free: bool
+    selection_metric: str | None
 
     def channel_uses_with_padding(self, links: LinkFactory, channel: ChannelSpec) -> int:
         """Data REs one image occupies on the link as evaluated: whole OFDM slots, padding included."""

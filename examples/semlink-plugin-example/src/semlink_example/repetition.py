@@ -39,6 +39,7 @@ class Repetition:
 
     trained = False
     channel_free = False
+    selection_metric = None  # not a family chosen on validation
 
     def __init__(self, spec: RepetitionSpec, setting, budget: int) -> None:
         self.spec, self.setting = spec, setting
@@ -89,9 +90,11 @@ class Repetition:
             for batch in ctx.queries.batches():
                 symbols = real_to_complex(ctx.queries.features[batch] @ projection)  # [B, k]
                 out = link(symbols.repeat(1, repeat), snr_db)  # [B, r·k]: the block sent r times
-                copies = out.symbols_hat.reshape(len(symbols), repeat, -1)
-                weights = 1.0 / out.noise_var.reshape(len(symbols), repeat, -1).clamp_min(1e-12)
-                combined = (weights * copies).sum(1) / weights.sum(1)
+                # Each copy arrives as an LMMSE estimate x̂ = (1 - e)·(x + n) with error variance e: the
+                # maximum-ratio combination of the unbiased copies is Σ x̂/e / Σ (1 - e)/e.
+                copies = out.estimate.reshape(len(symbols), repeat, -1)
+                error = out.error_var.reshape(len(symbols), repeat, -1).clamp(1e-12, 1 - 1e-6)
+                combined = (copies / error).sum(1) / ((1 - error) / error).sum(1)
                 decoded.append(complex_to_real(combined) @ projection.T)
         return Received(features=torch.cat(decoded))
 

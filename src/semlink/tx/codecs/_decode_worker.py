@@ -21,8 +21,6 @@ import warnings
 
 from PIL import Image, ImageFile
 
-# A damaged file decodes to what the decoder recovers (the rest grey), as ffmpeg does for HEVC.
-ImageFile.LOAD_TRUNCATED_IMAGES = True
 
 
 def decode_file(
@@ -34,10 +32,13 @@ def decode_file(
     else becomes ``RGB``). ``size``: ``(width, height)`` the receiver expects (others refused
     before the pixels are decoded). ``max_pixels`` bounds what a damaged header can claim.
     """
+    # A damaged file decodes to what the decoder recovers (the rest grey), as ffmpeg does for HEVC. Pillow's
+    # switches are process-wide: set for this call only, so the dataset loaders still refuse truncated files.
+    truncated, limit = ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS
+    ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS = True, max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = max_pixels
             with Image.open(io.BytesIO(data), formats=[fmt]) as image:
                 if size is not None and tuple(image.size) != tuple(size):
                     return None
@@ -49,6 +50,8 @@ def decode_file(
                 return converted.height, converted.width, len(target), converted.tobytes()
     except Exception:  # noqa: BLE001 - any decoder failure on received bytes means "undecodable"
         return None
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS = truncated, limit
 
 
 def _read_exact(stream, n: int) -> bytes:  # noqa: ANN001 - a binary file object
