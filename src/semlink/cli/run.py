@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from semlink.cli.common import EXECUTOR_HELP
+from semlink.cli.common import EXECUTOR_HELP, resumable
 
 
 def register(app: typer.Typer) -> None:
@@ -23,7 +23,12 @@ def register(app: typer.Typer) -> None:
         no_cache: bool = typer.Option(False, "--no-cache", help="Neither reuse nor store codecs in the shared cache."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved points, channel uses and CBR; run nothing."),
     ) -> None:
-        """Run an experiment: systems × budgets × channels × SNRs → results tables, manifest, plots."""
+        """Run an experiment: systems × budgets × channels × SNRs → results tables, manifest, plots.
+
+        Ctrl-C stops it with status 130 and one line saying what --out keeps (finished points, trained
+        codecs) and the command that continues it (--resume).
+        """
+        from semlink.io import check_output_folder
         from semlink.sim.executors import create_executor
         from semlink.sim.experiment_config import load_experiment
 
@@ -34,11 +39,13 @@ def register(app: typer.Typer) -> None:
 
             typer.echo(describe_run(cfg))
             return
+        check_output_folder(out)  # before the data, features and training it would otherwise follow
         from semlink.sim.experiment import run_experiment
         from semlink.sim.resources import default_cache_dir
 
         cache_dir = None if no_cache else (cache if cache is not None else default_cache_dir() / "checkpoints")
-        frame = run_experiment(cfg, out, resume=resume, executor=runner, cache_dir=cache_dir)
+        with resumable(out):
+            frame = run_experiment(cfg, out, resume=resume, executor=runner, cache_dir=cache_dir)
         cols = [c for c in ("system", "budget", "variant", "channel", "snr_db", "channel_uses", "top1_accuracy",
                             "top5_accuracy", "psnr_db")
                 if c in frame.columns]
