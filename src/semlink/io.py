@@ -61,6 +61,10 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a results file is as shareable as any other
         os.replace(tmp, target)
+    except OSError as err:
+        if err.filename is None or str(err.filename) == str(tmp):  # name the file the user knows, not ours
+            err.filename = str(target)
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -89,7 +89,11 @@ def register(app: typer.Typer) -> None:
         from semlink.io import check_output_folder
 
         check_output_folder(out)
+        from semlink.systems.checkpoints import CONFIG_FILE, verify_checkpoint
         from semlink.systems.onnx_export import export_checkpoint
+
+        if (checkpoint / CONFIG_FILE).is_file():  # a missing one: the exporter says what a checkpoint holds
+            verify_checkpoint(checkpoint)
 
         paths = export_checkpoint(checkpoint, out, opset=opset)
         for p in paths:
