@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -105,10 +106,13 @@ class Bench:
         return path
 
     def record(self, fault: str, status, stderr: str, check: str = "") -> None:
-        lines = [line for line in stderr.splitlines() if line.strip()]
+        lines = [line.strip(" │") for line in stderr.splitlines() if line.strip(" │")]
         said = [line for line in lines if line.startswith(("error:", "interrupted:"))]
-        message = (said[0] if said else (lines[-1] if lines else "(nothing)"))
+        raised = [line for line in lines if re.match(r"^[A-Za-z_.]*(Error|Exception)\b", line)]
+        message = said[0] if said else (raised[-1] if raised else (lines[-1] if lines else "(nothing)"))
         traceback = "Traceback" in stderr
+        (self.work / "stderr").mkdir(exist_ok=True)
+        (self.work / "stderr" / f"{len(self.rows):02d}.txt").write_text(f"{fault}\n{status}\n{stderr}")
         self.tracebacks += traceback
         message = message.replace("|", "\\|")
         if len(message) > 220:
@@ -207,6 +211,27 @@ class Bench:
                  + (", TRACEBACK on resume" if "Traceback" in resumed.stderr else ""))
         self.record(fault, proc.returncode, stderr, check)
 
+    def interrupt_pool(self) -> None:
+        """Ctrl-C as a terminal sends it (to the whole process group) into a run on a process pool."""
+        out = self.work / "sigint-pool"
+        log = self.work / "sigint-pool.log"
+        argv = self.cli("run", self.tiny, "--out", out, "--no-cache", "--executor", "process", "--workers", "2")
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(log, "w"), env=self.env,
+                                start_new_session=True)
+        ready = self.wait_for(lambda: self.journal_lines(out) >= 2, proc)
+        tic = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(300)
+            status = str(proc.returncode)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            status = "hung (killed after 300 s)"
+        self.record("Ctrl-C (process group) during evaluation on `--executor process`", status, log.read_text(),
+                    f"{'' if ready else 'signal came late; '}exited {time.monotonic() - tic:.0f} s after the signal; "
+                    f"{self.journal_lines(out)}/{3 * len(SNRS)} points then")
+
     def interrupt_ber(self) -> None:
         out = self.work / "sigint-ber"
         log = self.work / "sigint-ber.log"
@@ -221,7 +246,7 @@ class Bench:
                     f"{'' if ready else 'signal came late; '}--resume: status {resumed.returncode}")
 
     def corrupt(self, fault: str, damage: Callable[[Path], None], *, cached: bool = False) -> None:
-        out = self.work / fault.split()[0]
+        out = self.work / fault.split(":")[0]
         if cached:
             cache = self.work / f"{out.name}-cache"
             shutil.copytree(self.work / "codecs", cache)
@@ -235,7 +260,7 @@ class Bench:
             journal.write_text("\n".join(keep) + "\n")
             damage(out / "checkpoints" / "kbsc-a__16cu__tdl-a")
             done = self.run(self.cli("run", self.tiny, "--out", out, "--no-cache", "--resume"))
-        check = "loaded the damaged codec, " + self.same_results(out) if done.returncode == 0 else ""
+        check = "loaded it: " + self.same_results(out) if done.returncode == 0 else ""
         self.record(fault, done.returncode, done.stderr, check)
 
     def disk_full(self, fault: str, size_kib: int) -> None:
@@ -374,6 +399,7 @@ class Bench:
         self.interrupt("SIGTERM during evaluation", "evaluation", signal.SIGTERM)
         self.interrupt("SIGKILL during training", "training", signal.SIGKILL)
         self.interrupt_ber()
+        self.interrupt_pool()
 
         def zero(directory: Path) -> None:
             with open(directory / "model.safetensors", "r+b") as fh:

@@ -1,5 +1,6 @@
 """The command line under faults: every command with a bad --out, damaged checkpoints, internal errors,
-a locked run folder, Ctrl-C and SIGTERM into a real run, and a full disk.
+a locked run folder, Ctrl-C into a real run (in training and in evaluation), SIGTERM into a BER sweep,
+and a full disk.
 
 Each failure must be one line (``error: ...`` with status 2 or 1, ``interrupted: ...`` with 130 or
 143) and never a traceback; an interrupted or disk-full run must resume to the results an
@@ -342,10 +343,11 @@ def _journal(out: Path) -> int:
 
 @needs_fashion
 @pytest.mark.slow
-def test_ctrl_c_in_training_and_sigterm_in_evaluation_then_resume_gives_the_same_results(reference):
-    """SIGINT while the second codec trains: status 130, one line with what is kept and the resume
-    command; that command reuses the first codec, and SIGTERM during its evaluation gives 143; the
-    next resume completes the run: results.csv and comparisons.csv byte-identical to an uninterrupted run."""
+def test_ctrl_c_in_training_and_in_evaluation_then_resume_gives_the_same_results(reference):
+    """Ctrl-C (SIGINT) while the second codec trains: status 130, one line with what is kept and the
+    resume command; that command reuses the first codec, and Ctrl-C during its evaluation gives 130
+    again; the next resume completes the run: results.csv and comparisons.csv byte-identical to an
+    uninterrupted run's."""
     root, config = reference["root"], reference["config"]
     out = root / "interrupted"
     argv = [*SEMLINK, "run", str(config), "--out", str(out), "--no-cache"]
@@ -364,8 +366,8 @@ def test_ctrl_c_in_training_and_sigterm_in_evaluation_then_resume_gives_the_same
 
     proc = subprocess.Popen([*argv, "--resume"], stdout=subprocess.DEVNULL, stderr=open(log, "w"), env=_env(root))
     _wait_for(lambda: _journal(out) >= 2, proc)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(600) == 143, log.read_text()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(600) == 130, log.read_text()
     text = log.read_text()
     assert "kbsc-a @ 16 [tdl-a]: loaded checkpoint" in text and "kbsc-a @ 16 [tdl-a]: training" not in text
     line = _one_line(text, "interrupted:")
@@ -378,6 +380,26 @@ def test_ctrl_c_in_training_and_sigterm_in_evaluation_then_resume_gives_the_same
     for name in ("results.csv", "comparisons.csv"):
         assert (out / name).read_bytes() == (reference["run"] / name).read_bytes(), name
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_sigterm_stops_a_ber_sweep_with_143_and_it_resumes(tmp_path):
+    """SIGTERM (a batch scheduler's stop): status 143, one line; --resume completes the sweep with the
+    rows of an uninterrupted one."""
+    args = ["phy", "ber", "--snr-db", "0:8:0.5", "--uncoded", "--flat", "--channel", "rayleigh", "--batch-size",
+            "3000", "--max-iter", "1", "--seed", "4"]
+    out = tmp_path / "ber"
+    log = tmp_path / "ber.log"
+    proc = subprocess.Popen([*SEMLINK, *args, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=open(log, "w"),
+                            env=_env(tmp_path))
+    _wait_for(lambda: _journal(out) >= 1, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(600) == 143, log.read_text()
+    line = _one_line(log.read_text(), "interrupted:")
+    assert f"{out} keeps" in line and "of 17 finished points" in line and line.endswith("--resume"), line
+    assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
+    assert _cli(*args, "--out", out, "--resume", env=_env(tmp_path)).returncode == 0
+    assert _cli(*args, "--out", tmp_path / "whole", env=_env(tmp_path)).returncode == 0
+    assert (out / "results.csv").read_bytes() == (tmp_path / "whole" / "results.csv").read_bytes()
 
 
 def _private_tmpfs_available() -> bool:

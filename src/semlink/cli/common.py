@@ -67,9 +67,10 @@ def _kept(out: Path) -> str:
         return f"nothing was written to {out} yet; start again with: {shlex.join(['semlink', *argv])}"
     try:
         kept = RunDirectory(out).progress()
+        plural = "s" if kept.done != 1 or kept.total is not None else ""
         points = f"{kept.done} of {kept.total}" if kept.total is not None else f"{kept.done}"
         codecs = f" and {kept.codecs} trained codec{'s' if kept.codecs != 1 else ''}" if kept.codecs else ""
-        what = f"{out} keeps {points} finished point{'s' if kept.done != 1 else ''}{codecs}"
+        what = f"{out} keeps {points} finished point{plural}{codecs}"
     except OSError:
         what = f"{out} keeps what was finished"
     return f"{what}; continue with: {shlex.join(['semlink', *argv, '--resume'])}"
