@@ -350,7 +350,7 @@ class Bench:
         log = self.work / "busy.log"
         first = self.spawn(self.cli("run", self.tiny, "--out", out, "--no-cache"), log)
         self.wait_for(lambda: "knowledge base" in log.read_text(), first)
-        second = self.run(self.commands(out)["phy ber"][0])
+        second = self.run(self.commands(out, out)["phy ber"][0])
         first.wait(900)
         self.record("`phy ber` into a folder a `run` is writing", second.returncode, second.stderr,
                     f"first run: status {first.returncode}")
