@@ -273,6 +273,23 @@ def test_a_full_disk_while_saving_a_checkpoint_leaves_nothing_half_written(tmp_p
     assert CheckpointStore(tmp_path / "ckpt").locate("kbsc", {}) is None
 
 
+@pytest.mark.parametrize("raised", [
+    RuntimeError("write error in x.faiss: 102355 != 512000 (No space left on device)"),  # FAISS
+    ValueError("Error while serializing: I/O error: No space left on device (os error 28)"),  # safetensors-like
+])
+def test_a_library_failing_on_a_full_disk_is_an_os_error_naming_the_target(tmp_path, raised):
+    from semlink.io import atomic_path
+
+    target = tmp_path / "index.faiss"
+    with pytest.raises(OSError) as caught, atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise raised
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
+    assert caught.value.__cause__ is raised and not list(tmp_path.iterdir())
+    with pytest.raises(KeyError), atomic_path(target):  # anything else passes unchanged
+        raise KeyError("x")
+
+
 def test_a_missing_weight_file_is_named(tmp_path):
     save_codec(_codec(), tmp_path / "ckpt")
     (tmp_path / "ckpt" / "model.safetensors").unlink()

@@ -3,13 +3,15 @@ seed, git commit).
 
 Nothing is written half: every writer goes to a temporary file in the same folder, flushes and
 fsyncs it, then renames it over the target (atomic on POSIX); a failed write (a full disk, a kill)
-removes its temporary file and leaves the target as it was. :func:`check_output_folder` and
+removes its temporary file and leaves the target as it was, and raises an :class:`OSError` naming
+the target (also when the library that wrote reported it otherwise, e.g. safetensors or FAISS). :func:`check_output_folder` and
 :func:`check_output_file` refuse, before any work, an output path that cannot be written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import importlib.metadata
 import json
@@ -65,9 +67,29 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         if err.filename is None or str(err.filename) == str(tmp):  # name the file the user knows, not ours
             err.filename = str(target)
         raise
+    except Exception as err:
+        failure = _file_system_failure(err)
+        if failure is None:
+            raise
+        failure.filename = str(target)
+        raise failure from err
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+_FILE_SYSTEM_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EIO)
+
+
+def _file_system_failure(err: Exception) -> OSError | None:
+    """The :class:`OSError` a library's write failure names in its message (safetensors raises
+    ``SafetensorError``, FAISS ``RuntimeError``, each quoting the system's error text), else None: so a
+    full disk is one kind of error whichever library was writing."""
+    text = str(err)
+    for code in _FILE_SYSTEM_ERRNOS:
+        if os.strerror(code) in text:
+            return OSError(code, os.strerror(code))
+    return None
 
 
 def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> None:

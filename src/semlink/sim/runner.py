@@ -95,15 +95,17 @@ ConfigCheck = Callable[[dict[str, Any], dict[str, Any]], list[str]]
 """``(old_config, new_config) -> problems``: what forbids resuming a run under a changed config."""
 
 
-def describe_changes(old: Any, new: Any) -> str:
-    """Every value that differs between two JSON trees (dicts compared key by key), with both values.
+def describe_changes(old: Any, new: Any, limit: int = 8) -> str:
+    """The values that differ between two JSON trees (dicts compared key by key), with both values (the
+    first ``limit`` of them, then how many more).
 
     >>> describe_changes({"train": {"epochs": 30, "lr": 0.1}}, {"train": {"epochs": 20, "lr": 0.1}})
     'train.epochs: 30 -> 20'
     >>> describe_changes("cpu", "cuda")
     '"cpu" -> "cuda"'
     """
-    return ", ".join(f"{path}: {change}" if path else change for path, change in _changes(old, new, ""))
+    found = [f"{path}: {change}" if path else change for path, change in _changes(old, new, "")]
+    return ", ".join(found[:limit]) + (f", and {len(found) - limit} more" if len(found) > limit else "")
 
 
 def _changes(old: Any, new: Any, path: str) -> list[tuple[str, str]]:
