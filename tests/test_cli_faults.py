@@ -290,6 +290,19 @@ def test_a_bug_is_one_line_with_the_traceback_saved(tmp_path, capsys, monkeypatc
     assert "Traceback" in saved[0].read_text() and "broken" in saved[0].read_text()
 
 
+def test_ctrl_c_in_another_command_is_130_and_one_line(tmp_path, capsys, inputs, monkeypatch):
+    import semlink.kb.index
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(semlink.kb.index.KnowledgeBase, "build", interrupted)
+    status, err = _main(["kb", "build", "--features", inputs["features"], "--out", tmp_path / "kb"], capsys)
+    line = _one_line(err, "interrupted:")
+    assert status == 130 and line.startswith("interrupted: semlink kb build stopped before finishing"), err
+    assert not (tmp_path / "kb").exists()
+
+
 # -- one writer per run folder --------------------------------------------------------------------------
 
 

@@ -138,8 +138,9 @@ def main(argv: list[str] | None = None) -> None:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     if code == 130:  # typer turned a Ctrl-C in a command without its own guard into Exit(130)
-        _fail(f"interrupted: semlink {' '.join(argv[:2])} stopped before finishing (files are written whole: "
-              "none is left half-written); run it again", 130)
+        command = " ".join(argv[: 2 if argv and argv[0] in ("kb", "phy") else 1])
+        _fail(f"interrupted: semlink {command} stopped before finishing (files are written whole: none is left "
+              "half-written); run it again", 130)
     sys.exit(code if isinstance(code, int) else 0)
 
 
