@@ -342,7 +342,7 @@ class Bench:
         manifest = json.loads((out / "manifest.json").read_text())["config"]["kb"]["factory"]
         kb = json.loads((out / "kb" / "kb.json").read_text())["factory"]
         self.record("a second `run` on the same --out", second.returncode, second.stderr,
-                    f"refused after {seconds:.0f} s; first run: status {first.returncode}; manifest says {manifest}, "
+                    f"returned after {seconds:.0f} s; first run: status {first.returncode}; manifest says {manifest}, "
                     f"kb/kb.json {kb}" + (" (CONSISTENT)" if manifest == kb else " (INCONSISTENT)"))
 
     def ber_on_a_busy_folder(self) -> None:

@@ -317,7 +317,7 @@ def test_a_resume_that_drops_finished_points_is_refused_naming_them(tmp_path):
     assert len(frame) == 3
     results = (out / "results.csv").read_bytes()
     fewer = validate(ExperimentConfig, {**tree, "eval": {**tree["eval"], "snr_db": [0.0]}})
-    with pytest.raises(SemlinkError, match=r"drops 2 finished point\(s\) .*snr_db=5\.0.*snr_db=10\.0.*put them back"):
+    with pytest.raises(SemlinkError, match=r"drops 2 finished point\(s\) of .* \(raw, awgn, 5 dB; raw, awgn, 10 dB\); put them back"):
         run_experiment(fewer, out, resume=True, log=lambda m: None)
     assert (out / "results.csv").read_bytes() == results  # nothing lost
     manifest = json.loads((out / MANIFEST).read_text())

@@ -139,7 +139,9 @@ def describe_os_error(err: OSError) -> str:
     >>> describe_os_error(OSError(28, "No space left on device", "/runs/x/results.csv"))
     'No space left on device: /runs/x/results.csv'
     """
-    reason = err.strerror or str(err) or type(err).__name__
+    # A library's own wording of a full disk or a refused write is the system's, made longer: use the system's.
+    reason = os.strerror(err.errno) if err.errno in _FILE_SYSTEM_ERRNOS else err.strerror
+    reason = reason or str(err) or type(err).__name__
     names = [str(n) for n in (err.filename, err.filename2) if n is not None]
     return f"{reason}: {' -> '.join(names)}" if names else reason
 

@@ -140,7 +140,8 @@ def run_experiment(
         points = make_points(cfg.seed, _grid(cfg, systems, channels))
         dropped = dropped_points(done, points)
         if dropped:
-            shown = "; ".join(dropped[:6]) + (f"; and {len(dropped) - 6} more" if len(dropped) > 6 else "")
+            names = [_point_name(done[key], key) for key in dropped]
+            shown = "; ".join(names[:6]) + (f"; and {len(names) - 6} more" if len(names) > 6 else "")
             raise SemlinkError(
                 f"--resume refused: the config drops {len(dropped)} finished point(s) of {out} ({shown}); "
                 "put them back in the config, or use a new --out folder (a run folder holds one config's results)"
@@ -169,6 +170,16 @@ def run_experiment(
             run_dir.write_tables(comparisons.to_dict("records"), name="comparisons")
         log(f"done in {time.perf_counter() - started:.0f} s: {out}/results.csv, comparisons.csv, plots")
     return frame
+
+
+def _point_name(row: dict[str, Any], key: str) -> str:
+    """``kbsc @ 16 cu, tdl-a, 5.0 dB`` for a journal row (its ``key`` when the row lacks a field)."""
+    try:
+        budget = f" @ {row['budget']:g} cu" if row["budget"] is not None else ""
+        variant = f" ({row['variant']})" if row["variant"] else ""
+        return f"{row['system']}{budget}{variant}, {row['channel']}, {row['snr_db']:g} dB"
+    except (KeyError, TypeError, ValueError):
+        return key
 
 
 def _with_derived_rows(frame: pd.DataFrame, cfg: ExperimentConfig, systems, run_dir: RunDirectory) -> pd.DataFrame:
