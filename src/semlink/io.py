@@ -1,12 +1,17 @@
-"""Atomic file writes, file checksums and the run manifest (config, versions, seed, git commit).
+"""Atomic file writes, file checksums, output-path checks and the run manifest (config, versions,
+seed, git commit).
 
 Nothing is written half: every writer goes to a temporary file in the same folder, flushes and
-fsyncs it, then renames it over the target (atomic on POSIX).
+fsyncs it, then renames it over the target (atomic on POSIX); a failed write (a full disk, a kill)
+removes its temporary file and leaves the target as it was, and raises an :class:`OSError` naming
+the target (also when the library that wrote reported it otherwise, e.g. safetensors or FAISS). :func:`check_output_folder` and
+:func:`check_output_file` refuse, before any work, an output path that cannot be written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import importlib.metadata
 import json
@@ -17,6 +22,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from semlink.errors import SemlinkError
 
 TRACKED_PACKAGES = (
     "semlink",
@@ -56,9 +63,33 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a results file is as shareable as any other
         os.replace(tmp, target)
+    except OSError as err:
+        if err.filename is None or str(err.filename) == str(tmp):  # name the file the user knows, not ours
+            err.filename = str(target)
+        raise
+    except Exception as err:
+        failure = _file_system_failure(err)
+        if failure is None:
+            raise
+        failure.filename = str(target)
+        raise failure from err
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+_FILE_SYSTEM_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EIO)
+
+
+def _file_system_failure(err: Exception) -> OSError | None:
+    """The :class:`OSError` a library's write failure names in its message (safetensors raises
+    ``SafetensorError``, FAISS ``RuntimeError``, each quoting the system's error text), else None: so a
+    full disk is one kind of error whichever library was writing."""
+    text = str(err)
+    for code in _FILE_SYSTEM_ERRNOS:
+        if os.strerror(code) in text:
+            return OSError(code, os.strerror(code))
+    return None
 
 
 def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> None:
@@ -100,6 +131,55 @@ def sha256_file(path: str | os.PathLike[str], *, memoise: bool = False) -> str:
     if key is not None:
         _SHA256_MEMO[key] = digest
     return digest
+
+
+def describe_os_error(err: OSError) -> str:
+    """One line for a failed file operation: why, and on which file.
+
+    >>> describe_os_error(OSError(28, "No space left on device", "/runs/x/results.csv"))
+    'No space left on device: /runs/x/results.csv'
+    """
+    # A library's own wording of a full disk or a refused write is the system's, made longer: use the system's.
+    reason = os.strerror(err.errno) if err.errno in _FILE_SYSTEM_ERRNOS else err.strerror
+    reason = reason or str(err) or type(err).__name__
+    names = [str(n) for n in (err.filename, err.filename2) if n is not None]
+    return f"{reason}: {' -> '.join(names)}" if names else reason
+
+
+def check_output_folder(path: str | os.PathLike[str], what: str = "--out") -> Path:
+    """Refuse, before any work, a folder that cannot be written: a file in its place or on its path,
+    or a place where this process may not write. A missing folder, and missing parents, are fine
+    (they are created when written).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise SemlinkError(f"{what} {path} is a file, not a folder; give a folder path (or move the file away)")
+    _check_creatable(path, path, what)
+    return path
+
+
+def check_output_file(path: str | os.PathLike[str], what: str = "--out", example: str = "out.dat") -> Path:
+    """:func:`check_output_folder` for a file: refuse a folder in its place, a file on its path, or a
+    folder where this process may not write (``example`` names a file in the message)."""
+    path = Path(path)
+    if path.is_dir():
+        raise SemlinkError(f"{what} {path} is a folder, not a file; give a file path such as {path / example}")
+    _check_creatable(path.parent, path, what)
+    return path
+
+
+def _check_creatable(folder: Path, path: Path, what: str) -> None:
+    """The nearest existing folder on the way to ``folder`` must be writable (``path`` is named)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SemlinkError(f"{what} {path} cannot be made: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+        reason = "the file system is read-only" if read_only else "permission denied"
+        inside = "" if existing == path else f" (in {existing})"
+        raise SemlinkError(f"{what} {path} cannot be written: {reason}{inside}; choose another place")
 
 
 def package_versions() -> dict[str, str]:

@@ -1,10 +1,79 @@
-"""What several commands share: the executor flag's help, dB lists from the command line, how flags show."""
+"""What several commands share: the executor flag's help, dB lists from the command line, how flags show,
+and the guard of commands that write a resumable run folder (``run``, ``phy ber``)."""
 
 from __future__ import annotations
 
+import shlex
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 from semlink.errors import SemlinkError
 
-__all__ = ["EXECUTOR_HELP", "parse_db_list", "show_flags_plainly"]
+__all__ = ["EXECUTOR_HELP", "Interrupted", "invocation", "parse_db_list", "resumable", "show_flags_plainly"]
+
+_ARGV: list[str] | None = None
+
+
+def invocation() -> list[str]:
+    """The arguments ``semlink`` was called with (those given to :func:`semlink.cli.main`)."""
+    return list(_ARGV if _ARGV is not None else sys.argv[1:])
+
+
+def set_invocation(argv: list[str]) -> None:
+    global _ARGV
+    _ARGV = list(argv)
+
+
+class Interrupted(Exception):  # noqa: N818 - what the user did, not a failure of semlink
+    """A command stopped by a signal (Ctrl-C: SIGINT, or SIGTERM); the message says what was kept.
+
+    :func:`semlink.cli.main` prints ``interrupted: <message>`` and exits with ``128 + signal``
+    (130 for Ctrl-C)."""
+
+    def __init__(self, message: str, signal_number: int = 2) -> None:
+        super().__init__(message)
+        self.signal_number = signal_number
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM turned into an exception (by :func:`semlink.cli.main`), so a run stops as on Ctrl-C."""
+
+    signal_number = 15
+
+
+@contextmanager
+def resumable(out: Path) -> Iterator[None]:
+    """Around the work of a command that writes a resumable run folder ``out``: a Ctrl-C (or SIGTERM)
+    becomes :class:`Interrupted` saying what ``out`` keeps and the command that continues it; a
+    failed file operation (a full disk, a folder made read-only) becomes one line saying the same."""
+    from semlink.io import describe_os_error
+
+    try:
+        yield
+    except KeyboardInterrupt as err:
+        raise Interrupted(_kept(out), getattr(err, "signal_number", 2)) from None
+    except OSError as err:
+        raise SemlinkError(f"{describe_os_error(err)}; {_kept(out)}") from None
+
+
+def _kept(out: Path) -> str:
+    """What the run folder ``out`` keeps, and the command that continues it."""
+    from semlink.sim.runner import MANIFEST, RunDirectory
+
+    argv = [a for a in invocation() if a != "--resume"]
+    if not (out / MANIFEST).is_file():
+        return f"nothing was written to {out} yet; start again with: {shlex.join(['semlink', *argv])}"
+    try:
+        kept = RunDirectory(out).progress()
+        plural = "s" if kept.done != 1 or kept.total is not None else ""
+        points = f"{kept.done} of {kept.total}" if kept.total is not None else f"{kept.done}"
+        codecs = f" and {kept.codecs} trained codec{'s' if kept.codecs != 1 else ''}" if kept.codecs else ""
+        what = f"{out} keeps {points} finished point{plural}{codecs}"
+    except OSError:
+        what = f"{out} keeps what was finished"
+    return f"{what}; continue with: {shlex.join(['semlink', *argv, '--resume'])}"
 
 
 EXECUTOR_HELP = "Where points run: local (this process) | process (a local pool) | ray (a Ray cluster)."

@@ -59,6 +59,9 @@ def build(
     seed: int = typer.Option(0, "--seed", help="seed of the IVF/PQ k-means"),
 ) -> None:
     """Index the features of a safetensors file and save the knowledge base to --out."""
+    from semlink.io import check_output_folder
+
+    check_output_folder(out)  # before the features are read and indexed
     from semlink.kb.index import KnowledgeBase
 
     ff = read_feature_file(features, need_labels=True)
@@ -122,6 +125,10 @@ def query(
     ),
 ) -> None:
     """Search the knowledge base with features or images: neighbours, predicted class, accuracy."""
+    if out is not None:
+        from semlink.io import check_output_file
+
+        check_output_file(out, example="answers.safetensors")
     import torch
 
     from semlink.kb.answers import answers_json, answers_table, predict_labels

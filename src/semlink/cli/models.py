@@ -35,10 +35,13 @@ def register(app: typer.Typer) -> None:
         """
         import json
 
+        from semlink.errors import SemlinkError
+        from semlink.io import check_output_file
+
+        check_output_file(out, example="features.safetensors")  # before the images are read and encoded
         import torch
 
         from semlink.data import load_dataset, subset_per_class
-        from semlink.errors import SemlinkError
         from semlink.kb.feature_file import write_feature_file
         from semlink.kb.labels import LabelSet
         from semlink.tx import create_encoder, extract_features
@@ -84,7 +87,14 @@ def register(app: typer.Typer) -> None:
                                          "torch.onnx exports by default)."),
     ) -> None:
         """Export a trained transmitter and receiver as ONNX (KBSC: feature ↔ symbols; deep JSCC: image ↔ symbols)."""
+        from semlink.io import check_output_folder
+
+        check_output_folder(out)
+        from semlink.systems.checkpoints import CONFIG_FILE, verify_checkpoint
         from semlink.systems.onnx_export import export_checkpoint
+
+        if (checkpoint / CONFIG_FILE).is_file():  # a missing one: the exporter says what a checkpoint holds
+            verify_checkpoint(checkpoint)
 
         paths = export_checkpoint(checkpoint, out, opset=opset)
         for p in paths:

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from semlink.cli.common import EXECUTOR_HELP, parse_db_list
+from semlink.cli.common import EXECUTOR_HELP, parse_db_list, resumable
 from semlink.errors import SemlinkError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Physical-layer link simulations.")
@@ -72,6 +72,7 @@ def phy_ber(
 ) -> None:
     """Monte Carlo BER/BLER sweep: bits → LDPC → QAM → (OFDM) → channel → estimation → decoding."""
     from semlink.config import read_toml, validate
+    from semlink.io import check_output_folder
     from semlink.sim.ber import run_ber_sweep
     from semlink.sim.config import BerSweepConfig
     from semlink.sim.executors import create_executor
@@ -127,7 +128,11 @@ def phy_ber(
     ):
         _set(tree, key, value)
     cfg = validate(BerSweepConfig, tree, source="phy ber settings")
-    frame = run_ber_sweep(cfg, out, resume=resume, executor=runner)
+    check_output_folder(out)
+    from semlink.sim.runner import RunDirectory
+
+    with resumable(out), RunDirectory(out).writing():  # the lock is taken as the sweep opens the folder
+        frame = run_ber_sweep(cfg, out, resume=resume, executor=runner)
     cols = [c for c in ("snr_db", "ebno_db", "ber", "bler", "n_bits", "n_block_errors") if c in frame.columns]
     typer.echo(frame[cols].to_string(index=False))
     typer.echo(f"wrote {out}/results.csv, results.parquet, manifest.json, ber_bler.png")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from semlink.cli.common import EXECUTOR_HELP
+from semlink.cli.common import EXECUTOR_HELP, resumable
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +30,12 @@ def register(app: typer.Typer) -> None:
             "line per training epoch and every ~10 s of evaluation, with ETA: for logs) | none | auto (bar on a "
             "terminal, lines otherwise)."),
     ) -> None:
-        """Run an experiment: systems × budgets × channels × SNRs → results tables, manifest, plots."""
+        """Run an experiment: systems × budgets × channels × SNRs → results tables, manifest, plots.
+
+        Ctrl-C stops it with status 130 and one line saying what --out keeps (finished points, trained
+        codecs) and the command that continues it (--resume).
+        """
+        from semlink.io import check_output_folder
         from semlink.progress import resolve_mode
         from semlink.sim.executors import create_executor
         from semlink.sim.experiment_config import load_experiment
@@ -43,11 +48,13 @@ def register(app: typer.Typer) -> None:
 
             typer.echo(describe_run(cfg))
             return
+        check_output_folder(out)  # before the data, features and training it would otherwise follow
         from semlink.sim.experiment import run_experiment
         from semlink.sim.resources import default_cache_dir
 
         cache_dir = None if no_cache else (cache if cache is not None else default_cache_dir() / "checkpoints")
-        run_experiment(cfg, out, resume=resume, executor=runner, cache_dir=cache_dir, progress=progress)
+        with resumable(out):
+            run_experiment(cfg, out, resume=resume, executor=runner, cache_dir=cache_dir, progress=progress)
         import pandas as pd
 
         frame = pd.read_parquet(out / "results.parquet")  # as written: integer columns integer

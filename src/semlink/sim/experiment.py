@@ -10,7 +10,12 @@ receiver got with :func:`semlink.metrics.score.score` → ``results.csv``/``.par
 
 ``resume=True`` continues a killed run — and accepts a config that only *adds* points (SNRs,
 systems, channels, budgets): finished points come from the journal, trained codecs from
-``checkpoints/``; only the new points run.
+``checkpoints/``; only the new points run. The manifest (status ``running``) is written before any
+work, so a run killed anywhere — extracting features, training, evaluating — resumes. A config
+that changes a setting is refused naming the key and both values; one that drops finished points
+is refused naming them (a run folder holds the results of one config: silently keeping rows the
+config no longer describes, or silently losing them, would both make the folder lie).
+One process writes a run folder at a time (:mod:`semlink.sim.run_lock`).
 """
 
 from __future__ import annotations
@@ -26,13 +31,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from semlink.errors import SemlinkError
 from semlink.seeding import channel_seed, seed_channel, seed_everything
 from semlink.sim.experiment_config import ExperimentConfig, load_experiment
-from semlink.sim.runner import PER_QUERY, SECONDS, Point, RunDirectory, make_points, run_points
+from semlink.sim.runner import (
+    PER_QUERY,
+    SECONDS,
+    Point,
+    RunDirectory,
+    describe_changes,
+    make_points,
+    run_points,
+)
 
 __all__ = [
-    "ExperimentConfig", "ExperimentWorkload", "build_systems", "extension_problems", "load_experiment", "run_experiment",
-    "run_setting",
+    "ExperimentConfig", "ExperimentWorkload", "build_systems", "dropped_points", "extension_problems", "load_experiment",
+    "run_experiment", "run_setting",
 ]
 
 #: Config keys that may grow on ``--resume`` (points are added, none change).
@@ -58,18 +72,21 @@ def extension_problems(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Why ``new`` cannot resume a run made with ``old`` (empty: it only adds points).
 
     Everything but the lists of systems, channels, budgets and SNRs must be equal, and a system or
-    channel present in both must be unchanged.
+    channel present in both must be unchanged. Each problem names the key and both values, e.g.
+    ``system 'kbsc' changed (train.epochs: 30 -> 20)``. (Points a new config *drops* are the caller's
+    to refuse: only the run's journal knows which of them are done.)
     """
     problems = []
     for key in sorted(set(old) | set(new)):
-        if key in EXTENSIBLE:
+        if key in EXTENSIBLE or key == "seed":  # the seed: RunDirectory.prepare says it
             continue
         a, b = old.get(key), new.get(key)
         if key == "eval" and isinstance(a, dict) and isinstance(b, dict):
             a = {k: v for k, v in a.items() if k not in ("snr_db", "noiseless")}
             b = {k: v for k, v in b.items() if k not in ("snr_db", "noiseless")}
         if a != b:
-            problems.append(f"[{key}] changed")
+            problems.append(f"[{key}] changed ({describe_changes(a, b)})")
+
     def channels(config: dict[str, Any]) -> list[dict[str, Any]]:  # [link.channel] is the default list
         return config.get("channels") or [config.get("link", {}).get("channel", {})]
 
@@ -80,8 +97,14 @@ def extension_problems(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         before = {name_of(x): x for x in listed(old)}
         for item in listed(new):
             if name_of(item) in before and before[name_of(item)] != item:
-                problems.append(f"{what} {name_of(item)!r} changed")
+                problems.append(f"{what} {name_of(item)!r} changed ({describe_changes(before[name_of(item)], item)})")
     return problems
+
+
+def dropped_points(done: dict[str, dict[str, Any]], points: list[Point]) -> list[str]:
+    """Keys of finished points (``done``: the journal's rows) that ``points`` no longer holds."""
+    keep = {p.key for p in points}
+    return [key for key in done if key not in keep]
 
 
 def run_setting(cfg: ExperimentConfig, source) -> Any:
@@ -140,62 +163,85 @@ def _run_experiment(cfg: ExperimentConfig, out: Path, resume: bool, log, executo
     config = cfg.model_dump(mode="json")
     for spec in cfg.systems:  # models a stage names must be on disk: fail in seconds, before any work
         spec.preflight()
-    # Refuse a used folder (or a resume with another config) before anything in it is overwritten.
+    # Refuse a used, locked or unwritable folder (or a resume with another config) before anything in
+    # it is overwritten; a fresh run's manifest is written here.
     run_dir = RunDirectory(out)
-    done = run_dir.prepare(config, cfg.seed, resume, check=extension_problems)
-    seed_everything(cfg.seed)
-    with phases("data and features"):
-        resources = build_resources(cfg, out, resolve_device(cfg.device), log, cache_dir)
-    ctx = resources.context
-    systems, channels = build_systems(cfg, ctx.source)
-    if any(system.selection_metric for system in systems):
-        add_validation(resources, cfg)
-    points = make_points(cfg.seed, _grid(cfg, systems, channels))
-    class_names = ctx.library.class_names
-    warnings = trivial_metric_warnings(cfg.eval.top_k, len(class_names) if class_names else None)
-    for warning in warnings:
-        log(f"warning: {warning}")
-    host, threads = host_facts(executor.describe())
-    record = {"command": command or command_line(), "host": host, "threads": threads, "warnings": warnings,
-              "resolved_config": resolved_config(cfg, systems, resources.scoring.image_encoder,
-                                                 str(feature_cache_dir(cfg)))}
-    # Every codec is trained (or loaded) here, once per (system, channel), before points fan out.
-    by_id = {_system_id(s): s for s in systems}
-    with phases("training"):
-        for point in points:
-            if point.key not in done and point.params["channel"] in channels:
-                by_id[_system_id(point.params)].prepare(ctx, channels[point.params["channel"]])
-        write_training_curves(out / "checkpoints")
-    if isinstance(executor, LocalExecutor):
-        evaluate: Any = make_evaluate(cfg, resources, systems, channels)
-    else:
-        evaluate = ExperimentWorkload(config, evaluation_payload(resources))
-    queries = {"test": {"true_label": ctx.queries.labels.cpu().numpy()}}
-    if resources.query_ids is not None:
-        queries["test"]["query_id"] = resources.query_ids
-    if resources.validation is not None:
-        queries["validation"] = {"true_label": resources.validation[0].labels.cpu().numpy()}
-    with phases("evaluation"):
-        frame = run_points(
-            points, evaluate, out, config=config, seed=cfg.seed, resume=resume, executor=executor,
-            check=extension_problems, desc="points",
-            on_row=(lambda f: write_run_plots(f, out, cfg.name)) if figures else None, done=done,
-            table_of=lambda point: point.params.get("split", "results"),
-            query_columns=lambda point: queries.get(point.params.get("split", "test")), manifest=record,
-        )
-    with phases("tables and figures"):
-        frame = _with_derived_rows(frame, systems, run_dir)
-        if figures:
-            write_run_plots(frame, out, cfg.name, formats=("png", "pdf", "svg"))
-            write_gallery(frame, points, run_dir, ctx.queries.images, out, cfg.name)
-        comparisons = paired_comparisons(frame, points, run_dir)
-        if len(comparisons):
-            run_dir.write_tables(comparisons.to_dict("records"), name="comparisons")
-    run_dir.write_manifest(config, cfg.seed, status="complete", n_points=len(points), executor=executor.describe(),
-                           **record, wall_seconds=phases.record())
-    log(f"done in {phases.record()['total']:.0f} s: {out}/results.csv, comparisons.csv"
-        + (", figures" if figures else ""))
+    done = run_dir.prepare(config, cfg.seed, resume, check=extension_problems, log=log)
+    with run_dir.writing():
+        seed_everything(cfg.seed)
+        with phases("data and features"):
+            resources = build_resources(cfg, out, resolve_device(cfg.device), log, cache_dir)
+        ctx = resources.context
+        systems, channels = build_systems(cfg, ctx.source)
+        if any(system.selection_metric for system in systems):
+            add_validation(resources, cfg)
+        points = make_points(cfg.seed, _grid(cfg, systems, channels))
+        dropped = dropped_points(done, points)
+        if dropped:
+            names = [_point_name(done[key], key) for key in dropped]
+            shown = "; ".join(names[:6]) + (f"; and {len(names) - 6} more" if len(names) > 6 else "")
+            raise SemlinkError(
+                f"--resume refused: the config drops {len(dropped)} finished point(s) of {out} ({shown}); "
+                "put them back in the config, or use a new --out folder (a run folder holds one config's results)"
+            )
+        class_names = ctx.library.class_names
+        warnings = trivial_metric_warnings(cfg.eval.top_k, len(class_names) if class_names else None)
+        for warning in warnings:
+            log(f"warning: {warning}")
+        host, threads = host_facts(executor.describe())
+        record = {"command": command or command_line(), "host": host, "threads": threads, "warnings": warnings,
+                  "resolved_config": resolved_config(cfg, systems, resources.scoring.image_encoder,
+                                                     str(feature_cache_dir(cfg)))}
+        # The manifest now describes this config and its grid, before any codec is trained.
+        run_dir.write_manifest(config, cfg.seed, status="running", n_points=len(points), executor=executor.describe(),
+                               **record)
+        # Every codec is trained (or loaded) here, once per (system, channel), before points fan out.
+        by_id = {_system_id(s): s for s in systems}
+        with phases("training"):
+            for point in points:
+                if point.key not in done and point.params["channel"] in channels:
+                    by_id[_system_id(point.params)].prepare(ctx, channels[point.params["channel"]])
+            write_training_curves(out / "checkpoints")
+        if isinstance(executor, LocalExecutor):
+            evaluate: Any = make_evaluate(cfg, resources, systems, channels)
+        else:
+            evaluate = ExperimentWorkload(config, evaluation_payload(resources))
+        queries = {"test": {"true_label": ctx.queries.labels.cpu().numpy()}}
+        if resources.query_ids is not None:
+            queries["test"]["query_id"] = resources.query_ids
+        if resources.validation is not None:
+            queries["validation"] = {"true_label": resources.validation[0].labels.cpu().numpy()}
+        with phases("evaluation"):
+            frame = run_points(
+                points, evaluate, out, config=config, seed=cfg.seed, resume=resume, executor=executor,
+                check=extension_problems, desc="points",
+                on_row=(lambda f: write_run_plots(f, out, cfg.name)) if figures else None, done=done,
+                table_of=lambda point: point.params.get("split", "results"),
+                query_columns=lambda point: queries.get(point.params.get("split", "test")), manifest=record,
+            )
+        with phases("tables and figures"):
+            frame = _with_derived_rows(frame, systems, run_dir)
+            if figures:
+                write_run_plots(frame, out, cfg.name, formats=("png", "pdf", "svg"))
+                write_gallery(frame, points, run_dir, ctx.queries.images, out, cfg.name)
+            comparisons = paired_comparisons(frame, points, run_dir)
+            if len(comparisons):
+                run_dir.write_tables(comparisons.to_dict("records"), name="comparisons")
+        run_dir.write_manifest(config, cfg.seed, status="complete", n_points=len(points),
+                               executor=executor.describe(), **record, wall_seconds=phases.record())
+        log(f"done in {phases.record()['total']:.0f} s: {out}/results.csv, comparisons.csv"
+            + (", figures" if figures else ""))
     return frame
+
+
+def _point_name(row: dict[str, Any], key: str) -> str:
+    """``kbsc @ 16 cu, tdl-a, 5.0 dB`` for a journal row (its ``key`` when the row lacks a field)."""
+    try:
+        budget = f" @ {row['budget']:g} cu" if row["budget"] is not None else ""
+        variant = f" ({row['variant']})" if row["variant"] else ""
+        return f"{row['system']}{budget}{variant}, {row['channel']}, {row['snr_db']:g} dB"
+    except (KeyError, TypeError, ValueError):
+        return key
 
 
 def _with_derived_rows(frame: pd.DataFrame, systems, run_dir: RunDirectory) -> pd.DataFrame:

@@ -11,10 +11,12 @@ journal (a half-written last line is ignored and its point redone).
 Files in the run directory:
 
 - ``results.csv`` / ``results.parquet``: one row per point, in the run's grid order;
-- ``manifest.json``: resolved config, package versions, seed, git commit, run status;
+- ``manifest.json``: resolved config, package versions, seed, git commit, run status (``running``,
+  then ``complete``; ``interrupted`` or ``failed`` with the ``error`` when a run stops early);
 - ``points.jsonl``: the journal used for ``--resume``;
 - ``validation.csv`` / ``validation.parquet``: the points evaluated on the validation split, where a
   family of variants is chosen on it (apart from the results, which are all on the test queries);
+- ``.semlink.lock``: present while a process writes the folder (:mod:`semlink.sim.run_lock`);
 - ``timings.csv``: wall-clock seconds of each point (kept apart: results are identical across runs);
 - ``per_query/<point>.npz``: per-query outcomes of a point where the evaluator returns them (plain
   arrays, no pickle), for paired comparisons between systems and for reading one query's fate. The
@@ -33,16 +35,18 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from semlink.errors import SemlinkError
-from semlink.io import atomic_path, build_manifest, write_json_atomic
+from semlink.errors import CorruptFileError, SemlinkError
+from semlink.io import atomic_path, build_manifest, check_output_folder, describe_os_error, write_json_atomic
 from semlink.seeding import identity_key, point_seed
+from semlink.sim.run_lock import RunLock
 
 JOURNAL = "points.jsonl"
 MANIFEST = "manifest.json"
@@ -98,8 +102,54 @@ ConfigCheck = Callable[[dict[str, Any], dict[str, Any]], list[str]]
 """``(old_config, new_config) -> problems``: what forbids resuming a run under a changed config."""
 
 
+def describe_changes(old: Any, new: Any, limit: int = 8) -> str:
+    """The values that differ between two JSON trees (dicts compared key by key), with both values (the
+    first ``limit`` of them, then how many more).
+
+    >>> describe_changes({"train": {"epochs": 30, "lr": 0.1}}, {"train": {"epochs": 20, "lr": 0.1}})
+    'train.epochs: 30 -> 20'
+    >>> describe_changes("cpu", "cuda")
+    '"cpu" -> "cuda"'
+    """
+    found = [f"{path}: {change}" if path else change for path, change in _changes(old, new, "")]
+    return ", ".join(found[:limit]) + (f", and {len(found) - limit} more" if len(found) > limit else "")
+
+
+def _changes(old: Any, new: Any, path: str) -> list[tuple[str, str]]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in sorted(set(old) | set(new), key=str):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in old or key not in new:
+                found.append((where, f"{_shown(old.get(key, _ABSENT))} -> {_shown(new.get(key, _ABSENT))}"))
+            else:
+                found += _changes(old[key], new[key], where)
+        return found
+    return [] if old == new else [(path, f"{_shown(old)} -> {_shown(new)}")]
+
+
+_ABSENT = object()
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    if value is _ABSENT:
+        return "(absent)"
+    text = json.dumps(value, default=str, separators=(", ", ": "))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _same_config(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    return [] if old == new else ["the config differs"]
+    return [f"the config differs ({describe_changes(old, new)})"] if old != new else []
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """What a run folder keeps: finished points (of ``total``, None before the grid is known) and
+    trained codecs."""
+
+    done: int
+    total: int | None
+    codecs: int
 
 
 class RunDirectory:
@@ -112,35 +162,114 @@ class RunDirectory:
     def journal(self) -> Path:
         return self.path / JOURNAL
 
-    def prepare(
-        self, config: dict[str, Any], seed: int, resume: bool, check: ConfigCheck | None = None
-    ) -> dict[str, dict[str, Any]]:
-        """Create or reopen the folder; return the rows already done (empty unless resuming).
+    @property
+    def lock(self) -> RunLock:
+        return RunLock(self.path)
 
-        On resume the stored config must pass ``check`` against ``config`` (default: equal). A run
-        may allow additions (more SNRs or systems): rows of points it no longer has are ignored.
+    def prepare(
+        self, config: dict[str, Any], seed: int, resume: bool, check: ConfigCheck | None = None, *, log=None
+    ) -> dict[str, dict[str, Any]]:
+        """Create or reopen the folder, take its lock, and return the rows already done (empty unless
+        resuming); a fresh run's manifest (status ``running``) is written here, before any work.
+
+        Refused, each in one line before anything is written: a folder that cannot be written, a
+        folder another process is writing (its lock), results without ``resume``, and on resume a
+        missing or damaged manifest, another seed, or a stored config that fails ``check`` against
+        ``config`` (default: equal). A run may allow additions (more SNRs or systems): rows of points
+        it no longer has are then the caller's to refuse or ignore. ``log(message)`` hears of a
+        stale lock taken over. The caller gives the lock back with :meth:`release`.
         """
+        check_output_folder(self.path)
         manifest_path = self.path / MANIFEST
-        if resume:
-            if not manifest_path.exists():
-                raise SemlinkError(f"--resume given but {manifest_path} does not exist; run without --resume")
-            old = json.loads(manifest_path.read_text())
-            problems = (check or _same_config)(old.get("config"), json.loads(json.dumps(config, default=str)))
-            if old.get("seed") != seed:
-                problems.append(f"the seed differs ({old.get('seed')} there, {seed} now)")
-            if problems:
+        if resume and not manifest_path.is_file():
+            raise SemlinkError(f"--resume given but {manifest_path} does not exist; run without --resume")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise SemlinkError(f"--out {self.path} cannot be created: {describe_os_error(err)}") from None
+        stale = self.lock.acquire()
+        if stale is not None and log is not None:
+            log(f"took over the lock of a run that is gone ({stale.describe()})")
+        try:
+            if resume:
+                old = self.read_manifest()
+                problems = (check or _same_config)(old.get("config"), json.loads(json.dumps(config, default=str)))
+                if old.get("seed") != seed and not any("seed" in p for p in problems):
+                    problems.append(f"the seed differs ({old.get('seed')} there, {seed} now)")
+                if problems:
+                    raise SemlinkError(
+                        f"--resume refused: {'; '.join(problems)} against {manifest_path}; "
+                        "use a new --out folder or the same config"
+                    )
+                return self.read_journal()
+            if self.journal.exists() and self.journal.stat().st_size > 0:
                 raise SemlinkError(
-                    f"--resume refused: {'; '.join(problems)} against {manifest_path}; "
-                    "use a new --out folder or the same config"
+                    f"{self.path} already holds results ({JOURNAL}); pass --resume to continue it, "
+                    "or choose another --out folder"
                 )
-            return self.read_journal()
-        if self.journal.exists() and self.journal.stat().st_size > 0:
-            raise SemlinkError(
-                f"{self.path} already holds results ({JOURNAL}); pass --resume to continue it, "
-                "or choose another --out folder"
-            )
-        self.path.mkdir(parents=True, exist_ok=True)
-        return {}
+            self.write_manifest(config, seed, status="running")
+            return {}
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Give up the folder's lock (nothing if this process does not hold it)."""
+        self.lock.release()
+
+    @contextmanager
+    def writing(self) -> Iterator[RunDirectory]:
+        """The block that writes the run: when it raises, the manifest (if this process holds the lock)
+        records ``interrupted`` (Ctrl-C) or ``failed`` and the error; the lock is given back either way."""
+        try:
+            yield self
+        except BaseException as err:
+            self.mark_stopped(err)
+            raise
+        finally:
+            self.release()
+
+    def mark_stopped(self, err: BaseException) -> None:
+        """Record in the manifest why the run stopped early (best effort: a full disk may forbid it)."""
+        if not self.lock.held:
+            return
+        try:
+            manifest = self.read_manifest()
+        except SemlinkError:
+            return
+        if manifest.get("status") == "complete" and not isinstance(err, KeyboardInterrupt):
+            return
+        manifest["status"] = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        manifest["error"] = str(err) or type(err).__name__
+        try:
+            write_json_atomic(self.path / MANIFEST, manifest)
+        except OSError:
+            pass
+
+    def read_manifest(self) -> dict[str, Any]:
+        """The folder's ``manifest.json`` (a :class:`CorruptFileError` when it is damaged)."""
+        path = self.path / MANIFEST
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SemlinkError(f"{path} does not exist: {self.path} holds no run") from None
+        except (OSError, ValueError) as err:
+            raise CorruptFileError(f"{path} is damaged ({err}); its results are in {JOURNAL}, but without the "
+                                   "manifest the run cannot be resumed: start it again in a new --out folder") from None
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
+            raise CorruptFileError(f"{path} is damaged (no config in it); start the run again in a new --out folder")
+        return manifest
+
+    def progress(self) -> RunProgress:
+        """What the folder keeps (for the line an interrupted run prints)."""
+        total = None
+        try:
+            total = self.read_manifest().get("n_points")
+        except SemlinkError:
+            pass
+        codecs = self.path / "checkpoints"
+        trained = sum(1 for d in codecs.iterdir() if (d / "config.json").is_file()) if codecs.is_dir() else 0
+        return RunProgress(len(self._entries()), total if isinstance(total, int) else None, trained)
 
     def read_journal(self) -> dict[str, dict[str, Any]]:
         """Finished points' rows by key (a half-written last line is skipped: its point is redone)."""
@@ -162,7 +291,8 @@ class RunDirectory:
                     entry = json.loads(line)
                 except json.JSONDecodeError:
                     continue  # a line cut by a kill: its point is redone
-                done[entry["key"]] = entry
+                if isinstance(entry, dict) and isinstance(entry.get("key"), str) and isinstance(entry.get("row"), dict):
+                    done[entry["key"]] = entry  # anything else is damage: its point is redone
         return done
 
     def append(self, key: str, row: dict[str, Any], seconds: float | None = None) -> None:

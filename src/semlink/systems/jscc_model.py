@@ -252,6 +252,8 @@ def load_jscc(
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from semlink.systems.checkpoints import verify_checkpoint
+
     directory = Path(directory)
     config_path, weights_path = directory / "config.json", directory / "model.safetensors"
     for path in (config_path, weights_path):
@@ -260,6 +262,7 @@ def load_jscc(
                 f"checkpoint file {str(path)!r} is missing; a deep-JSCC checkpoint folder holds config.json "
                 "and model.safetensors (written by save_jscc / semlink run)"
             )
+    verify_checkpoint(directory)  # the weights' sha256 recorded in config.json, before any weight is read
     try:
         meta = json.loads(config_path.read_text())
         kind = meta.get("kind")

@@ -176,6 +176,8 @@ def load_codec(directory: str | os.PathLike[str], map_location: str | torch.devi
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from semlink.systems.checkpoints import verify_checkpoint
+
     directory = Path(directory)
     config_path, weights_path = directory / "config.json", directory / "model.safetensors"
     for path in (config_path, weights_path):
@@ -183,6 +185,7 @@ def load_codec(directory: str | os.PathLike[str], map_location: str | torch.devi
             raise MissingResourceError(
                 f"checkpoint file {str(path)!r} is missing; a KBSC checkpoint folder holds config.json and model.safetensors"
             )
+    verify_checkpoint(directory)  # the weights' sha256 recorded in config.json, before any weight is read
     try:
         meta = json.loads(config_path.read_text())
         codec = KbscCodec(

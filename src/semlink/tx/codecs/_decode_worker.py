@@ -22,7 +22,6 @@ import warnings
 from PIL import Image, ImageFile
 
 
-
 def decode_file(
     data: bytes, fmt: str, mode: str, size: tuple[int, int] | None, max_pixels: int
 ) -> tuple[int, int, int, bytes] | None:
