@@ -79,6 +79,7 @@ def test_same_seed_gives_identical_results_and_another_seed_differs(tmp_path, li
         (["--snr-db", "nan"], "non-finite"),
         (["--snr-db", ""], "--snr-db"),
         (["--batch-size", "0"], "batch_size"),
+        (["--threads", "0"], "--threads = '0'; accepted: a positive integer or 'auto'"),
         (["--ofdm", "--fft-size", "0"], "fft_size"),
         (["--ofdm", "--num-ofdm-symbols", "2", "--pilots", "2,11"], "pilot"),
     ],
@@ -106,13 +107,17 @@ def test_phy_ber_with_a_layered_decoder_records_it(tmp_path):
     out = tmp_path / "fast"
     with pytest.raises(SystemExit) as exit_info:
         main(["phy", "ber", "--snr-db", "4", "--code", "456,912", "--flat", "--decoder", "layered-nms",
-              "--bp-iterations", "12", "--batch-size", "64", "--max-iter", "1", "--out", str(out), "--seed", "1"])
+              "--bp-iterations", "12", "--batch-size", "64", "--max-iter", "1", "--out", str(out), "--seed", "1",
+              "--threads", "1"])
     assert exit_info.value.code == 0
     row = pd.read_csv(out / "results.csv").iloc[0]
     assert row["decoder"] == "layered-nms" and row["bp_iterations"] == 12
     assert row["n_blocks"] == 64 and row["bler"] == 0.0  # Es/N0 4 dB is far above this code's waterfall
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"]["link"]["decoder"] == "layered-nms"
+    choice = manifest["threads"]["choice"]  # --threads is applied to torch (and numba) and recorded with why
+    assert choice["threads"] == 1 and choice["reason"] == "requested"
+    assert choice["applied"]["torch_intra_op"] == 1
 
 
 def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):
@@ -211,7 +216,13 @@ def test_dry_run_lists_points_channel_uses_and_cbr(tmp_path):
     config = Path(__file__).parents[1] / "configs" / "compare_offline.toml"
     done = _run("run", str(config), "--out", str(tmp_path / "out"), "--dry-run")
     assert done.returncode == 0, done.stderr
-    assert "505 points" in done.stdout and "784 source values" in done.stdout
+    assert "784 source values" in done.stdout
+    table = [line.split() for line in done.stdout.splitlines()[4:] if line.strip()]
+    total = sum(int(row[-1]) for row in table)  # the header's count is the table's points summed
+    assert f"{total} points" in done.stdout.splitlines()[0]
+    members = [row for row in table if row[0] == "bpg+ldpc" and row[1] == "128"]
+    assert [row[3] for row in members] == [str(i) for i in range(0, 29, 2)]  # every second MCS of 38.214-1
+    assert {row[-1] for row in members} == {"36"}  # 2 channels x (8 SNRs + noiseless) x (test + validation)
     row = next(line for line in done.stdout.splitlines() if line.startswith("raw "))
     assert row.split()[-3:] == ["640", "0.8163", "18"]
     assert not (tmp_path / "out").exists()  # nothing ran, nothing was written

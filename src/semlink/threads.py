@@ -47,8 +47,10 @@ __all__ = [
     "THREADS_ENV",
     "ThreadChoice",
     "apply_threads",
+    "applied_threads",
     "cgroup_cpu_limit",
     "choose_threads",
+    "parse_thread_count",
     "prefer_passive_waiting",
     "sample_busy_cores",
     "usable_cpus",
@@ -66,6 +68,7 @@ BUSY_CORE_THRESHOLD = 0.3
 DEFAULT_SAMPLE_S = 0.25
 
 _TORCH_LOADED_BEFORE = "torch" in sys.modules
+_APPLIED: ThreadChoice | None = None  # the last apply_threads() of this process (for the run's manifest)
 _USER_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
 
 
@@ -226,7 +229,7 @@ class ThreadChoice:
         return asdict(self)
 
 
-def _parse_count(value: Any, where: str) -> int | None:
+def parse_thread_count(value: Any, where: str) -> int | None:
     """A positive thread count from ``value``; None for ``auto``/empty."""
     if value is None:
         return None
@@ -263,7 +266,7 @@ def choose_threads(requested: int | str | None = None, *, cpus: int | None = Non
     for value, where, reason in ((requested, "threads", "requested"),
                                  (os.environ.get(THREADS_ENV), THREADS_ENV, f"env {THREADS_ENV}"),
                                  (os.environ.get("OMP_NUM_THREADS"), "OMP_NUM_THREADS", "env OMP_NUM_THREADS")):
-        count = _parse_count(value, where)
+        count = parse_thread_count(value, where)
         if count is not None:
             return ThreadChoice(count, reason, cpus, {**sources, "override": f"{where}={value}"})
     if busy_cores is None and cpus > 1:
@@ -319,4 +322,11 @@ def apply_threads(requested: int | str | None = None, *, choice: ThreadChoice | 
         if hasattr(faiss, "omp_set_num_threads"):
             faiss.omp_set_num_threads(n)
             applied["faiss"] = n
-    return ThreadChoice(choice.threads, choice.reason, choice.cpus, choice.sources, applied)
+    global _APPLIED
+    _APPLIED = ThreadChoice(choice.threads, choice.reason, choice.cpus, choice.sources, applied)
+    return _APPLIED
+
+
+def applied_threads() -> ThreadChoice | None:
+    """What :func:`apply_threads` last set in this process (None: never called; runtimes' defaults)."""
+    return _APPLIED

@@ -19,18 +19,21 @@ import pytest
 from semlink.config import validate
 from semlink.sim.experiment import ExperimentConfig, run_experiment
 
+MCS = [2, 9, 16, 24]  # a spread of the 38.214 table 1 (QPSK to 64-QAM) keeps the test quick
+
 RUN = {
     "name": "multisc-small",
     "seed": 4,
-    "data": {"dataset": "photos", "options": {"image_size": 64, "views": 4}},
+    # train_fraction 0.5: 2 of the 4 training views per class are the validation split the MCS is chosen on
+    "data": {"dataset": "photos", "options": {"image_size": 64, "views": 4}, "train_fraction": 0.5},
     "encoder": {"spec": "efficientnet-lite0", "image_size": 64},
     "link": {"channel": {"name": "awgn"}},
     "budgets": [1024],
     "systems": [
-        {"type": "multi-sc", "crop_size": 32},
-        {"type": "multi-sc", "name": "multi-sc-raw-text", "crop_size": 32, "corrector": "none"},
-        {"type": "single-text-sc", "crop_size": 32},
-        {"type": "vlm-csc"},
+        {"type": "multi-sc", "crop_size": 32, "mcs_indices": MCS},
+        {"type": "multi-sc", "name": "multi-sc-raw-text", "crop_size": 32, "corrector": "none", "mcs_indices": MCS},
+        {"type": "single-text-sc", "crop_size": 32, "mcs_indices": MCS},
+        {"type": "vlm-csc", "mcs_indices": MCS},
     ],
     "eval": {"snr_db": [4.0, 7.0], "noiseless": True},
 }
@@ -49,20 +52,43 @@ def test_every_scheme_pays_for_what_it_sends(multisc_run):
     frame, _ = multisc_run
     assert set(frame["system"]) == {"multi-sc", "multi-sc-raw-text", "single-text-sc", "vlm-csc"}
     assert (frame["channel_uses"] == 1024).all() and (frame["channel_uses_sent"] <= 1024).all()
-    # The crop and box cost channel uses: schemes that send them spend more than the caption alone.
-    at = frame[frame["snr_db"] == math.inf].set_index("system")
-    assert at.loc["vlm-csc", "channel_uses_sent"] < at.loc["single-text-sc", "channel_uses_sent"]
-    assert at.loc["multi-sc", "crop_channel_uses"] == 512 and at.loc["vlm-csc", "crop_channel_uses"] == 0
+    # Crop, box and every caption's transport block are paid for in the uses sent (MCS 9: all fit).
+    at = frame[(frame["snr_db"] == math.inf) & (frame["variant"] == "MCS 9")].set_index("system")
+    blocks = {"multi-sc": 4, "multi-sc-raw-text": 4, "single-text-sc": 1, "vlm-csc": 1}
+    for system, row in at.iterrows():
+        paid = row["crop_channel_uses"] + row["box_channel_uses"] + blocks[system] * row["text_channel_uses"]
+        assert row["channel_uses_sent"] == paid, system
+    assert at.loc["multi-sc", "crop_channel_uses"] == 512 and at.loc["single-text-sc", "box_channel_uses"] > 0
+    assert at.loc["vlm-csc", "crop_channel_uses"] == 0 and at.loc["vlm-csc", "box_channel_uses"] == 0
+    # A caption gets what the crop and box leave: one caption of four gets a quarter of single-text-sc's.
+    assert at.loc["multi-sc", "text_channel_uses"] < at.loc["single-text-sc", "text_channel_uses"] / 3
     assert {"bleu_received", "bleu_corrected", "psnr_db", "feature_cosine", "top1_accuracy"} <= set(frame)
+
+
+def test_the_mcs_is_chosen_on_validation_and_hindsight_is_named(multisc_run):
+    frame, run = multisc_run
+    members = {f"MCS {i}" for i in MCS}
+    for variant, selected_on in (("selected", "validation"), ("hindsight", "test (hindsight: optimistic)")):
+        rows = frame[frame["variant"] == variant]
+        assert len(rows) == 4 * 3 and (rows["selected_on"] == selected_on).all()
+        assert set(rows["choice"]) <= members
+    import pandas as pd
+
+    validation = pd.read_parquet(run / "validation.parquet")  # every member at every SNR, on the validation split
+    assert len(validation) == 4 * len(MCS) * 3 and (validation["split"] == "validation").all()
+    for _, row in frame[frame["variant"] == "selected"].iterrows():
+        scores = validation[(validation["system"] == row["system"]) & (validation["snr_db"] == row["snr_db"])]
+        assert row["choice_validation_top1_accuracy"] == scores["top1_accuracy"].max()
 
 
 def test_text_crosses_exactly_without_noise_and_correction_repairs_it(multisc_run):
     frame, _ = multisc_run
-    clean = frame[frame["snr_db"] == math.inf]
+    fitting = frame[frame["variant"] == "MCS 9"]  # at MCS 9 every caption's transport block fits its share
+    clean = fitting[fitting["snr_db"] == math.inf]
     assert np.allclose(clean["bleu_received"], 100.0) and (clean["text_exact_rate"] == 1.0).all()
     assert np.allclose(clean["bleu_corrected"], 100.0)  # correction leaves a clean text alone
-    noisy = frame[(frame["snr_db"] == 4.0)].set_index("system")
-    assert noisy.loc["multi-sc", "bleu_received"] < 90  # uncoded QPSK at 4 dB: BER about 1 %
+    noisy = fitting[fitting["snr_db"] == 4.0].set_index("system")
+    assert noisy.loc["multi-sc", "bleu_received"] < 90  # MCS 9 at 4 dB: some caption blocks fail their CRC
     assert noisy.loc["multi-sc", "bleu_corrected"] > noisy.loc["multi-sc", "bleu_received"]
     raw = noisy.loc["multi-sc-raw-text"]
     assert raw["bleu_corrected"] == raw["bleu_received"]  # corrector "none": correction off
@@ -75,7 +101,7 @@ def test_reconstructions_and_the_example_figure(multisc_run):
     from semlink.sim.runner import RunDirectory
 
     journal = RunDirectory(run)
-    key = "budget=1024,channel=awgn,snr_db=4.0,system=multi-sc,variant="
+    key = "budget=1024,channel=awgn,snr_db=4.0,system=multi-sc,variant=MCS 9"
     stored = journal.read_per_query(key)
     assert stored["example_images"].shape[1:] == (64, 64, 3) and stored["example_crops"].shape[1:] == (32, 32, 3)
     assert "|" in str(stored["example_texts_sent"][0])

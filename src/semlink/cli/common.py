@@ -11,7 +11,7 @@ from pathlib import Path
 
 from semlink.errors import SemlinkError
 
-__all__ = ["EXECUTOR_HELP", "Interrupted", "invocation", "parse_db_list", "resumable", "show_flags_plainly"]
+__all__ = ["EXECUTOR_HELP", "THREADS_HELP", "Interrupted", "invocation", "parse_db_list", "resumable", "show_flags_plainly"]
 
 _ARGV: list[str] | None = None
 
@@ -77,6 +77,9 @@ def _kept(out: Path) -> str:
 
 
 EXECUTOR_HELP = "Where points run: local (this process) | process (a local pool) | ray (a Ray cluster)."
+THREADS_HELP = ("Threads of torch, numba and FAISS: a count or auto (default: the CPUs this process may use that "
+                "other processes leave free; SEMLINK_THREADS or OMP_NUM_THREADS override auto). With --executor "
+                "process or ray: per worker (default 1). The manifest records the choice and why.")
 
 
 def show_flags_plainly() -> None:

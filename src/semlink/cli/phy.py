@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from semlink.cli.common import EXECUTOR_HELP, parse_db_list, resumable
+from semlink.cli.common import EXECUTOR_HELP, THREADS_HELP, parse_db_list, resumable
 from semlink.errors import SemlinkError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Physical-layer link simulations.")
@@ -69,15 +69,16 @@ def phy_ber(
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (process; default: the CPU count) or actors "
                                    "(ray; default: the cluster's CPUs)."),
     address: str | None = typer.Option(None, "--address", help="Address of an existing Ray cluster (ray; default: start a local one)."),
+    threads: str = typer.Option("auto", "--threads", help=THREADS_HELP),
 ) -> None:
     """Monte Carlo BER/BLER sweep: bits → LDPC → QAM → (OFDM) → channel → estimation → decoding."""
     from semlink.config import read_toml, validate
     from semlink.io import check_output_folder
     from semlink.sim.ber import run_ber_sweep
     from semlink.sim.config import BerSweepConfig
-    from semlink.sim.executors import create_executor
+    from semlink.sim.executors import create_executor, set_up_threads
 
-    runner = create_executor(executor, workers, address)
+    runner = create_executor(executor, workers, address, threads)
 
     tree: dict[str, Any] = read_toml(config) if config else {}
     if snr_db is not None and ebno_db is not None:
@@ -129,6 +130,7 @@ def phy_ber(
         _set(tree, key, value)
     cfg = validate(BerSweepConfig, tree, source="phy ber settings")
     check_output_folder(out)
+    set_up_threads(executor, threads)
     from semlink.sim.runner import RunDirectory
 
     with resumable(out), RunDirectory(out).writing():  # the lock is taken as the sweep opens the folder

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from semlink.cli.common import EXECUTOR_HELP, resumable
+from semlink.cli.common import EXECUTOR_HELP, THREADS_HELP, resumable
 
 
 def register(app: typer.Typer) -> None:
@@ -21,6 +21,7 @@ def register(app: typer.Typer) -> None:
                                        "(ray; default: the cluster's CPUs)."),
         address: str | None = typer.Option(None, "--address", help="Address of an existing Ray cluster (ray; default: start a "
                                        "local one)."),
+        threads: str = typer.Option("auto", "--threads", help=THREADS_HELP),
         cache: Path | None = typer.Option(None, "--cache", help="Folder of the shared cache of trained codecs "
                                           "(default: $SEMLINK_CACHE/checkpoints or ~/.cache/semlink/checkpoints)."),
         no_cache: bool = typer.Option(False, "--no-cache", help="Neither reuse nor store codecs in the shared cache."),
@@ -37,18 +38,19 @@ def register(app: typer.Typer) -> None:
         """
         from semlink.io import check_output_folder
         from semlink.progress import resolve_mode
-        from semlink.sim.executors import create_executor
+        from semlink.sim.executors import create_executor, set_up_threads
         from semlink.sim.experiment_config import load_experiment
 
         resolve_mode(progress)  # a bad value fails before the config is read
         cfg = load_experiment(config)  # validated whole (PHY included) before anything heavy is imported
-        runner = create_executor(executor, workers, address)
+        runner = create_executor(executor, workers, address, threads)
         if dry_run:
             from semlink.sim.dry_run import describe_run
 
             typer.echo(describe_run(cfg))
             return
         check_output_folder(out)  # before the data, features and training it would otherwise follow
+        set_up_threads(executor, threads)
         from semlink.sim.experiment import run_experiment
         from semlink.sim.resources import default_cache_dir
 

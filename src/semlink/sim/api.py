@@ -81,7 +81,7 @@ def run(
     executor: str = "local",
     workers: int | None = None,
     address: str | None = None,
-    threads: int | None = None,
+    threads: int | str | None = None,
     cache: str | os.PathLike[str] | bool = True,
     figures: bool | None = None,
     progress: str = "auto",
@@ -94,8 +94,11 @@ def run(
     :param out: the run folder (results, manifest, checkpoints, figures); None: a temporary folder,
         removed when the run returns.
     :param resume: continue the run in ``out`` (also with added systems, channels, budgets or SNRs).
-    :param executor: ``local`` | ``process`` | ``ray``; ``workers``, ``address``, ``threads`` as
+    :param executor: ``local`` | ``process`` | ``ray``; ``workers`` and ``address`` as
         :func:`semlink.sim.executors.create_executor` takes them.
+    :param threads: a count or ``auto``/None (the free CPUs): this process's threads (torch, numba,
+        FAISS) with the local executor, each worker's with a pool (default 1 there); see
+        :func:`semlink.sim.executors.set_up_threads`.
     :param cache: the shared cache of trained codecs: True (``$SEMLINK_CACHE/checkpoints`` or
         ``~/.cache/semlink/checkpoints``), a folder, or False (none).
     :param figures: write the PNG/PDF/SVG figures and the gallery; default: only when ``out`` is given.
@@ -103,7 +106,7 @@ def run(
     :param log: ``log(message)`` for the run's log lines (default: stderr).
     :raises SemlinkError: a bad config or argument, a used ``out`` without ``resume=True``, missing data...
     """
-    from semlink.sim.executors import create_executor
+    from semlink.sim.executors import create_executor, set_up_threads
     from semlink.sim.experiment import run_experiment
     from semlink.sim.resources import default_cache_dir
 
@@ -112,6 +115,7 @@ def run(
     try:
         cfg = _config(config)
         runner = create_executor(executor, workers, address, threads)
+        set_up_threads(executor, threads)
         cache_dir = (default_cache_dir() / "checkpoints" if cache is True else None if cache is False
                      else Path(cache))
         kwargs: dict[str, Any] = {"executor": runner, "cache_dir": cache_dir, "progress": progress,

@@ -85,6 +85,7 @@ def run_ber_sweep(
     """Run the sweep described by ``cfg`` into ``out`` (CSV, Parquet, manifest, waterfall PNG/PDF/SVG)."""
     from semlink.sim.executors import LocalExecutor
     from semlink.sim.plots import plot_waterfall
+    from semlink.sim.run_record import command_line, host_facts
 
     axis = "snr_db" if cfg.snr_db is not None else "ebno_db"
     values = cfg.snr_db if cfg.snr_db is not None else cfg.ebno_db
@@ -92,6 +93,7 @@ def run_ber_sweep(
     config = cfg.model_dump(mode="json")
     evaluator = BerEvaluator(config)
     executor = executor or LocalExecutor()
+    host, threads = host_facts(executor.describe())
 
     def refresh(frame: pd.DataFrame, formats=("png",)) -> None:
         plot_waterfall(frame, os.path.join(out, "ber_bler.png"), x=axis, title=_title(cfg), formats=formats)
@@ -99,6 +101,7 @@ def run_ber_sweep(
     frame = run_points(
         points, evaluator, out, config=config, seed=cfg.seed, resume=resume, progress=progress,
         executor=executor, desc="SNR points", on_row=refresh,
+        manifest={"command": command_line(), "host": host, "threads": threads},
     )
     refresh(frame, formats=("png", "pdf", "svg"))
     return frame

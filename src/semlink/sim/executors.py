@@ -23,7 +23,8 @@ from typing import Any, Protocol
 
 from semlink.errors import SemlinkError, choice_error
 
-__all__ = ["EXECUTORS", "Evaluator", "LocalExecutor", "ProcessExecutor", "RayExecutor", "create_executor"]
+__all__ = ["EXECUTORS", "Evaluator", "LocalExecutor", "ProcessExecutor", "RayExecutor", "create_executor",
+           "set_up_threads"]
 
 EXECUTORS = ("local", "process", "ray")
 
@@ -86,10 +87,20 @@ _WORKER_FN: Callable[[Any], dict[str, Any]] | None = None
 
 def _init_worker(evaluate: Any, threads: int) -> None:
     global _WORKER_FN
-    import torch
+    from semlink.threads import apply_threads
 
-    torch.set_num_threads(threads)
+    apply_threads(threads)  # torch, numba and FAISS alike
     _WORKER_FN = _as_function(evaluate)
+
+
+def _init_pool_worker(evaluate: Any, threads: int) -> None:
+    """A pool worker leaves Ctrl-C to the driver: the terminal sends SIGINT to the whole process
+    group, and a worker that died of it would print its own traceback and break the pool before the
+    driver could say what ``--out`` keeps."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker(evaluate, threads)
 
 
 def _run_in_worker(point: Any) -> tuple[Any, dict[str, Any]]:
@@ -114,13 +125,17 @@ class ProcessExecutor:
         if not hasattr(evaluate, "build"):
             raise SemlinkError("the process executor needs a picklable Evaluator, not a local function")
         context = multiprocessing.get_context("spawn")  # fork after torch/OpenMP start-up can deadlock
-        with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
+        with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_pool_worker,
                                  initargs=(evaluate, self.threads)) as pool:
             pending = {pool.submit(_run_in_worker, p) for p in points}
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    yield future.result()
+            try:
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        yield future.result()
+            except BaseException:  # Ctrl-C, a failed point or a closed generator: queued points never start
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
 
     def describe(self) -> dict[str, Any]:
         return {"name": "process", "workers": self.workers, "threads_per_worker": self.threads}
@@ -211,10 +226,27 @@ def _positive(value: Any, what: str) -> int:
     return value
 
 
+def set_up_threads(executor: str = "local", threads: int | str | None = None):
+    """Thread counts of this process for a run on ``executor``; returns the
+    :class:`~semlink.threads.ThreadChoice` (the manifest records it).
+
+    ``threads`` (a count, ``auto`` or None = auto) is this process's count with the local executor;
+    with a pool this process only trains and collects, so it takes the automatic choice and
+    ``threads`` goes to each worker (:func:`create_executor`)."""
+    from semlink.threads import apply_threads
+
+    return apply_threads(threads if executor == "local" else None)
+
+
 def create_executor(name: str = "local", workers: int | None = None, address: str | None = None,
                     threads: int | None = None):
     """``local`` | ``process`` (``workers`` processes) | ``ray`` (``address`` of a cluster, or local);
-    ``threads``: torch threads per worker (local: None keeps torch's; pools: 1 when None)."""
+    ``threads``: torch threads per worker (local: None keeps this process's, see :func:`set_up_threads`;
+    pools: 1 when None or ``auto``)."""
+    if isinstance(threads, str):
+        from semlink.threads import parse_thread_count
+
+        threads = parse_thread_count(threads, "--threads")
     if name not in EXECUTORS:
         raise choice_error("executor", name, EXECUTORS)
     if address is not None and name != "ray":

@@ -194,6 +194,12 @@ def add_validation(resources: Resources, cfg) -> None:
     encoder = resources.scoring.image_encoder
     directory = resources.kb_directory.parent / "kb_validation"
     (features, labels), (kb_x, kb_y) = data.val_sender, data.val_receiver
+    if len(features) == 0 or len(kb_x) == 0:
+        raise SemlinkError(
+            f"the validation split has {len(features)} query image(s) and {len(kb_x)} knowledge-base item(s): too few "
+            f"training images per class for data.train_fraction = {cfg.data.train_fraction} to leave a validation "
+            "sender and receiver half; a system here chooses its MCS (or variant) on validation - give more training "
+            "images per class, a smaller data.train_fraction, or a fixed mcs = [index] to every system")
     count = len(features) if cfg.eval.validation_queries is None else min(len(features), cfg.eval.validation_queries)
     pick = np.linspace(0, len(features) - 1, count).round().astype(np.int64) if count < len(features) \
         else np.arange(len(features))

@@ -86,6 +86,11 @@ def host_facts(executor: dict[str, Any] | None = None) -> tuple[str, dict[str, A
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         if os.environ.get(name):
             threads[name] = os.environ[name]
+    from semlink.threads import applied_threads
+
+    choice = applied_threads()
+    if choice is not None:
+        threads["choice"] = choice.as_dict()
     for key in ("threads", "threads_per_worker", "workers"):
         if executor and executor.get(key) is not None:
             threads[f"executor_{key}"] = executor[key]
