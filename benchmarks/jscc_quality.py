@@ -26,6 +26,11 @@ The last line is one JSON object with every figure and ``"targets_met"``.
 
     python benchmarks/jscc_quality.py [--train 59000] [--test 1000] [--budgets 64,128,392]
         [--channels awgn-flat,tdl-a] [--variants adaptive,blind,per-budget] [--max-epochs 8]
+    python benchmarks/jscc_quality.py --from-run runs/compare_offline   # the targets on a finished run
+
+``--from-run`` reads the results of a finished ``semlink run`` (``configs/compare_offline.toml``:
+deep JSCC and the linear code as the product trains and fits them, the BPG rows chosen on its
+validation split, 1000 queries) and checks the same targets on them, training nothing.
 """
 
 from __future__ import annotations
@@ -84,6 +89,54 @@ def bpg_rows(channels, budgets, snrs, queries_per_class: int, seed: int, threads
     return rows, query_ids
 
 
+def rows_from_run(folder: str | Path) -> tuple[dict, list[int], list[float]]:
+    """``(channels, budgets, snrs)`` of a finished run, shaped as :func:`main` builds them: mean PSNR
+    per system, budget and SNR; ``awgn`` on a flat grid is ``awgn-flat``; the BPG families' rows
+    are their ``selected`` (validation) rows."""
+    import pandas as pd
+
+    table = pd.read_parquet(Path(folder) / "results.parquet")
+    table = table[table.snr_db.notna() & (table.snr_db != float("inf"))]
+    names = {"deep-jscc": "deep-jscc", "linear-analog": "linear-analog", "bpg+ldpc": "bpg+ldpc",
+             "bpg+capacity": "bpg+capacity", "bpg+capacity-csit": "bpg+capacity-csit"}
+    channels: dict[str, dict] = {}
+    for channel, group in table.groupby("channel"):
+        flat = channel == "awgn" and not group.ofdm.fillna(False).astype(bool).any()
+        key = "awgn-flat" if flat else channel
+        rows: dict[str, dict] = {}
+        for system, name in names.items():
+            picked = group[group.system == system]
+            if "variant" in picked and (picked.variant == "selected").any():
+                picked = picked[picked.variant == "selected"]
+            if picked.empty:
+                continue
+            rows[name] = {int(b): {float(s): round(float(v), 2) for s, v in zip(part.snr_db, part.psnr_db)}
+                          for b, part in picked.groupby("budget")}
+        channels[key] = rows
+    return channels, sorted(int(b) for b in table.budget.unique()), sorted(float(s) for s in table.snr_db.unique())
+
+
+def _report(results: dict, budgets, snrs) -> None:
+    results["targets"] = _targets(results, budgets, snrs)
+    met = [t["met"] for t in results["targets"] if t["met"] is not None]
+    results["targets_met"] = bool(met) and all(met)
+    print("\ntargets:")
+    for t in results["targets"]:
+        status = "pending" if t["met"] is None else ("met" if t["met"] else "NOT met")
+        print(f"  {t['name']}: {t['value']} (target {t['target']}) {status}")
+    print(json.dumps(results, default=str))
+
+
+def _print_table(channel: str, rows: dict, budgets, snrs) -> None:
+    header = " ".join(f"{s:>+7.0f}dB" for s in snrs)
+    print(f"\n{channel}: mean PSNR (dB)\n{'system':>24} {'uses':>5} {header}")
+    for system, table in rows.items():
+        for budget in budgets:
+            if budget in table:
+                cells = " ".join(f"{table[budget].get(s, float('nan')):9.2f}" for s in snrs)
+                print(f"{system:>24} {budget:>5} {cells}")
+
+
 def _link(channel: str, packed: bool):
     from semlink.phy import AnalogLink, AnalogLinkConfig, ChannelConfig, OfdmConfig
 
@@ -135,7 +188,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", action="store_true", help="print every epoch")
+    parser.add_argument("--from-run", default=None, help="check the targets on a finished run's results instead")
     args = parser.parse_args()
+    if args.from_run:
+        channels, budgets, snrs = rows_from_run(args.from_run)
+        snrs = [s for s in snrs if s in TARGET_SNRS] or snrs
+        for channel, rows in channels.items():
+            _print_table(channel, rows, budgets, snrs)
+        _report({"run": str(args.from_run), "budgets": budgets, "snr_db": snrs, "channels": channels}, budgets, snrs)
+        return
 
     import torch
 
@@ -200,22 +261,8 @@ def main() -> None:
                 rows[name].update(_evaluate(codec, test_images, channel, group, snrs, args.seed))
         rows.update(bpg.get(channel, {}))
         results["channels"][channel] = rows
-        header = " ".join(f"{s:>+7.0f}dB" for s in snrs)
-        print(f"\n{channel}: mean PSNR (dB)\n{'system':>24} {'uses':>5} {header}")
-        for system, table in rows.items():
-            for budget in budgets:
-                if budget in table:
-                    cells = " ".join(f"{table[budget][s]:9.2f}" for s in snrs)
-                    print(f"{system:>24} {budget:>5} {cells}")
-
-    results["targets"] = _targets(results, budgets, snrs)
-    met = [t["met"] for t in results["targets"] if t["met"] is not None]
-    results["targets_met"] = bool(met) and all(met)
-    print("\ntargets:")
-    for t in results["targets"]:
-        status = "pending" if t["met"] is None else ("met" if t["met"] else "NOT met")
-        print(f"  {t['name']}: {t['value']} (target {t['target']}) {status}")
-    print(json.dumps(results, default=str))
+        _print_table(channel, rows, budgets, snrs)
+    _report(results, budgets, snrs)
 
 
 def _targets(results: dict, budgets, snrs) -> list[dict]:

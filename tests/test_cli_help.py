@@ -56,6 +56,16 @@ def test_help_shows_flags_as_flags_and_every_option(name):
         assert option.opts[0] in result.output
 
 
+def test_help_prints_every_word_of_the_descriptions():
+    """Units in brackets are text, not markup: "[dB]" must not vanish from ``--help``."""
+    for name, command in COMMANDS.items():
+        result = CliRunner().invoke(app, [*name.split()[1:], "--help"], terminal_width=400)
+        shown = " ".join(result.output.split())
+        for option in _options(command):
+            for unit in re.findall(r"\[[^\]\s]+\]", option.help or ""):
+                assert unit in shown, f"{name} {option.opts[0]}: {unit} missing from --help"
+
+
 def test_a_flag_takes_no_value():
     result = CliRunner().invoke(app, ["run", "x.toml", "--out", "o", "--resume", "true"])
     assert result.exit_code != 0  # `true` is an extra argument, as the help (a plain flag) says

@@ -2,7 +2,8 @@
 
 Subpackages
 -----------
-- :mod:`semlink.phy`     Sionna 2 physical layer: ``DigitalLink`` (LDPC+QAM+OFDM) and ``AnalogLink``.
+- :mod:`semlink.phy`     Sionna 2 physical layer: ``DigitalLink`` (5G NR transport blocks, QAM, OFDM) and
+                        ``AnalogLink``.
 - :mod:`semlink.bridge`  zero-copy tensor crossings (torch, NumPy, FAISS, any ``__dlpack__`` producer).
 - :mod:`semlink.tx`      transmitter side: image encoders, feature compressors.
 - :mod:`semlink.rx`      receiver side: feature decompressors, retrieval scoring.

@@ -5,6 +5,8 @@ with plotly.js once, and the page opened in headless Chromium (screenshots kept 
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import math
 import os
@@ -96,7 +98,9 @@ def test_one_runs_report_is_small_and_reads_right(two_runs, tmp_path):
     write_report(two_runs[:1], page)
     text = page.read_text(encoding="utf-8")
     assert page.stat().st_size < 1.5e6, page.stat().st_size
-    assert text.count("plotly.js (basic - minified)") == 1 and text.count("<script type=\"text/javascript\">/**") == 1
+    assert text.count('id="plotly-js-gzip"') == 1  # plotly.js once, compressed: the page unpacks it
+    packed = text.split('id="plotly-js-gzip" type="application/gzip;base64">', 1)[1].split("<", 1)[0]
+    assert gzip.decompress(base64.b64decode(packed)).decode().count("plotly.js (basic - minified)") == 1
     snr = _figure(text, "fig-top1_accuracy-snr")
     layout = snr["layout"]
     assert not layout.get("template")  # no plotly template JSON repeated in every figure

@@ -128,6 +128,8 @@ def test_a_piped_run_logs_epochs_and_points_and_writes_files_that_read_themselve
     assert all(v is not None for v in train.values()), train  # lr, ema_decay... as the codec was trained
     assert train["lr"] > 0 and train["snr_db"] == manifest["config"]["train"]["snr_db"]
     assert resolved["encoder"]["image_size"] == 64 and resolved["channels"][0]["name"] == "awgn"
+    channel = resolved["channels"][0]  # as the run met it: no null standing for a real value
+    assert channel["label"] == "awgn" and channel["csi"] == manifest["resolved_config"]["link"]["csi"]
     assert [s["name"] for s in resolved["systems"]] == ["kbsc", "noiseless"]
     assert manifest["config"]["systems"][0]["train"]["lr"] is None  # what was asked stays as asked (resume)
 

@@ -105,6 +105,9 @@ def test_reconstructions_and_the_example_figure(multisc_run):
     stored = journal.read_per_query(key)
     assert stored["example_images"].shape[1:] == (64, 64, 3) and stored["example_crops"].shape[1:] == (32, 32, 3)
     assert "|" in str(stored["example_texts_sent"][0])
+    # one entry per query beside the few examples: which image, its class, what the receiver decided
+    assert stored["query_index"].tolist() == list(range(8)) and len(stored["query_id"]) == 8
+    assert len(stored["true_label"]) == len(stored["predicted_label"]) == 8
 
 
 def test_a_missing_model_folder_stops_the_run_at_once_with_one_line(tmp_path):

@@ -23,7 +23,8 @@ Exit status (one line on stderr for each failure, never a traceback):
   ``run`` and ``phy ber`` say what their folder keeps and the command that continues it.
 
 The commands live in this package (the top layer: it imports every other): ``phy`` (``phy ber``),
-``run``, ``models`` (``features``, ``export-onnx``), ``kb``; ``common`` holds what they share.
+``run``, ``models`` (``features``, ``export-onnx``), ``kb``, ``listing`` (``list``); ``common`` holds what they
+share.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ import typer
 
 from semlink.errors import SemlinkError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Semantic image transmission over a real PHY.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,  # "[dB]" is a unit, not a style
+                  help="Semantic image transmission over a real PHY.")
 
 
 def _version(value: bool) -> None:

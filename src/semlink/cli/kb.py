@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # the CLI stays import-light: torch and FAISS load inside the
 
     from semlink.kb.index import KnowledgeBase
 
-app = typer.Typer(help="Build and query the receiver's FAISS knowledge base.", no_args_is_help=True)
+app = typer.Typer(help="Build and query the receiver's FAISS knowledge base.", no_args_is_help=True, rich_markup_mode=None)
 
 __all__ = ["app", "read_feature_file"]
 

@@ -46,8 +46,13 @@ def _plugin_packages(kind: str) -> dict[str, str]:
 
 
 def _summary(obj: Any) -> str:
-    doc = inspect.getdoc(obj) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
+    """The docstring's first sentence (it may run over several lines; reST markup as plain text)."""
+    import re
+
+    paragraph = " ".join((inspect.getdoc(obj) or "").strip().split("\n\n")[0].split())
+    paragraph = re.sub(r":\w+:`~?([^`]+)`", r"\1", paragraph).replace("``", "")  # reST roles and literals as text
+    sentence = re.match(r"(.+?\.)(\s|$)", paragraph)
+    return (sentence.group(1) if sentence else paragraph).rstrip(".:;")
 
 
 def _origin(name: str, obj: Any, plugins: dict[str, str]) -> str:

@@ -10,7 +10,8 @@ import typer
 from semlink.cli.common import EXECUTOR_HELP, THREADS_HELP, parse_db_list, resumable
 from semlink.errors import SemlinkError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Physical-layer link simulations.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Physical-layer link simulations.")  # no markup: "[dB]" is a unit, not a style
 
 
 def _set(tree: dict[str, Any], key: str, value: Any) -> None:

@@ -11,12 +11,11 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from semlink.errors import SemlinkError, choice_error
-
-if TYPE_CHECKING:  # pragma: no cover - semlink.phy.mcs imports this module
-    from semlink.phy.mcs import Mcs
+from semlink.phy.mcs import Mcs
+from semlink.phy.modulations import MODULATIONS  # re-exported here, where the link's keys are
 
 __all__ = [
     "MODULATIONS",
@@ -31,9 +30,6 @@ __all__ = [
     "DigitalLinkConfig",
     "AnalogLinkConfig",
 ]
-
-#: Accepted modulation names and their bits per symbol (Gray-labelled square QAM, unit energy).
-MODULATIONS: dict[str, int] = {"qpsk": 2, "16qam": 4, "64qam": 6, "256qam": 8}
 
 #: Accepted channel names. ``awgn`` and ``rayleigh`` work with and without an OFDM grid;
 #: the 3GPP TR 38.901 TDL/CDL models need one.
@@ -305,8 +301,6 @@ class DigitalLinkConfig:
 
             check_code_params(k, n, self.bits_per_symbol)
         if self.mcs is not None:
-            from semlink.phy.mcs import Mcs
-
             mcs = Mcs.from_dict(self.mcs)
             _set(self, "mcs", mcs)
             if k is not None:
@@ -336,7 +330,6 @@ class DigitalLinkConfig:
         >>> DigitalLinkConfig.for_mcs({"table": "38.214-1", "index": 10}).modulation
         '16qam'
         """
-        from semlink.phy.mcs import Mcs
 
         mcs = Mcs.from_dict(mcs)
         return cls(**{"modulation": mcs.modulation, "code_k": None, "code_n": None, **kwargs, "mcs": mcs})

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from semlink.errors import SemlinkError, choice_error
-from semlink.phy.config import MODULATIONS
+from semlink.phy.modulations import MODULATIONS
 
 __all__ = ["Mcs", "MCS_TABLES", "MAX_TARGET_RATE", "mcs_from_table", "mcs_table"]
 
@@ -61,7 +61,7 @@ MCS_TABLES: dict[str, tuple[tuple[int, float], ...]] = {
 class Mcs:
     """A modulation and a target code rate, optionally a row of a 38.214 table.
 
-    - ``modulation``: one of :data:`~semlink.phy.config.MODULATIONS` (``qpsk`` ... ``256qam``;
+    - ``modulation``: one of :data:`~semlink.phy.modulations.MODULATIONS` (``qpsk`` ... ``256qam``;
       ``16-QAM`` and upper case are accepted and normalised).
     - ``target_rate``: ``R`` in ``(0, 948/1024]``, the rate TS 38.214 sizes the transport block
       with (the real rate after CRC and rate matching is :attr:`TbLayout.code_rate

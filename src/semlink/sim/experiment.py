@@ -190,8 +190,9 @@ def _run_experiment(cfg: ExperimentConfig, out: Path, resume: bool, log, executo
             log(f"warning: {warning}")
         host, threads = host_facts(executor.describe())
         record = {"command": command or command_line(), "host": host, "threads": threads, "warnings": warnings,
-                  "resolved_config": resolved_config(cfg, systems, resources.scoring.image_encoder,
-                                                     str(feature_cache_dir(cfg)))}
+                  "resolved_config": resolved_config(
+                      cfg, systems, resources.scoring.image_encoder, str(feature_cache_dir(cfg)),
+                      None if resources.validation is None else len(resources.validation[0].labels))}
         # The manifest now describes this config and its grid, before any codec is trained.
         run_dir.write_manifest(config, cfg.seed, status="running", n_points=len(points), executor=executor.describe(),
                                **record)

@@ -124,12 +124,18 @@ def _training_settings(system: Any) -> dict[str, Any] | None:
 
 
 def resolved_config(cfg: Any, systems: Sequence[Any] = (), encoder: Any = None,
-                    feature_cache: str | None = None) -> dict[str, Any]:
+                    feature_cache: str | None = None, validation_queries: int | None = None) -> dict[str, Any]:
     """``cfg`` (:class:`~semlink.sim.experiment_config.ExperimentConfig`) as a JSON tree with its defaults
     resolved (see the module docstring). ``systems``: the run's built systems (their training settings);
-    ``encoder``: the run's image encoder (its input size); ``feature_cache``: the feature cache folder used."""
+    ``encoder``: the run's image encoder (its input size); ``feature_cache``: the feature cache folder used;
+    ``validation_queries``: how many validation queries the run chose on (where it chose)."""
     tree = cfg.model_dump(mode="json")
-    tree["channels"] = [channel.model_dump(mode="json") for channel in cfg.channel_list]
+    tree["channels"] = []
+    for channel in cfg.channel_list:  # each as the run meets it: its name in the results and its CSI
+        entry = channel.model_dump(mode="json")
+        met = cfg.link.on(channel)
+        entry.update(label=channel.key, csi=met.csi)
+        tree["channels"].append(entry)
     if cfg.link.ofdm is not None:
         _fill(tree["link"]["ofdm"], dataclasses.asdict(cfg.link.ofdm.build()))
     first_system: dict[str, Any] = {}
@@ -146,6 +152,8 @@ def resolved_config(cfg: Any, systems: Sequence[Any] = (), encoder: Any = None,
         tree["encoder"]["image_size"] = int(encoder.image_size)
     if feature_cache is not None and tree["encoder"].get("cache_dir") is None:
         tree["encoder"]["cache_dir"] = str(feature_cache)
+    if validation_queries is not None and tree["eval"].get("validation_queries") is None:
+        tree["eval"]["validation_queries"] = int(validation_queries)
     return tree
 
 

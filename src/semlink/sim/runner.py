@@ -425,17 +425,20 @@ def _point_note(params: dict[str, Any]) -> str:
 
 
 def _with_query_columns(per_query: dict[str, Any], columns: dict[str, Any] | None) -> dict[str, Any]:
-    """``per_query`` with ``query_index`` and the run's ``columns`` in front, where their lengths match."""
+    """``per_query`` with ``query_index`` and the run's ``columns`` in front. The number of queries is
+    the columns' length (else the one length all 1-D arrays share); arrays of another length (a few
+    example images, texts) are kept as they are."""
     import numpy as np
 
-    lengths = {len(v) for v in per_query.values() if np.ndim(v) == 1}
-    if len(lengths) != 1:
+    columns = {k: v for k, v in (columns or {}).items() if np.ndim(v) >= 1}
+    counts = {len(v) for v in columns.values()} or {len(v) for v in per_query.values() if np.ndim(v) == 1}
+    if len(counts) != 1:
         return per_query
-    count = lengths.pop()
+    count = counts.pop()
+    if not any(np.ndim(v) >= 1 and len(v) == count for v in per_query.values()):
+        return per_query  # nothing per query here: the columns would describe nothing
     front: dict[str, Any] = {"query_index": np.arange(count)}
-    for name, values in (columns or {}).items():
-        if name not in per_query and np.ndim(values) >= 1 and len(values) == count:
-            front[name] = np.asarray(values)
+    front.update({name: np.asarray(values) for name, values in columns.items() if name not in per_query})
     return {**front, **per_query}
 
 

@@ -4,7 +4,8 @@
 type                what crosses the channel
 ==================  =============================================================================
 ``kbsc``            the learned compressor's 2·B reals as B complex symbols on :class:`AnalogLink`
-``kbsc-digital``    the compressed feature quantised to bits → 5G LDPC + QAM on :class:`DigitalLink`
+``kbsc+labels``     the same, the codec trained with the training split's class labels as well
+``kbsc-digital``    the quantised feature in a 5G NR transport block at an MCS on :class:`DigitalLink`
 ==================  =============================================================================
 
 The receiver decodes a feature and the run retrieves the nearest item of its knowledge base;
@@ -61,7 +62,7 @@ class KbscCodecs(TrainedCodecs):
             self.settings, seed=self.seed, train_labels=data.labels,
         )
         ctx.log(f"{self.what} [{channel.key}]: best val top-1 {trained.best_val_accuracy:.3f} at epoch "
-                f"{trained.best_epoch}; collapsed={trained.collapsed}")
+                f"{trained.best_epoch + 1}; collapsed={trained.collapsed}")
         return codec, history_dict(trained)
 
     def load(self, ctx, directory):
@@ -109,7 +110,7 @@ class KbscAnalog(SystemBase):
         codec = self.codecs.get(ctx, channel)
         send = analog_channel(ctx.links.analog(channel))
         queries = ctx.queries
-        # The decoder gets what the receiver has: the equalised symbols and their noise variance.
+        # The decoder gets what the receiver has: per-symbol LMMSE estimates and their error variances.
         parts = [codec.decode(send(codec.encode(queries.features[s]), snr_db)) for s in queries.batches()]
         return Received(features=torch.cat(parts))
 

@@ -122,6 +122,7 @@ def load_linear_analog(directory: str | os.PathLike[str], map_location: str | to
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from semlink.systems.checkpoints import verify_checkpoint
     from semlink.tx.jscc import JsccLayout
 
     directory = Path(directory)
@@ -132,6 +133,7 @@ def load_linear_analog(directory: str | os.PathLike[str], map_location: str | to
                 f"checkpoint file {str(path)!r} is missing; a linear-analog checkpoint folder holds config.json "
                 "and model.safetensors (written by save_linear_analog)"
             )
+    verify_checkpoint(directory)  # the weights' sha256 recorded in config.json, before any weight is read
     try:
         meta = json.loads(config_path.read_text())
         kind = meta.get("kind")

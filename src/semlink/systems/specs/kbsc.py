@@ -105,7 +105,7 @@ class KbscDigitalSpec(McsFamily, BudgetSpec):
     budget: as many latent values as the budget's transport block carries (``bits_per_value`` bits each).
 
     The MCS (:class:`~semlink.systems.specs.image.McsFamily`): by default one, 38.214-1 MCS 12 (16-QAM
-    490/1024); several (``mcs = [...]`` or ``"select"``) make a family chosen per SNR on validation, one
+    434/1024); several (``mcs = [...]`` or ``"select"``) make a family chosen per SNR on validation, one
     codec per member (the latent size follows the member's transport block).
     """
 
@@ -122,7 +122,7 @@ class KbscDigitalSpec(McsFamily, BudgetSpec):
         moved = [key for key in ("modulation", "code", "code_rate") if isinstance(data, dict) and key in data]
         if moved:
             raise ValueError(f"{', '.join(moved)}: kbsc-digital sends 5G NR transport blocks at an MCS now; give "
-                             "mcs = [index] of mcs_table (default 38.214-1), e.g. mcs = [12] for 16-QAM 490/1024, "
+                             "mcs = [index] of mcs_table (default 38.214-1), e.g. mcs = [12] for 16-QAM 434/1024, "
                              "or mcs = [[\"16qam\", 0.5]]")
         return data
 
