@@ -84,9 +84,10 @@ class JsccCodec(nn.Module):
     :param filters: feature maps of the inner layers (the paper's 32).
     :param snr_adaptive: ADJSCC's attention-feature modules in both halves (module docstring).
     :param gdn: GDN / inverse GDN before the hidden activations.
-    :param klt: a fitted :class:`~semlink.tx.linear_analog.KltBasis` of at least
-        ``min(2·channel_uses, H·W·C)`` components: the networks learn corrections to the linear
-        analog code on it (``linear_skip``, module docstring). None: plain networks.
+    :param klt: a fitted :class:`~semlink.tx.linear_analog.KltBasis` (``min(2·channel_uses, H·W·C)``
+        components, or fewer where fewer training images gave fewer: the rest of the budget's reals
+        then carry the networks' residual alone): the networks learn corrections to the linear analog
+        code on it (``linear_skip``, module docstring). None: plain networks.
 
     ``encode``: ``[B, C, H, W] float32`` in [0, 1] (and the fed-back ``snr_db``) →
     ``[B, channel_uses] complex64`` (unit energy per image); ``decode``: the link's
@@ -104,9 +105,8 @@ class JsccCodec(nn.Module):
             require(isinstance(klt, KltBasis) and klt.image_shape == self.layout.image_shape,
                     f"the linear skip's KLT is for images {getattr(klt, 'image_shape', None)}, "
                     f"not {self.layout.image_shape}")
-            needed = min(self.layout.sent_reals, self.layout.source_values)
-            require(klt.num_components >= needed,
-                    f"the linear skip's KLT has {klt.num_components} components; {channel_uses} channel uses need {needed}")
+            # A KLT of fewer components than the budget's reals (fitted on fewer images than that) leaves the
+            # linear code's other reals at zero power: the network's residual is free to use them.
         self.klt = klt
         self._linear_halves: dict[int, tuple[Any, Any]] = {}  # budget -> the linear code's (encoder, decoder)
 

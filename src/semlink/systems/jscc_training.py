@@ -168,9 +168,9 @@ def train_jscc(
     val_x = val_x.to(device)
     klt = None
     if settings.linear_skip:
-        from semlink.tx.linear_analog import fit_klt
+        from semlink.tx.linear_analog import fit_klt, klt_components
 
-        klt = fit_klt(train_x, min(2 * max(budgets), train_x[0].numel()), seed=seed)
+        klt = fit_klt(train_x, klt_components(train_x, 2 * max(budgets)), seed=seed)
     codec = JsccCodec(tuple(val_x.shape[1:]), max(budgets), settings.filters,
                       snr_adaptive=settings.snr_adaptive, gdn=settings.gdn, klt=klt).to(device)
     steps_per_epoch = len(train_x) // settings.batch_size

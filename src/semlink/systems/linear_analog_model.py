@@ -35,7 +35,7 @@ from semlink.errors import CorruptFileError, MissingResourceError, SemlinkError,
 from semlink.rx.linear_analog import LinearAnalogDecoder
 from semlink.systems.analog_codec import SymbolChannel, uint8_images
 from semlink.tx.jscc import positive_int
-from semlink.tx.linear_analog import KltBasis, LinearAnalogEncoder, fit_klt
+from semlink.tx.linear_analog import KltBasis, LinearAnalogEncoder, fit_klt, klt_components
 
 __all__ = ["KIND", "LinearAnalogCodec", "fit_linear_analog", "load_linear_analog", "save_linear_analog"]
 
@@ -103,7 +103,7 @@ def fit_linear_analog(train_images: np.ndarray | torch.Tensor, channel_uses: int
         else channel_uses
     uses = positive_int(uses, "channel_uses")
     x = images_to_tensor(uint8_images(train_images, "train_images"))
-    return LinearAnalogCodec(fit_klt(x, min(2 * uses, x[0].numel()), seed=seed), uses)
+    return LinearAnalogCodec(fit_klt(x, klt_components(x, 2 * uses), seed=seed), uses)
 
 
 def save_linear_analog(codec: LinearAnalogCodec, directory: str | os.PathLike[str], **provenance: Any) -> None:

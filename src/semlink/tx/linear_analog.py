@@ -70,6 +70,7 @@ __all__ = [
     "KltBasis",
     "LinearAnalogEncoder",
     "fit_klt",
+    "klt_components",
     "allocation_gains",
     "lee_petersen_powers",
     "sent_components",
@@ -130,6 +131,17 @@ class KltBasis(nn.Module):
         """``[B, n]`` → ``[B, C, H, W]``."""
         height, width, channels = self.image_shape
         return values.reshape(-1, channels, height, width)
+
+
+def klt_components(images: torch.Tensor, wanted: int) -> int:
+    """The KLT components ``images [N, ...]`` can give towards ``wanted``: at most the values per image
+    and the rank of the centred data (N - 1). A budget with more reals than that sends the rest at
+    zero power (:func:`sent_components`).
+
+    >>> klt_components(torch.zeros(200, 3, 8, 8), 4096), klt_components(torch.zeros(5000, 1, 8, 8), 32)
+    (192, 32)
+    """
+    return max(1, min(int(wanted), images[0].numel(), images.shape[0] - 1))
 
 
 def fit_klt(images: torch.Tensor, num_components: int, seed: int = 0) -> KltBasis:
