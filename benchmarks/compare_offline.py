@@ -7,7 +7,7 @@ per system (from the run's ``timings.csv``) and training's share.
 
     python benchmarks/compare_offline.py [--keep DIR] [--config configs/compare_offline.toml]
 
-Target: <= 15 minutes on 2 cores, training included.
+Target (issue 17): <= 20 minutes on 2 free cores, training included.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-TARGET_S = 15 * 60
+TARGET_S = 20 * 60
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ processes: on the machine as it is, then with a CPU-bound process pinned to one 
 Times ``semlink --help`` (median of 5 cold processes). With ``--compare`` it also runs
 ``benchmarks/compare_offline.py`` (the whole comparison, training included).
 
-    python benchmarks/main_job.py [--compare] [--config configs/kbsc_offline.toml]
+    python benchmarks/main_job.py [--compare] [--keep runs/main_job] [--config configs/kbsc_offline.toml]
 
 Targets: main job <= 120 s on 2 free cores; with one core busy <= 2x the free time; compare_offline
 <= 20 min on 2 free cores; ``semlink --help`` < 0.5 s. "Free" means nothing else runs: the script
@@ -36,10 +36,12 @@ def _last_json(text: str) -> dict:
     raise SystemExit(f"no JSON line in the output:\n{text[-2000:]}")
 
 
-def _profile(config: str, busy: bool) -> dict:
+def _profile(config: str, busy: bool, out: str | None = None) -> dict:
     command = [sys.executable, str(ROOT / "benchmarks" / "profile_main_job.py"), "--config", config]
     if busy:
         command.append("--busy")
+    if out:
+        command += ["--out", out]
     print(f"$ {' '.join(command[1:])}", flush=True)
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
@@ -70,6 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "kbsc_offline.toml"))
     parser.add_argument("--compare", action="store_true", help="also time compare_offline (about 20 min or more)")
+    parser.add_argument("--keep", default=None, help="keep the free run's folder here (its results are the README's)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from semlink.threads import sample_busy_cores, usable_cpus
@@ -79,7 +82,7 @@ def main() -> None:
     print(f"machine: {cpus} usable CPUs, {busy_before:.2f} cores busy elsewhere before the run"
           + ("" if busy_before < 0.3 else " - NOT free: the 'free' figures below read high"), flush=True)
 
-    free = _profile(args.config, busy=False)
+    free = _profile(args.config, busy=False, out=args.keep)
     busy = _profile(args.config, busy=True)
     help_s = _help_seconds()
     figures = {"main_job_free_s": free["total_s"], "main_job_busy_s": busy["total_s"],

@@ -239,7 +239,7 @@ def set_up_threads(executor: str = "local", threads: int | str | None = None):
 
 
 def create_executor(name: str = "local", workers: int | None = None, address: str | None = None,
-                    threads: int | None = None):
+                    threads: int | str | None = None):
     """``local`` | ``process`` (``workers`` processes) | ``ray`` (``address`` of a cluster, or local);
     ``threads``: torch threads per worker (local: None keeps this process's, see :func:`set_up_threads`;
     pools: 1 when None or ``auto``)."""
