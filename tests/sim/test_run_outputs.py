@@ -118,6 +118,7 @@ def test_a_piped_run_logs_epochs_and_points_and_writes_files_that_read_themselve
 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["command"].startswith("python -m semlink.cli run ") and "--no-cache" in manifest["command"]
+    assert os.path.isdir(manifest["working_directory"])  # where the command's relative paths start
     assert manifest["host"] and manifest["threads"]["cpu_count"] >= 1 and manifest["threads"]["OMP_NUM_THREADS"] == "1"
     wall = manifest["wall_seconds"]
     assert set(wall["phases"]) == {"data and features", "training", "evaluation", "tables and figures"}

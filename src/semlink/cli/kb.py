@@ -94,7 +94,7 @@ def query(
     image: list[Path] | None = typer.Option(
         None,
         "--image",
-        metavar="PATH",
+        metavar="<path>",
         help="instead of --features: an image file, or a folder whose image files are all queries "
         "(sub-folders are not searched); repeat for more. Encoded with the knowledge base's own encoder. Transparent "
         "pixels are composited on white, 16-bit images scaled to 8 bits, EXIF rotation applied",

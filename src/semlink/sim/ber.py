@@ -101,7 +101,7 @@ def run_ber_sweep(
     frame = run_points(
         points, evaluator, out, config=config, seed=cfg.seed, resume=resume, progress=progress,
         executor=executor, desc="SNR points", on_row=refresh,
-        manifest={"command": command_line(), "host": host, "threads": threads},
+        manifest={"command": command_line(), "working_directory": os.getcwd(), "host": host, "threads": threads},
     )
     refresh(frame, formats=("png", "pdf", "svg"))
     return frame

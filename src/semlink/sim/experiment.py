@@ -189,7 +189,8 @@ def _run_experiment(cfg: ExperimentConfig, out: Path, resume: bool, log, executo
         for warning in warnings:
             log(f"warning: {warning}")
         host, threads = host_facts(executor.describe())
-        record = {"command": command or command_line(), "host": host, "threads": threads, "warnings": warnings,
+        record = {"command": command or command_line(), "working_directory": os.getcwd(), "host": host,
+                  "threads": threads, "warnings": warnings,
                   "resolved_config": resolved_config(
                       cfg, systems, resources.scoring.image_encoder, str(feature_cache_dir(cfg)),
                       None if resources.validation is None else len(resources.validation[0].labels))}
