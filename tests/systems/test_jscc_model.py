@@ -415,3 +415,23 @@ def test_a_codec_trained_at_one_snr_is_beaten_by_the_adaptive_one_at_another():
     seed_everything(1)
     adapted = float(transmit_images(adaptive, test, link, -4.0).psnr_db.mean())
     assert adapted > fixed + 0.3, (adapted, fixed)
+
+
+def test_the_networks_read_no_snr_beyond_their_training_snrs(tmp_path):
+    """Above the highest training SNR (no noise included) the attention-feature modules read that SNR,
+    not an input they never saw; the limits survive the checkpoint."""
+    torch.manual_seed(0)
+    codec = JsccCodec((12, 12), 40, filters=8, snr_adaptive=True).eval()
+    with torch.no_grad():  # as after training: every weight, the AF modules' included, away from its start
+        for parameter in codec.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    codec.set_snr_limits([-7.0, 0.0, 13.0])
+    images = torch.rand(2, 1, 12, 12)
+    with torch.no_grad():
+        top = codec.encode(images, 13.0)
+        torch.testing.assert_close(codec.encode(images, float("inf")), top)
+        torch.testing.assert_close(codec.encode(images, 30.0), top)
+        assert not torch.allclose(codec.encode(images, 0.0), top)  # inside the range the SNR still counts
+    save_jscc(codec, tmp_path / "ckpt", seed=1)
+    loaded, _ = load_jscc(tmp_path / "ckpt")
+    assert loaded.encoder.snr_limits_db == loaded.decoder.snr_limits_db == (-7.0, 13.0)

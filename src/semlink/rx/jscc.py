@@ -38,6 +38,7 @@ from semlink.errors import SemlinkError
 from semlink.tx.jscc import (
     GDN,
     KERNEL_SIZE,
+    SNR_CONTEXT_RANGE_DB,
     AttentionFeature,
     JsccLayout,
     flag,
@@ -90,6 +91,7 @@ class JsccDecoder(nn.Module):
         self.snr_adaptive = flag(snr_adaptive, "snr_adaptive")
         self.gdn = flag(gdn, "gdn")
         self.residual = flag(residual, "residual")
+        self.snr_limits_db = SNR_CONTEXT_RANGE_DB  # the SNRs the AF modules read; a trained codec's: its training SNRs
         half, c = filters // 2, layout.latent_channels
         inputs = 2 * c if snr_adaptive else c
         hidden = [(inputs, filters, 1), (filters, filters, 1), (filters, filters, 1), (filters, half, 2)]
@@ -140,7 +142,7 @@ class JsccDecoder(nn.Module):
 
             per_real = error_var.clamp(0.0, 1.0).repeat_interleave(2, dim=1)
             x = torch.cat([x, nn.functional.pad(per_real, (0, missing), value=1.0).reshape(grid)], dim=1)
-            context = snr_context(receiver_snr_db(error_var), x.shape[0], x)
+            context = snr_context(receiver_snr_db(error_var), x.shape[0], x, self.snr_limits_db)
         for i, conv in enumerate(self.convs):
             x = conv(x)
             if i < len(self.acts):

@@ -67,7 +67,7 @@ from semlink.systems.analog_codec import (
     transmit_images,
     uint8_images,
 )
-from semlink.tx.jscc import KERNEL_SIZE, JsccEncoder, JsccLayout, flag, power_normalize
+from semlink.tx.jscc import KERNEL_SIZE, SNR_CONTEXT_RANGE_DB, JsccEncoder, JsccLayout, flag, power_normalize
 from semlink.tx.linear_analog import KltBasis
 
 KIND = "deep-jscc"
@@ -119,6 +119,13 @@ class JsccCodec(nn.Module):
             self._linear_halves[channel_uses] = (LinearAnalogEncoder(self.klt, channel_uses),
                                                  LinearAnalogDecoder(self.klt, channel_uses))
         return self._linear_halves[channel_uses]
+
+    def set_snr_limits(self, snr_db: Sequence[float]) -> None:
+        """Clip the SNR the attention-feature modules read to ``[min(snr_db), max(snr_db)]`` (the training
+        SNRs): above them (no noise included) the networks see the highest SNR they learned, not an input
+        they would extrapolate from. The linear skip's allocation still uses the true SNR."""
+        limits = (float(min(snr_db)), float(max(snr_db)))
+        self.encoder.snr_limits_db = self.decoder.snr_limits_db = limits
 
     @property
     def linear_skip(self) -> bool:
@@ -232,6 +239,8 @@ def save_jscc(
         history = asdict(history)
     if history is not None:
         provenance = {**provenance, "history": history}
+    if codec.encoder.snr_limits_db != SNR_CONTEXT_RANGE_DB:
+        provenance = {**provenance, "snr_limits_db": list(codec.encoder.snr_limits_db)}
     write_checkpoint(directory, codec, kind=KIND, format=CHECKPOINT_FORMAT, architecture=codec.architecture(),
                      provenance=provenance)
 
@@ -284,6 +293,10 @@ def load_jscc(
         codec = JsccCodec(tuple(meta["image_shape"]), meta["channel_uses"], meta["filters"],
                           snr_adaptive=flag(meta["snr_adaptive"], "snr_adaptive"), gdn=flag(meta["gdn"], "gdn"),
                           klt=klt)
+        # The training SNRs: recorded by save_jscc, else in the training settings the systems layer records.
+        trained_at = meta.get("snr_limits_db") or (meta.get("train") or {}).get("snr_db")
+        if trained_at:
+            codec.set_snr_limits(trained_at)
     except (KeyError, TypeError, ValueError, SemlinkError) as err:
         raise CorruptFileError(f"{str(config_path)!r} does not describe a deep-JSCC codec ({err})") from None
     if meta.get("latent_shape") != codec.architecture()["latent_shape"]:

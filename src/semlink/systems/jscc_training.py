@@ -173,6 +173,7 @@ def train_jscc(
         klt = fit_klt(train_x, klt_components(train_x, 2 * max(budgets)), seed=seed)
     codec = JsccCodec(tuple(val_x.shape[1:]), max(budgets), settings.filters,
                       snr_adaptive=settings.snr_adaptive, gdn=settings.gdn, klt=klt).to(device)
+    codec.set_snr_limits(settings.snr_db)
     steps_per_epoch = len(train_x) // settings.batch_size
     total_steps = settings.max_epochs * steps_per_epoch
     warmup_steps = int(round(settings.warmup_epochs * steps_per_epoch))

@@ -206,19 +206,23 @@ def _conv(in_maps: int, out_maps: int, stride: int) -> nn.Conv2d:
 
 #: SNRs in dB are divided by this before they enter an attention-feature module (inputs of order 1).
 SNR_CONTEXT_SCALE_DB = 10.0
-#: ... after clipping to this range (dB): +inf (no noise) reads as its upper end.
+#: ... after clipping to this range (dB): +inf (no noise) reads as its upper end. A trained codec
+#: clips to its training SNRs instead (``snr_limits_db``): a network never shown an SNR above the
+#: highest it was trained at reads a higher one (or no noise) as that one, not as an input it
+#: would extrapolate from.
 SNR_CONTEXT_RANGE_DB = (-30.0, 50.0)
 
 
-def snr_context(snr_db: float | torch.Tensor, batch: int, like: torch.Tensor) -> torch.Tensor:
+def snr_context(snr_db: float | torch.Tensor, batch: int, like: torch.Tensor,
+                limits_db: tuple[float, float] = SNR_CONTEXT_RANGE_DB) -> torch.Tensor:
     """``[batch, 1]`` attention-feature context from an SNR in dB (float or ``[batch]``; clipped to
-    :data:`SNR_CONTEXT_RANGE_DB`), on ``like``'s device."""
+    ``limits_db``), on ``like``'s device."""
     snr = torch.as_tensor(snr_db, dtype=like.dtype, device=like.device).reshape(-1, 1)
     if snr.shape[0] not in (1, batch):
         raise SemlinkError(f"snr_db has {snr.shape[0]} values for {batch} images; give one, or one per image")
     if not torch.jit.is_tracing() and bool(torch.isnan(snr).any()):
         raise SemlinkError(f"snr_db must be dB values, got {snr_db!r}")
-    return (snr.clamp(*SNR_CONTEXT_RANGE_DB) / SNR_CONTEXT_SCALE_DB).expand(batch, 1)
+    return (snr.clamp(*limits_db) / SNR_CONTEXT_SCALE_DB).expand(batch, 1)
 
 
 class AttentionFeature(nn.Module):
@@ -288,6 +292,7 @@ class JsccEncoder(nn.Module):
         self.snr_adaptive = flag(snr_adaptive, "snr_adaptive")
         self.gdn = flag(gdn, "gdn")
         self.residual = flag(residual, "residual")
+        self.snr_limits_db = SNR_CONTEXT_RANGE_DB  # the SNRs the AF modules read; a trained codec's: its training SNRs
         half, c = filters // 2, layout.latent_channels
         hidden = [(layout.image_channels, half, 2), (half, filters, 2), (filters, filters, 1), (filters, filters, 1)]
         self.convs = nn.ModuleList([_conv(i, o, s) for i, o, s in hidden] + [_conv(filters, c, 1)])
@@ -327,7 +332,7 @@ class JsccEncoder(nn.Module):
         if self.attention is not None:
             if snr_db is None:
                 raise SemlinkError("this encoder is SNR-adaptive: give the fed-back snr_db")
-            context = snr_context(snr_db, x.shape[0], x)
+            context = snr_context(snr_db, x.shape[0], x, self.snr_limits_db)
         for i, conv in enumerate(self.convs):
             x = conv(x)
             if i < len(self.norms):
