@@ -96,7 +96,7 @@ def rows_from_run(folder: str | Path) -> tuple[dict, list[int], list[float]]:
     import pandas as pd
 
     table = pd.read_parquet(Path(folder) / "results.parquet")
-    table = table[table.snr_db.notna() & (table.snr_db != float("inf"))]
+    table = table[table.snr_db.notna() & (table.snr_db != float("inf")) & table.budget.notna()]
     names = {"deep-jscc": "deep-jscc", "linear-analog": "linear-analog", "bpg+ldpc": "bpg+ldpc",
              "bpg+capacity": "bpg+capacity", "bpg+capacity-csit": "bpg+capacity-csit"}
     channels: dict[str, dict] = {}
@@ -113,7 +113,7 @@ def rows_from_run(folder: str | Path) -> tuple[dict, list[int], list[float]]:
             rows[name] = {int(b): {float(s): round(float(v), 2) for s, v in zip(part.snr_db, part.psnr_db)}
                           for b, part in picked.groupby("budget")}
         channels[key] = rows
-    return channels, sorted(int(b) for b in table.budget.unique()), sorted(float(s) for s in table.snr_db.unique())
+    return channels, sorted(int(b) for b in table.budget.dropna().unique()), sorted(float(s) for s in table.snr_db.unique())
 
 
 def _report(results: dict, budgets, snrs) -> None:
