@@ -78,6 +78,10 @@ lpips = false
 SNRS = [-4, -2, 0, 2, 4, 6, 8, 10]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Bench:
     def __init__(self, src: Path, work: Path) -> None:
         self.src = src.resolve()
@@ -97,7 +101,10 @@ class Bench:
         return subprocess.run(argv, capture_output=True, text=True, env=self.env, timeout=timeout, **kw)
 
     def spawn(self, argv: list[str], log: Path) -> subprocess.Popen:
-        return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(log, "w"), env=self.env)
+        # Ctrl-C as at a terminal: a background shell starts jobs with SIGINT ignored, and a Python
+        # started so never installs its KeyboardInterrupt handler; the child gets the default back.
+        return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(log, "w"), env=self.env,
+                                preexec_fn=_default_sigint)
 
     def config(self, name: str, *, factory: str = "Flat", epochs_b: int = 20, snrs=SNRS) -> Path:
         path = self.work / f"{name}.toml"
@@ -217,7 +224,7 @@ class Bench:
         log = self.work / "sigint-pool.log"
         argv = self.cli("run", self.tiny, "--out", out, "--no-cache", "--executor", "process", "--workers", "2")
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(log, "w"), env=self.env,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_default_sigint)
         ready = self.wait_for(lambda: self.journal_lines(out) >= 2, proc)
         tic = time.monotonic()
         os.killpg(proc.pid, signal.SIGINT)
