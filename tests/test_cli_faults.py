@@ -349,6 +349,12 @@ def _wait_for(condition, proc: subprocess.Popen, timeout: float = 600) -> None:
         time.sleep(0.02)
 
 
+def _sigint_as_at_a_terminal() -> None:
+    """A test run started in the background (a CI runner, ``cmd &``) inherits SIGINT ignored, and a Python
+    started so never turns it into KeyboardInterrupt: the child gets the default back, as at a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _journal(out: Path) -> int:
     path = out / "points.jsonl"
     return len(path.read_text().splitlines()) if path.exists() else 0
@@ -365,7 +371,8 @@ def test_ctrl_c_in_training_and_in_evaluation_then_resume_gives_the_same_results
     out = root / "interrupted"
     argv = [*SEMLINK, "run", str(config), "--out", str(out), "--no-cache"]
     log = root / "interrupted.log"
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(log, "w"), env=_env(root))
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(log, "w"), env=_env(root),
+                            preexec_fn=_sigint_as_at_a_terminal)
     _wait_for(lambda: "kbsc-b @ 8 [tdl-a]: training" in log.read_text(), proc)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(600) == 130, log.read_text()
@@ -377,7 +384,8 @@ def test_ctrl_c_in_training_and_in_evaluation_then_resume_gives_the_same_results
     assert manifest["status"] == "interrupted" and manifest["n_points"] == 24
     assert not (out / ".semlink.lock").exists()
 
-    proc = subprocess.Popen([*argv, "--resume"], stdout=subprocess.DEVNULL, stderr=open(log, "w"), env=_env(root))
+    proc = subprocess.Popen([*argv, "--resume"], stdout=subprocess.DEVNULL, stderr=open(log, "w"), env=_env(root),
+                            preexec_fn=_sigint_as_at_a_terminal)
     _wait_for(lambda: _journal(out) >= 2, proc)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(600) == 130, log.read_text()

@@ -134,14 +134,16 @@ class KltBasis(nn.Module):
 
 
 def klt_components(images: torch.Tensor, wanted: int) -> int:
-    """The KLT components ``images [N, ...]`` can give towards ``wanted``: at most the values per image
-    and the rank of the centred data (N - 1). A budget with more reals than that sends the rest at
-    zero power (:func:`sent_components`).
+    """The KLT components ``images [N, ...]`` can give towards ``wanted``: at most the values per image,
+    and above :data:`FULL_EIGEN_MAX_DIM` values (the truncated-SVD path) at most the rank of the centred
+    data, N - 1. A budget with more reals than that sends the rest at zero power (:func:`sent_components`).
 
-    >>> klt_components(torch.zeros(200, 3, 8, 8), 4096), klt_components(torch.zeros(5000, 1, 8, 8), 32)
-    (192, 32)
+    >>> klt_components(torch.zeros(200, 3, 64, 64), 4096), klt_components(torch.zeros(50, 1, 8, 8), 128)
+    (199, 64)
     """
-    return max(1, min(int(wanted), images[0].numel(), images.shape[0] - 1))
+    n = images[0].numel()
+    limit = n if n <= FULL_EIGEN_MAX_DIM else min(n, images.shape[0] - 1)
+    return max(1, min(int(wanted), limit))
 
 
 def fit_klt(images: torch.Tensor, num_components: int, seed: int = 0) -> KltBasis:
