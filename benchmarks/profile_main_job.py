@@ -155,6 +155,7 @@ TARGETS: list[tuple[str, Any, bool]] = [
     ("semlink.phy.AnalogLink.forward", _link_label, False),
     ("semlink.phy.channels.OfdmChannel.generate", "channel sampling", False),
     ("semlink.phy.DigitalLink.transmit", "digital link: transmit", False),
+    ("semlink.phy.DigitalLink.transmit_transport_blocks", "digital link: transport blocks", False),
     ("semlink.phy.coding.LdpcCodec.decode", "digital link: LDPC decoding", False),
     ("semlink.metrics.score.score", "scoring", False),
     ("semlink.tx.encoders.memo.MemoisedEncoder.encode", "scoring: re-encoding reconstructions", False),
@@ -244,10 +245,10 @@ def _run(args: argparse.Namespace, semlink_threads: Any) -> None:
         choice = argparse.Namespace(threads=torch.get_num_threads(), reason="torch's default")
         print(f"threads: {choice.threads} (torch's default; no semlink.threads in this checkout)", flush=True)
 
-    from semlink.sim.config import read_toml, validate
+    from semlink.config import read_toml, validate
     from semlink.sim.experiment import run_experiment
     from semlink.sim.experiment_config import ExperimentConfig
-    from semlink.systems.context import default_cache_dir
+    from semlink.sim.resources import default_cache_dir
 
     data = read_toml(args.config)
     if args.epochs is not None:
