@@ -193,9 +193,17 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+_PACKAGE_COMMIT: list[str | None] = []  # this package's commit, read once: the code this process runs
+
+
 def git_commit(path: str | os.PathLike[str] | None = None) -> str | None:
-    """The commit of the git checkout holding ``path`` (default: this package), or None."""
-    where = Path(path) if path else Path(__file__).resolve().parent
+    """The commit of the git checkout holding ``path``, or None. Default: this package's checkout, read
+    at the first call and kept, so a run that outlives a commit still names the code it runs."""
+    if path is None:
+        if not _PACKAGE_COMMIT:
+            _PACKAGE_COMMIT.append(git_commit(Path(__file__).resolve().parent))
+        return _PACKAGE_COMMIT[0]
+    where = Path(path)
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5, check=False

@@ -160,3 +160,18 @@ def test_bad_executor_settings_are_refused():
         create_executor("process", workers=0)
     with pytest.raises(SemlinkError, match="needs a picklable Evaluator"):
         list(create_executor("process", workers=1).imap(lambda p: {}, [1]))
+
+
+def test_the_manifest_keeps_its_creation_time_and_the_code_the_run_started_with(tmp_path):
+    import semlink.io as semlink_io
+    from semlink.sim.runner import MANIFEST
+
+    run_dir = RunDirectory(tmp_path / "run")
+    run_dir.path.mkdir()
+    run_dir.write_manifest({"a": 1}, 3, status="running")
+    first = json.loads((run_dir.path / MANIFEST).read_text())
+    (run_dir.path / MANIFEST).write_text(json.dumps({**first, "created_utc": "2026-01-01T00:00:00+00:00"}))
+    run_dir.write_manifest({"a": 1}, 3, status="complete")
+    again = json.loads((run_dir.path / MANIFEST).read_text())
+    assert again["created_utc"] == "2026-01-01T00:00:00+00:00" and again["status"] == "complete"
+    assert again["git_commit"] == first["git_commit"] == semlink_io.git_commit()  # read once per process

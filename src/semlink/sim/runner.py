@@ -354,7 +354,14 @@ class RunDirectory:
         return frame
 
     def write_manifest(self, config: dict[str, Any], seed: int, **extra: Any) -> None:
-        write_json_atomic(self.path / MANIFEST, build_manifest(config, seed, **extra))
+        manifest = build_manifest(config, seed, **extra)
+        try:  # the run was created when its first manifest was written; later writes keep that time
+            first = json.loads((self.path / MANIFEST).read_text()).get("created_utc")
+        except (OSError, ValueError, AttributeError):
+            first = None
+        if isinstance(first, str):
+            manifest["created_utc"] = first
+        write_json_atomic(self.path / MANIFEST, manifest)
 
 
 def _is_integer_value(value: Any) -> bool | None:
