@@ -60,7 +60,7 @@ def resumable(out: Path) -> Iterator[None]:
 
 def _kept(out: Path) -> str:
     """What the run folder ``out`` keeps, and the command that continues it."""
-    from semlink.sim.runner import MANIFEST, RunDirectory
+    from semlink.sim.run_directory import MANIFEST, RunDirectory
 
     argv = [a for a in invocation() if a != "--resume"]
     if not (out / MANIFEST).is_file():

@@ -132,7 +132,7 @@ def phy_ber(
     cfg = validate(BerSweepConfig, tree, source="phy ber settings")
     check_output_folder(out)
     set_up_threads(executor, threads)
-    from semlink.sim.runner import RunDirectory
+    from semlink.sim.run_directory import RunDirectory
 
     with resumable(out), RunDirectory(out).writing():  # the lock is taken as the sweep opens the folder
         frame = run_ber_sweep(cfg, out, resume=resume, executor=runner)

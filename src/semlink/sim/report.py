@@ -31,7 +31,7 @@ import pandas as pd
 
 from semlink.errors import CorruptFileError, SemlinkError
 from semlink.io import write_text_atomic
-from semlink.sim.runner import MANIFEST
+from semlink.sim.run_directory import MANIFEST
 
 __all__ = ["Run", "build_report", "concat_tables", "load_runs", "read_run", "read_runs", "write_report"]
 

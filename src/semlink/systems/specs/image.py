@@ -28,6 +28,13 @@ def check_modulation(value: str) -> str:
     return value.lower()
 
 
+
+def _refuse_renamed(data: Any, old: str, new: str, why: str) -> Any:
+    """A config entry as given, refused with what to write instead where it still names the key ``old``."""
+    if isinstance(data, dict) and old in data:
+        raise ValueError(f"{old} is now {new} ({why}): write {new} = {json.dumps(data[old])}")
+    return data
+
 class CodecSpec(BudgetSpec):
     """An image codec by name (:func:`semlink.tx.codecs.create_codec`) and its options."""
 
@@ -138,10 +145,8 @@ class SeparationSpec(McsFamily, CodecSpec):
     @model_validator(mode="before")
     @classmethod
     def _renamed(cls, data):
-        if isinstance(data, dict) and "envelope_metric" in data:
-            raise ValueError(f"envelope_metric is now selection_metric (the family's member is chosen on the "
-                             f"validation split): write selection_metric = {json.dumps(data['envelope_metric'])}")
-        return data
+        return _refuse_renamed(data, "envelope_metric", "selection_metric",
+                               "the family's member is chosen on the validation split")
 
     def check(self, link, channels, run_budgets) -> None:
         from semlink.errors import SemlinkError
@@ -203,10 +208,8 @@ class JsccTrainSpec(Strict):
     @model_validator(mode="before")
     @classmethod
     def _renamed(cls, data):
-        if isinstance(data, dict) and "epochs" in data:
-            raise ValueError(f"epochs is now max_epochs (training stops earlier when the validation PSNR stops "
-                             f"improving): write max_epochs = {json.dumps(data['epochs'])}")
-        return data
+        return _refuse_renamed(data, "epochs", "max_epochs",
+                               "training stops earlier when the validation PSNR stops improving")
 
     def settings(self, run_snr_db: tuple[float, ...], **architecture: Any):
         from semlink.systems.jscc_training import JsccTrainSettings
