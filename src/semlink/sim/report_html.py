@@ -1,10 +1,9 @@
 """The report page: header, config differences, figures, sortable tables, each run's manifest.
 
-Everything is in one HTML file: the page's body (figures' data and the tables) and plotly.js are
-gzip-compressed and base64-encoded inside it and unpacked by the browser as the page opens, so a run's
-page stays small (plotly.js alone is 1.2 MB unpacked); a little CSS and JavaScript of its own sort
-and filter the tables and resize figures in sections opened later. Nothing is fetched when the page
-is viewed. :func:`report_text` unpacks a page for reading it without a browser.
+Everything is in one HTML file, its body and plotly.js packed inside it (:mod:`semlink.sim.report_packing`;
+:func:`report_text` unpacks a page for reading it without a browser); a little CSS and JavaScript of
+its own sort and filter the tables and resize figures in sections opened later. Nothing is fetched
+when the page is viewed.
 """
 
 from __future__ import annotations
@@ -13,10 +12,8 @@ import datetime
 import html
 import json
 import math
-import os
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -29,6 +26,7 @@ from semlink.sim.report_columns import (
     ordered_columns,
     plotted_metrics,
 )
+from semlink.sim.report_packing import DEFERRED_SCRIPT, pack_body, plotly_js, report_text
 
 __all__ = ["config_differences", "flatten_config", "html_table", "plotly_js", "render_page", "report_text",
            "resolved_config"]
@@ -313,71 +311,6 @@ def _run_details(run: Any, index: int) -> str:
             "</details>")
 
 
-def plotly_js() -> str:
-    """plotly.js for the page: the basic bundle shipped with semlink (scatter traces: all the report draws;
-    1.2 MB), else the plotly package's full bundle (4.8 MB)."""
-    from importlib.resources import files
-
-    bundle = files("semlink.sim") / "assets" / "plotly-basic.min.js"
-    if bundle.is_file():
-        return bundle.read_text(encoding="utf-8")
-    from plotly.offline import get_plotlyjs
-
-    return get_plotlyjs()
-
-
-#: Figures' scripts wait under this type until plotly.js is unpacked (:data:`LOADER` runs them).
-DEFERRED_SCRIPT = "text/x-semlink-after-plotly"
-
-#: Unpacks the page's body and plotly.js, both gzip-compressed (``DecompressionStream``: Chrome/Edge
-#: 80, Firefox 113, Safari 16.4 or later; nothing is fetched), shows the body, runs the page's own
-#: script (sorting, filtering), then plotly.js and every figure's script in page order.
-LOADER = """
-(async function () {
-  document.documentElement.dataset.report = "unpacking";
-  function packed(id) {
-    var text = document.getElementById(id).textContent.trim();
-    var bytes = Uint8Array.from(atob(text), function (c) { return c.charCodeAt(0); });
-    return new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"))).text();
-  }
-  var main = document.getElementById("report");
-  if (!("DecompressionStream" in window)) {
-    main.innerHTML = '<p class="warn">This browser cannot unpack the report: it needs DecompressionStream '
-      + "(Chrome or Edge 80, Firefox 113, Safari 16.4 or later). In Python: "
-      + "semlink.sim.report_html.report_text(path) gives the page as text.</p>";
-    document.documentElement.dataset.report = "unreadable";
-    return;
-  }
-  main.innerHTML = await packed("report-body-gzip");
-  __PAGE_SCRIPT__
-  (0, eval)(await packed("plotly-js-gzip"));
-  document.querySelectorAll('script[type="__DEFERRED__"]').forEach(function (s) { (0, eval)(s.textContent); });
-  document.documentElement.dataset.report = "ready";
-})();
-""".replace("__DEFERRED__", DEFERRED_SCRIPT).replace("__PAGE_SCRIPT__", SCRIPT.strip())
-
-
-def _gzip_base64(text: str) -> str:
-    import base64
-    import gzip
-
-    return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)).decode("ascii")
-
-
-def report_text(path: str | os.PathLike[str]) -> str:
-    """A report page as text with its body unpacked (what a browser shows, markup included), for
-    reading a report without a browser (``grep``, tests)."""
-    import base64
-    import gzip
-
-    page = Path(path).read_text(encoding="utf-8")
-    match = re.search(r'<script id="report-body-gzip" type="application/gzip;base64">([^<]*)</script>', page)
-    if match is None:
-        return page  # a page written before the body was packed
-    body = gzip.decompress(base64.b64decode(match.group(1))).decode("utf-8")
-    return page.replace('<main id="report"></main>', f'<main id="report">{body}</main>', 1)
-
-
 def _figure_html(figure: Any) -> str:
     import plotly.io as pio
 
@@ -452,10 +385,5 @@ def render_page(runs: Sequence[Any], results: pd.DataFrame, comparisons: pd.Data
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_esc(title)}</title><style>{CSS}</style></head>\n"
-        '<body><main id="report"></main>'
-        '<noscript><p class="warn">This report needs JavaScript (its body and plotly.js are packed with gzip). '
-        "In Python, semlink.sim.report_html.report_text(path) gives the page as text.</p></noscript>\n"
-        f'<script id="report-body-gzip" type="application/gzip;base64">{_gzip_base64(chr(10).join(body))}</script>\n'
-        f'<script id="plotly-js-gzip" type="application/gzip;base64">{_gzip_base64(plotly_js())}</script>\n'
-        f"<script>{LOADER}</script></body></html>\n"
+        f"{pack_body(chr(10).join(body), SCRIPT)}</html>\n"
     )
