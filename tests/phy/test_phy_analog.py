@@ -202,6 +202,29 @@ def test_packed_examples_keep_their_snr_and_gradients(csi: str) -> None:
     assert float(x.grad.abs().min()) > 0.0
 
 
+def test_packed_mixed_snrs_share_slots_by_snr() -> None:
+    """40 examples of 64 symbols at 4 SNRs, packed (13 to a slot): each comes back in its own place
+    at its own SNR, and the link uses only the slots SNR groups need (4 groups of 10 → 4 slots).
+
+    Per SNR, 10 x 64 symbols give the noise power a relative standard error of 4 % (0.17 dB);
+    +-0.75 dB is a 4.4-sigma bound."""
+    seed_everything(211)
+    link = AnalogLink(AnalogLinkConfig(channel=ChannelConfig("awgn"), ofdm=OfdmConfig(), csi="perfect"))
+    x = _symbols(40, 64).requires_grad_(True)
+    snr = torch.tensor([0.0, 10.0, 20.0, 30.0] * 10)
+    sent_rows = []
+    original = link._core.send_rows
+    link._core.send_rows = lambda rows, no: sent_rows.append(rows.shape) or original(rows, no)
+    out = link(x, snr)
+    assert sent_rows == [torch.Size([4, 13 * 64])]
+    err = (out.estimate / (1 - out.error_var) - _on_air(x)).detach().abs().square()
+    for level in (0.0, 10.0, 20.0, 30.0):
+        measured = -10 * math.log10(float(err[snr == level].mean()))
+        assert abs(measured - level) <= 0.75, (level, measured)
+    out.estimate.real.sum().backward()
+    assert float(x.grad.abs().min()) > 0.0
+
+
 def test_per_example_snr_and_chunking() -> None:
     seed_everything(206)
     link = AnalogLink(

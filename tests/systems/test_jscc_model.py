@@ -63,15 +63,18 @@ def test_loss_falls_when_training_through_the_analog_link(fashion, make_link, li
     Deterministic given the seed; the margins are wide. Plain networks: an untrained decoder outputs
     ~0.5 grey, epoch-0 MSE ≈ 0.1; the third epoch's is about 0.6 of it. With the linear skip training
     starts from the linear code (epoch-0 MSE ≈ 0.016), and the corrections lower it by a few % (over
-    TDL-A that is within the epoch-to-epoch noise of 16 batches' channel draws: AWGN only).
+    TDL-A that is within the epoch-to-epoch noise of 16 batches' channel draws: AWGN only; between
+    consecutive epochs, which draw their noise afresh, even there: the last epoch against the first).
     """
     settings = replace(TINY, linear_skip=linear_skip)
     codec, history = train_jscc(fashion[:512], fashion[1000:1100], symbol_channel(make_link(pack_examples=True)),
                                 64, settings, seed=0)
     assert len(history.epoch_loss) == 3
-    assert history.epoch_loss[0] > history.epoch_loss[1] > history.epoch_loss[2], history.epoch_loss
     if not linear_skip:
+        assert history.epoch_loss[0] > history.epoch_loss[1] > history.epoch_loss[2], history.epoch_loss
         assert history.epoch_loss[-1] < 0.75 * history.epoch_loss[0], history.epoch_loss
+    else:  # the later epochs' few % gain is within their noise draws' spread: first against last only
+        assert history.epoch_loss[-1] < history.epoch_loss[0], history.epoch_loss
     assert history.val_psnr[-1] > history.val_psnr[0], history.val_psnr
     assert history.best_epoch == int(np.argmax(history.val_psnr))
     assert set(history.val_psnr_by_point[0]) == {"64@0.0", "64@10.0"}

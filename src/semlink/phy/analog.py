@@ -58,6 +58,27 @@ _TINY = float(torch.finfo(torch.float32).tiny)
 FRONT_END_EQUALIZER = "lmmse-biased"
 
 
+def _pack_by_noise(no: torch.Tensor, per_slot: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Places of examples packed ``per_slot`` to a slot, examples of equal noise ``no [B]`` together.
+
+    Returns ``placed [R * per_slot] int64`` (the example at each place, ``B`` for an empty one; the
+    examples of each noise level in batch order, levels in increasing order) and ``row_no [R]``.
+
+    >>> placed, row_no = _pack_by_noise(torch.tensor([0.1, 0.2, 0.1, 0.1]), 2)
+    >>> placed.tolist(), row_no.tolist()
+    ([0, 2, 3, 4, 1, 4], [0.10000000149011612, 0.10000000149011612, 0.20000000298023224])
+    """
+    batch = len(no)
+    levels, group = torch.unique(no, return_inverse=True)
+    places, row_no = [], []
+    for level_index in range(len(levels)):
+        members = torch.nonzero(group == level_index).squeeze(1)
+        rows = -(-len(members) // per_slot)
+        places.append(torch.nn.functional.pad(members, (0, rows * per_slot - len(members)), value=batch))
+        row_no.append(levels[level_index].expand(rows))
+    return torch.cat(places), torch.cat(row_no)
+
+
 def unit_energy_scale(symbols: torch.Tensor) -> torch.Tensor:
     """``[B, 1]`` factor that gives each row unit average energy per complex symbol (the power constraint).
 
@@ -113,10 +134,11 @@ class AnalogLink(Block):
     :param max_slots_per_chunk: large batches run in chunks of at most this many OFDM slots (or
         examples in flat mode) to bound memory; results do not depend on it except through the
         order of random draws.
-    :param pack_examples: on an OFDM grid, put ``floor(slot / N)`` consecutive examples into one
-        slot when an example needs at most half a slot and all examples share one SNR (as a
-        transmitter sending several images back to back would); they then share that slot's
-        channel realisation. Otherwise each example has a slot of its own (zero padding), at one
+    :param pack_examples: on an OFDM grid, put up to ``floor(slot / N)`` examples of one SNR into
+        one slot when an example needs at most half a slot (as a transmitter sending several images
+        back to back would); they then share that slot's channel realisation. A batch of mixed SNRs
+        is grouped by SNR first (consecutive examples of each SNR share slots; each example comes
+        back in its own place). Otherwise each example has a slot of its own (zero padding), at one
         of those ``floor(slot / N)`` places drawn at random, so both modes see the same channel
         statistics and only the sharing differs.
     :param channel_bank: for training: ``None`` (default) draws a fresh channel realisation for
@@ -196,12 +218,12 @@ class AnalogLink(Block):
             return AnalogOutput(xn.to(home), torch.zeros(xn.shape, dtype=xn.real.dtype, device=home))
         no = noise_var_per_example(snr_db, batch, self.device)
         per_slot = self._examples_per_slot(num, no)
-        rows, row_no = xn, no
+        rows, row_no, placed = xn, no, None
         if per_slot > 1:
-            # Consecutive examples back to back, one row (one slot, tail zero-padded) per group.
-            num_rows = -(-batch // per_slot)
-            rows = torch.nn.functional.pad(xn, (0, 0, 0, num_rows * per_slot - batch))
-            rows, row_no = rows.reshape(num_rows, per_slot * num), no[:1].expand(num_rows)
+            # Examples of one SNR back to back, ``per_slot`` to a row (one slot, tail zero-padded).
+            placed, row_no = _pack_by_noise(no, per_slot)
+            padded = torch.cat([xn, xn.new_zeros(1, num)])  # index ``batch``: an empty place
+            rows = padded[placed].reshape(len(row_no), per_slot * num)
         slot = self._core.symbols_per_slot
         per_row = 1 if slot is None else slots_needed(rows.shape[1], slot)
         chunk = max(1, self._max_slots // per_row)
@@ -212,8 +234,11 @@ class AnalogLink(Block):
             outs_n.append(ns)
         estimate = outs_x[0] if len(outs_x) == 1 else torch.cat(outs_x)
         error_var = outs_n[0] if len(outs_n) == 1 else torch.cat(outs_n)
-        if per_slot > 1:
-            estimate, error_var = estimate.reshape(-1, num)[:batch], error_var.reshape(-1, num)[:batch]
+        if placed is not None:
+            home_of = torch.empty(batch, dtype=torch.long, device=placed.device)
+            filled = placed < batch
+            home_of[placed[filled]] = torch.nonzero(filled).squeeze(1)
+            estimate, error_var = estimate.reshape(-1, num)[home_of], error_var.reshape(-1, num)[home_of]
         return AnalogOutput(estimate.to(home), error_var.to(home))
 
     def call(self, symbols: torch.Tensor, snr_db: float | torch.Tensor) -> AnalogOutput:
@@ -223,7 +248,7 @@ class AnalogLink(Block):
         slot = self._core.symbols_per_slot
         if not self.pack_examples or slot is None or num > slot // 2 or no.numel() < 2:
             return 1
-        return slot // num if bool((no == no[0]).all()) else 1
+        return slot // num
 
     def _check_symbols(self, symbols: torch.Tensor) -> tuple[torch.Tensor, torch.device]:
         if not isinstance(symbols, torch.Tensor):

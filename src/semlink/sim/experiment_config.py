@@ -54,7 +54,7 @@ class KbSpec(Strict):
 
 _SCHEME_TRAIN_KEYS = ("recipe", "epochs", "patience", "batch_size", "lr", "hidden_dim", "class_weight",
                       "noise_input", "schedule", "warmup_epochs", "weight_decay", "ema_decay", "selection",
-                      "smoothing_window", "validation", "val_size", "snr_draw")
+                      "smoothing_window", "validation", "val_size", "val_snrs", "snr_draw")
 
 
 class TrainSpec(Strict):

@@ -46,7 +46,7 @@ CONTEXT_COLUMNS = (
 # Numeric columns that are never metrics: axes, counts, seeds, settings, interval ends.
 _NOT_METRICS = re.compile(
     r"^(seed|train_\w+|budget|snr_db|ebno_db|channel_uses|channel_uses_with_padding|cbr|bits_per_symbol"
-    r"|best_epoch|best_val_accuracy|n_\w+|\w+_ci_low|\w+_ci_high|\w+_diff_ci_\w+)$"
+    r"|best_epoch|best_val_accuracy|full_val_accuracy|n_\w+|\w+_ci_low|\w+_ci_high|\w+_diff_ci_\w+)$"
 )
 
 

@@ -13,6 +13,7 @@ The files a run folder holds are listed in :mod:`semlink.sim.run_directory`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -76,6 +77,41 @@ def make_points(run_seed: int, grid: Iterable[dict[str, Any]]) -> list[Point]:
     return points
 
 
+@contextlib.contextmanager
+def _tables_on_the_way_out(write: Callable[[], Any]):
+    """Leaving by an exception (Ctrl-C, a failed point), first bring the tables up to every finished point."""
+    try:
+        yield
+    except BaseException:
+        try:
+            write()
+        except Exception:  # noqa: BLE001 - the journal holds the rows; the original error matters more
+            pass
+        raise
+
+
+class _Throttle:
+    """Due when at least ``max(min_seconds, 10 x the last timed call)`` has passed since that call ended
+    (always due before the first)."""
+
+    def __init__(self, min_seconds: float) -> None:
+        self.min_seconds = float(min_seconds)
+        self.ended: float | None = None
+        self.took = 0.0
+
+    def __call__(self) -> bool:
+        return self.ended is None or time.monotonic() - self.ended >= max(self.min_seconds, 10.0 * self.took)
+
+    @contextlib.contextmanager
+    def timing(self):
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.ended = time.monotonic()
+            self.took = self.ended - started
+
+
 def _point_note(params: dict[str, Any]) -> str:
     """A point in a few words for progress lines: ``kbsc [seed 1] 32 uses, awgn, 5 dB``."""
     words = [str(params.get("system", ""))]
@@ -135,8 +171,9 @@ def run_points(
     ``evaluate`` is ``evaluate(point) -> row`` or, for executors that run points in other
     processes, an :class:`~semlink.sim.executors.Evaluator` (picklable, built once per worker). A
     row may carry per-query arrays under :data:`PER_QUERY`; they are stored in ``per_query/``. The
-    runner adds the point's parameters and ``seed``. Tables are rewritten after every point;
-    ``on_row`` (plots) is called at most every ``refresh_seconds`` and once at the end. The manifest
+    runner adds the point's parameters and ``seed``. Tables are rewritten as points finish (at
+    most a tenth of the time spent on them) and at the end; ``on_row`` (plots) with them, at most
+    every ``refresh_seconds``, and once at the end. The manifest
     is written first with ``status="running"`` and at the end with ``status="complete"``. ``done``:
     the rows :meth:`RunDirectory.prepare` returned, where the caller prepared the folder itself.
     ``table_of(point)`` names the table a point's row goes to (default ``"results"``, the one returned and
@@ -167,8 +204,12 @@ def run_points(
     def table(name: str = "results") -> pd.DataFrame:
         return run_dir.write_tables([rows[p.key] for p in points if p.key in rows and table_of(p) == name], name=name)
 
-    last_refresh = time.monotonic()
-    with PointProgress(len(todo), desc, progress, interval_s=progress_interval_s, every=progress_every) as bar:
+    # Mid-run tables and plots are a view for whoever watches the run (the journal is what a resume
+    # reads): each is refreshed only once the time since its last refresh is 10x what that refresh
+    # took, so on long grids of fast points they cost at most a tenth of the run.
+    tables_due, plots_due = _Throttle(0.0), _Throttle(refresh_seconds)
+    with PointProgress(len(todo), desc, progress, interval_s=progress_interval_s, every=progress_every) as bar, \
+            _tables_on_the_way_out(lambda: [table(name) for name in tables]):
         for point, metrics in executor.imap(evaluate, todo):
             per_query = metrics.pop(PER_QUERY, None)
             seconds = metrics.pop(SECONDS, None)
@@ -178,11 +219,12 @@ def run_points(
             row = {**point.params, **metrics, "seed": point.seed}
             run_dir.append(point.key, row, seconds)
             rows[point.key] = json.loads(json.dumps({k: _json_safe(v) for k, v in row.items()}))
-            frame = table(table_of(point))
-            if on_row is not None and table_of(point) == "results" \
-                    and time.monotonic() - last_refresh >= refresh_seconds:
-                on_row(frame)
-                last_refresh = time.monotonic()
+            if tables_due():
+                with tables_due.timing():
+                    frame = table(table_of(point))
+                if on_row is not None and table_of(point) == "results" and plots_due():
+                    with plots_due.timing():
+                        on_row(frame)
             bar.update(1, _point_note(point.params))
     for name in tables:
         if name != "results":

@@ -13,6 +13,11 @@ MSE on [0, 1] pixels through a differentiable :data:`~semlink.systems.analog_cod
   every training SNR and budget through a channel seeded the same way every epoch, so epochs
   compare on equal noise) is measured; training stops after ``patience`` epochs without a better
   one, and the best epoch's weights are kept.
+- **Channel realisations**: the channel's random stream restarts each epoch from ``(seed, epoch)``;
+  on a link with a channel bank (the run's training links: :data:`semlink.phy.links.TRAINING_BANK`
+  realisations) every epoch draws a new bank, so training sees ``epochs x TRAINING_BANK``
+  independent realisations (one bank for all epochs would reuse each about 90 times in 6 epochs of
+  59 000 images: a fading pattern the codec could learn).
 - **Cost**: the training images sit on the device as one uint8 tensor; a batch is a gather, a
   conversion and one pass through encoder, channel and decoder — no per-batch NumPy or Python
   objects. One epoch of 59000 Fashion-MNIST images takes about 60 s of single-thread CPU at
@@ -36,7 +41,7 @@ import torch.nn.functional as F
 from semlink.errors import SemlinkError, require
 from semlink.systems.analog_codec import SymbolChannel, transmit_images, uint8_images
 from semlink.systems.jscc_model import JsccCodec
-from semlink.systems.schedule import learning_rate_at
+from semlink.systems.schedule import adam, learning_rate_at
 from semlink.tx.jscc import flag, positive_int
 
 __all__ = ["JsccHistory", "JsccTrainSettings", "history_dict", "train_jscc"]
@@ -150,7 +155,7 @@ def train_jscc(
     :param device: where to train; default: the device of ``train_images`` if a tensor, else CPU.
     :returns: the best epoch's codec in eval mode and the :class:`JsccHistory`.
     """
-    from semlink.seeding import seed_everything
+    from semlink.seeding import point_seed, seed_channel, seed_everything
 
     started, cpu_started = time.perf_counter(), time.process_time()
     budgets = _budgets(budgets)
@@ -177,7 +182,7 @@ def train_jscc(
     steps_per_epoch = len(train_x) // settings.batch_size
     total_steps = settings.max_epochs * steps_per_epoch
     warmup_steps = int(round(settings.warmup_epochs * steps_per_epoch))
-    optimiser = torch.optim.Adam(codec.parameters(), lr=settings.lr)
+    optimiser = adam(codec.parameters(), settings.lr)
     final = settings.final_lr_fraction
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimiser,
@@ -189,6 +194,10 @@ def train_jscc(
     epochs_without_gain = 0
     for epoch in range(settings.max_epochs):
         codec.train()
+        # The channel's stream starts afresh each epoch from (seed, epoch): a link with a channel bank
+        # (the run's training links) then draws a new bank every epoch, so training sees
+        # epochs x bank-size independent realisations rather than one bank's over and over.
+        seed_channel(point_seed(seed, {"stream": "training channel", "epoch": epoch}))
         order = torch.randperm(len(train_x), generator=generator).to(device)
         budget_draws = torch.randint(len(budgets), (steps_per_epoch,), generator=generator).tolist()
         snr_draws = (low + (high - low) * torch.rand(steps_per_epoch, settings.batch_size, generator=generator)).to(device)

@@ -61,8 +61,9 @@ class KbscCodecs(TrainedCodecs):
             data.features, data.val_sender, data.val_receiver, self.train_channel(ctx, channel), self.codec_uses,
             self.settings, seed=self.seed, train_labels=data.labels,
         )
-        ctx.log(f"{self.what} [{channel.key}]: best val top-1 {trained.best_val_accuracy:.3f} at epoch "
-                f"{trained.best_epoch + 1}; collapsed={trained.collapsed}")
+        ctx.log(f"{self.what} [{channel.key}]: kept epoch {trained.best_epoch + 1} (val top-1 "
+                f"{trained.best_val_accuracy:.3f}; full validation {trained.full_val_accuracy:.3f}); "
+                f"collapsed={trained.collapsed}")
         return codec, history_dict(trained)
 
     def load(self, ctx, directory):
@@ -83,6 +84,7 @@ class KbscCodecs(TrainedCodecs):
             "train_seed": self.seed,
             "best_epoch": history.get("best_epoch"),
             "best_val_accuracy": history.get("best_val_accuracy"),
+            "full_val_accuracy": history.get("full_val_accuracy"),
             "collapsed": history.get("collapsed"),
             "decoder_noise_input": codec.noise_input,
             "train_class_weight": self.settings.resolved()["class_weight"],

@@ -20,7 +20,7 @@ from semlink.errors import SemlinkError, choice_error, require
 from semlink.metrics.retrieval import nearest_labels, top_k_hits
 from semlink.systems.kbsc_model import Channel, KbscCodec, receive
 from semlink.systems.kbsc_recipes import SELECTIONS, VALIDATIONS, TrainSettings
-from semlink.systems.schedule import learning_rate_at
+from semlink.systems.schedule import adam, learning_rate_at
 
 COLLAPSE_SPREAD = 0.05  # decoder output spread (per-dim std / target std) below which a decoder has collapsed
 
@@ -33,7 +33,8 @@ class TrainHistory:
     ``val_accuracy_per_snr`` its parts (``every-snr`` validation; empty lists for ``split``),
     ``selection_score`` what the checkpoint choice compared (equal to ``val_accuracy`` for ``best``),
     ``output_spread`` the decoder's mean per-dim output std over the target's. ``best_epoch`` is the
-    epoch kept (0-based), ``best_val_accuracy`` its validation accuracy, ``collapsed`` whether *that*
+    epoch kept (0-based), ``best_val_accuracy`` its validation accuracy, ``full_val_accuracy`` the
+    kept checkpoint's on every validation query at every training SNR, ``collapsed`` whether *that*
     checkpoint's decoder has collapsed, ``seed`` the training seed.
     """
 
@@ -45,6 +46,7 @@ class TrainHistory:
     learning_rate: list[float] = field(default_factory=list)
     best_epoch: int = -1
     best_val_accuracy: float = 0.0
+    full_val_accuracy: float | None = None
     collapsed: bool = False
     seed: int | None = None
     seconds: float = 0.0
@@ -79,16 +81,30 @@ class WeightAverage:
         self.steps = 0
         for p in self.module.parameters():
             p.requires_grad_(False)
+        self._source: torch.nn.Module | None = None
+        self._pairs: tuple[list, list, list, list] = ([], [], [], [])
+
+    def _pairs_with(self, source: torch.nn.Module) -> tuple[list, list, list, list]:
+        """(averaged floats, source floats, averaged others, source others), made once per source:
+        a state dict per step costs more than the averaging itself."""
+        if source is not self._source:
+            pairs: tuple[list, list, list, list] = ([], [], [], [])
+            for avg, new in zip(self.module.state_dict().values(), source.state_dict().values()):
+                floating = avg.dtype.is_floating_point
+                pairs[0 if floating else 2].append(avg)
+                pairs[1 if floating else 3].append(new)
+            self._source, self._pairs = source, pairs
+        return self._pairs
 
     @torch.no_grad()
     def update(self, source: torch.nn.Module) -> None:
         self.steps += 1
         d = min(self.decay, (1.0 + self.steps) / (10.0 + self.steps))
-        for avg, new in zip(self.module.state_dict().values(), source.state_dict().values()):
-            if avg.dtype.is_floating_point:
-                avg.mul_(d).add_(new.detach(), alpha=1.0 - d)
-            else:
-                avg.copy_(new)
+        averaged, new, averaged_other, new_other = self._pairs_with(source)
+        if averaged:
+            torch._foreach_lerp_(averaged, new, 1.0 - d)  # avg + (1 - d) (new - avg) = d avg + (1 - d) new
+        for avg, value in zip(averaged_other, new_other):
+            avg.copy_(value)
 
 
 def _loss(codec: KbscCodec, decoded_target: torch.Tensor, features: torch.Tensor, settings: TrainSettings,
@@ -156,9 +172,7 @@ def train_codec(
     codec = KbscCodec(train_features.shape[1], channel_uses, settings.hidden_dim, settings.recipe,
                       noise_input=opts["noise_input"]).to(device)
     codec.fit_target_statistics(train_features)
-    optimiser_class = torch.optim.AdamW if opts["weight_decay"] > 0 else torch.optim.Adam
-    extra = {"weight_decay": opts["weight_decay"]} if opts["weight_decay"] > 0 else {}
-    optimiser = optimiser_class(codec.parameters(), lr=opts["lr"], **extra)
+    optimiser = adam(codec.parameters(), opts["lr"], opts["weight_decay"])
     average = WeightAverage(codec, opts["ema_decay"]) if opts["ema_decay"] > 0 else None
     history = TrainHistory(seed=int(seed))
     (val_x, val_y), (kb_x, kb_y) = val_sender, val_receiver
@@ -166,6 +180,7 @@ def train_codec(
         val_x, val_y = _evenly_spaced(val_x, val_y, opts["val_size"])
         kb_x, kb_y = _evenly_spaced(kb_x, kb_y, opts["val_size"])
     snrs = list(settings.snr_db)
+    val_snrs = snrs if opts["val_snrs"] is None else _evenly_spaced_values(sorted(snrs), opts["val_snrs"])
     snr_table = torch.tensor(snrs, dtype=torch.float32)
     steps_per_epoch = len(train_features) // settings.batch_size
     total_steps = steps_per_epoch * settings.epochs
@@ -200,7 +215,7 @@ def train_codec(
         history.epoch_loss.append(total / max(count, 1))
         history.learning_rate.append(lr)
         evaluated = average.module if average is not None else codec
-        accuracy, per_snr, spread = validate(evaluated, channel, val_x, val_y, kb_x, kb_y, snrs, opts["validation"])
+        accuracy, per_snr, spread = validate(evaluated, channel, val_x, val_y, kb_x, kb_y, val_snrs, opts["validation"])
         history.val_accuracy.append(accuracy)
         history.val_accuracy_per_snr.append(per_snr)
         history.output_spread.append(spread)
@@ -226,8 +241,26 @@ def train_codec(
     history.collapsed = bool(history.output_spread[history.best_epoch] < COLLAPSE_SPREAD)
     codec.load_state_dict(best_state)
     codec.eval()
+    # The full check of the checkpoint kept: every validation query at every training SNR.
+    history.full_val_accuracy = validate(codec, channel, *val_sender, *val_receiver, snrs, "every-snr")[0]
+    if log is not None:
+        log(f"kept epoch {history.best_epoch}: full validation top-1 {history.full_val_accuracy:.3f} "
+            f"({len(val_sender[0])} queries at {len(snrs)} SNRs)")
     history.seconds = time.perf_counter() - tic
     return codec, history
+
+
+def _evenly_spaced_values(values: Sequence[float], count: int) -> list[float]:
+    """``count`` of ``values`` spread evenly over them, both ends included (all when there are fewer).
+
+    >>> _evenly_spaced_values([-7, -4, 0, 4, 7, 10], 3)
+    [-7, 0, 10]
+    """
+    if count >= len(values):
+        return list(values)
+    if count == 1:
+        return [values[len(values) // 2]]
+    return [values[round(i * (len(values) - 1) / (count - 1))] for i in range(count)]
 
 
 def _evenly_spaced(x: torch.Tensor, y: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -44,6 +44,7 @@ class KbscTrainSpec(Strict):
     smoothing_window: int = Field(3, ge=1)
     validation: Literal["split", "every-snr"] | None = None
     val_size: int | None = Field(None, ge=1)
+    val_snrs: int | None = Field(None, ge=1)
     snr_draw: Literal["batch", "example"] | None = None
 
     @model_validator(mode="after")
