@@ -225,6 +225,18 @@ def test_packed_mixed_snrs_share_slots_by_snr() -> None:
     assert float(x.grad.abs().min()) > 0.0
 
 
+def test_packed_link_with_distinct_snrs_gives_each_example_a_slot() -> None:
+    """SNRs drawn from a range share nothing: each example gets a slot of its own, at a random one
+    of the 13 places (so its position relative to the pilots is distributed as in a packed slot)."""
+    seed_everything(212)
+    link = AnalogLink(AnalogLinkConfig(channel=ChannelConfig("tdl-a"), ofdm=OfdmConfig(), csi="ls"))
+    sent_rows = []
+    original = link._core.send_rows
+    link._core.send_rows = lambda rows, no: sent_rows.append(rows.shape) or original(rows, no)
+    out = link(_symbols(40, 64), torch.linspace(0.0, 20.0, 40))
+    assert sent_rows == [torch.Size([40, 64])] and out.estimate.shape == (40, 64)
+
+
 def test_per_example_snr_and_chunking() -> None:
     seed_everything(206)
     link = AnalogLink(

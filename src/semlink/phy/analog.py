@@ -138,7 +138,8 @@ class AnalogLink(Block):
         one slot when an example needs at most half a slot (as a transmitter sending several images
         back to back would); they then share that slot's channel realisation. A batch of mixed SNRs
         is grouped by SNR first (consecutive examples of each SNR share slots; each example comes
-        back in its own place). Otherwise each example has a slot of its own (zero padding), at one
+        back in its own place). Otherwise (longer examples, or no two of one SNR, as when SNRs are
+        drawn from a range) each example has a slot of its own (zero padding), at one
         of those ``floor(slot / N)`` places drawn at random, so both modes see the same channel
         statistics and only the sharing differs.
     :param channel_bank: for training: ``None`` (default) draws a fresh channel realisation for
@@ -222,8 +223,11 @@ class AnalogLink(Block):
         if per_slot > 1:
             # Examples of one SNR back to back, ``per_slot`` to a row (one slot, tail zero-padded).
             placed, row_no = _pack_by_noise(no, per_slot)
-            padded = torch.cat([xn, xn.new_zeros(1, num)])  # index ``batch``: an empty place
-            rows = padded[placed].reshape(len(row_no), per_slot * num)
+            if len(row_no) < batch:
+                padded = torch.cat([xn, xn.new_zeros(1, num)])  # index ``batch``: an empty place
+                rows = padded[placed].reshape(len(row_no), per_slot * num)
+            else:  # no two examples share an SNR (e.g. SNRs drawn from a range): a slot each, at a random place
+                placed, row_no = None, no
         slot = self._core.symbols_per_slot
         per_row = 1 if slot is None else slots_needed(rows.shape[1], slot)
         chunk = max(1, self._max_slots // per_row)
