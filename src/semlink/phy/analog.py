@@ -58,25 +58,33 @@ _TINY = float(torch.finfo(torch.float32).tiny)
 FRONT_END_EQUALIZER = "lmmse-biased"
 
 
-def _pack_by_noise(no: torch.Tensor, per_slot: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _pack_by_noise(no: torch.Tensor, per_slot: int) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Places of examples packed ``per_slot`` to a slot, examples of equal noise ``no [B]`` together.
 
     Returns ``placed [R * per_slot] int64`` (the example at each place, ``B`` for an empty one; the
-    examples of each noise level in batch order, levels in increasing order) and ``row_no [R]``.
+    examples of each noise level in batch order, levels in increasing order) and ``row_no [R]``; or
+    None when no two examples share a noise level (packing would save nothing).
 
     >>> placed, row_no = _pack_by_noise(torch.tensor([0.1, 0.2, 0.1, 0.1]), 2)
     >>> placed.tolist(), row_no.tolist()
     ([0, 2, 3, 4, 1, 4], [0.10000000149011612, 0.10000000149011612, 0.20000000298023224])
+    >>> _pack_by_noise(torch.tensor([0.1, 0.2, 0.3]), 2) is None
+    True
     """
     batch = len(no)
-    levels, group = torch.unique(no, return_inverse=True)
-    places, row_no = [], []
-    for level_index in range(len(levels)):
-        members = torch.nonzero(group == level_index).squeeze(1)
-        rows = -(-len(members) // per_slot)
-        places.append(torch.nn.functional.pad(members, (0, rows * per_slot - len(members)), value=batch))
-        row_no.append(levels[level_index].expand(rows))
-    return torch.cat(places), torch.cat(row_no)
+    levels, group, counts = torch.unique(no, return_inverse=True, return_counts=True)
+    if len(levels) == batch:
+        return None
+    order = torch.argsort(group, stable=True)  # examples grouped by level, batch order within a level
+    rows_per_level = (counts + per_slot - 1) // per_slot
+    first_row = torch.cumsum(rows_per_level, 0) - rows_per_level
+    first_member = torch.cumsum(counts, 0) - counts
+    level_of = group[order]
+    rank = torch.arange(batch, device=no.device) - first_member[level_of]  # place within its level
+    slot_index = (first_row[level_of] + rank // per_slot) * per_slot + rank % per_slot
+    placed = torch.full((int(rows_per_level.sum()) * per_slot,), batch, dtype=torch.long, device=no.device)
+    placed[slot_index] = order
+    return placed, levels.repeat_interleave(rows_per_level)
 
 
 def unit_energy_scale(symbols: torch.Tensor) -> torch.Tensor:
@@ -222,12 +230,12 @@ class AnalogLink(Block):
         rows, row_no, placed = xn, no, None
         if per_slot > 1:
             # Examples of one SNR back to back, ``per_slot`` to a row (one slot, tail zero-padded).
-            placed, row_no = _pack_by_noise(no, per_slot)
-            if len(row_no) < batch:
+            packing = _pack_by_noise(no, per_slot)
+            if packing is not None:
+                placed, row_no = packing
                 padded = torch.cat([xn, xn.new_zeros(1, num)])  # index ``batch``: an empty place
                 rows = padded[placed].reshape(len(row_no), per_slot * num)
-            else:  # no two examples share an SNR (e.g. SNRs drawn from a range): a slot each, at a random place
-                placed, row_no = None, no
+            # else no two examples share an SNR (e.g. SNRs drawn from a range): a slot each, at a random place
         slot = self._core.symbols_per_slot
         per_row = 1 if slot is None else slots_needed(rows.shape[1], slot)
         chunk = max(1, self._max_slots // per_row)
