@@ -41,11 +41,15 @@ def main() -> None:
             print(done.stderr[-3000:])
             raise SystemExit(f"the run failed (status {done.returncode})")
         stamps = re.findall(r"\[semlink (\d\d):(\d\d):(\d\d)\] (.*)", done.stderr)
-        training = []
-        for (h, m, s, message), nxt in zip(stamps, stamps[1:]):
-            if message.endswith("training"):
-                seconds = (int(nxt[0]) * 3600 + int(nxt[1]) * 60 + int(nxt[2])) - (int(h) * 3600 + int(m) * 60 + int(s))
-                training.append((message.removesuffix(": training"), seconds % 86400))
+        # Codecs train one after another: each one's time runs from its "training" line to the next
+        # codec's, the last one's to the first line about points (progress lines in between are skipped).
+        def clock(stamp) -> int:
+            return int(stamp[0]) * 3600 + int(stamp[1]) * 60 + int(stamp[2])
+
+        starts = [i for i, stamp in enumerate(stamps) if stamp[3].endswith(": training")]
+        ends = starts[1:] + [next((i for i, stamp in enumerate(stamps) if stamp[3].startswith("points")), len(stamps) - 1)]
+        training = [(stamps[i][3].removesuffix(": training"), (clock(stamps[j]) - clock(stamps[i])) % 86400)
+                    for i, j in zip(starts, ends)]
         timings = pd.read_csv(out / "timings.csv")
         results = pd.read_csv(out / "results.csv")
         print(f"compare_offline: {len(results)} rows, wall time {wall / 60:.1f} min "

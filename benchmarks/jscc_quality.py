@@ -49,6 +49,10 @@ PSNR_392_AT_10_DB = 27.0
 BPG_SYSTEMS = ("bpg+ldpc", "bpg+capacity", "bpg+capacity-csit")
 
 
+#: Issue 18's bound on the whole compare_offline run, training included (2 free cores, cold caches).
+RUN_MINUTES = 20
+
+
 def bpg_rows(channels, budgets, snrs, queries_per_class: int, seed: int, threads: int):
     """``({channel: {system: {budget: {snr: dB}}}}, query_ids)``: the BPG systems through ``semlink.run``
     on the first ``queries_per_class`` test images of every class, the MCS (and the no-CSIT rate)
@@ -114,6 +118,30 @@ def rows_from_run(folder: str | Path) -> tuple[dict, list[int], list[float]]:
                           for b, part in picked.groupby("budget")}
         channels[key] = rows
     return channels, sorted(int(b) for b in table.budget.dropna().unique()), sorted(float(s) for s in table.snr_db.unique())
+
+
+def costs_from_run(folder: str | Path) -> dict:
+    """What a finished run cost: its wall time and phases (``manifest.json``) and each trained codec's
+    training seconds (its checkpoint's ``config.json``; closed-form codecs record none)."""
+    folder = Path(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    codecs = {}
+    for config in sorted((folder / "checkpoints").glob("*/config.json")):
+        history = json.loads(config.read_text()).get("history") or {}
+        seconds = history.get("train_seconds", history.get("seconds"))
+        if isinstance(seconds, (int, float)):
+            codecs[config.parent.name] = round(float(seconds), 1)
+    wall = manifest.get("wall_seconds") or {}
+    return {"run_wall_s": wall.get("total"), "phases_s": wall.get("phases"), "training_s": codecs}
+
+
+def _print_costs(costs: dict) -> None:
+    print("\ncosts (this run, this machine):")
+    for name, seconds in costs["training_s"].items():
+        print(f"  training {name:40s} {seconds:8.1f} s")
+    phases = ", ".join(f"{k} {v / 60:.1f} min" for k, v in (costs["phases_s"] or {}).items())
+    if costs["run_wall_s"] is not None:
+        print(f"  whole run {costs['run_wall_s'] / 60:.1f} min ({phases})")
 
 
 def _report(results: dict, budgets, snrs) -> None:
@@ -195,7 +223,10 @@ def main() -> None:
         snrs = [s for s in snrs if s in TARGET_SNRS] or snrs
         for channel, rows in channels.items():
             _print_table(channel, rows, budgets, snrs)
-        _report({"run": str(args.from_run), "budgets": budgets, "snr_db": snrs, "channels": channels}, budgets, snrs)
+        costs = costs_from_run(args.from_run)
+        _print_costs(costs)
+        _report({"run": str(args.from_run), "budgets": budgets, "snr_db": snrs, "channels": channels,
+                 "costs": costs}, budgets, snrs)
         return
 
     import torch
@@ -311,6 +342,10 @@ def _targets(results: dict, budgets, snrs) -> list[dict]:
         out.append({"name": f"{channel} LS {budget} uses 10 dB: loss to flat AWGN, deep-jscc vs linear-analog",
                     "value": losses, "target": "deep-jscc <= linear-analog",
                     "met": losses["deep-jscc"] <= losses["linear-analog"]})
+    wall = (results.get("costs") or {}).get("run_wall_s")
+    if wall is not None:
+        out.append({"name": "the whole run on this machine, training included [min]", "value": round(wall / 60, 1),
+                    "target": f"<= {RUN_MINUTES} (2 free cores, cold)", "met": wall <= RUN_MINUTES * 60})
     return out
 
 
