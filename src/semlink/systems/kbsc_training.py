@@ -244,7 +244,7 @@ def train_codec(
     # The full check of the checkpoint kept: every validation query at every training SNR.
     history.full_val_accuracy = validate(codec, channel, *val_sender, *val_receiver, snrs, "every-snr")[0]
     if log is not None:
-        log(f"kept epoch {history.best_epoch}: full validation top-1 {history.full_val_accuracy:.3f} "
+        log(f"kept epoch {history.best_epoch + 1}: full validation top-1 {history.full_val_accuracy:.3f} "
             f"({len(val_sender[0])} queries at {len(snrs)} SNRs)")
     history.seconds = time.perf_counter() - tic
     return codec, history
