@@ -73,7 +73,8 @@ def test_recipe_defaults_and_bad_settings():
         TrainSettings(recipe="reference", class_weight=0.5)
     for bad, match in (({"schedule": "step"}, "schedule"), ({"selection": "last"}, "selection"),
                        ({"noise_input": "snr"}, "noise_input"), ({"warmup_epochs": 5, "epochs": 5}, "warmup"),
-                       ({"ema_decay": 1.0}, "ema_decay"), ({"val_size": 0}, "val_size")):
+                       ({"ema_decay": 1.0}, "ema_decay"), ({"val_size": 0}, "val_size"),
+                       ({"val_snrs": 0}, "val_snrs")):
         with pytest.raises(SemlinkError, match=match):
             TrainSettings(**bad)
 
@@ -91,6 +92,25 @@ def test_history_records_the_schedule_seed_and_every_snr():
     assert all(len(per_snr) == 2 for per_snr in history.val_accuracy_per_snr)
     assert history.val_accuracy == pytest.approx([sum(p) / 2 for p in history.val_accuracy_per_snr])
     assert codec.noise_input == RECIPE_DEFAULTS["robust"]["noise_input"] and not codec.training
+
+
+def test_epochs_validate_a_subset_and_the_kept_checkpoint_gets_the_full_check():
+    """Each epoch validates 3 of the 5 training SNRs (both ends and the middle); the kept checkpoint
+    is then scored on every query at every SNR, which is the figure recorded as full_val_accuracy."""
+    from semlink.systems.kbsc_training import validate
+
+    train, val_sender, val_receiver, labels = _data()
+    settings = TrainSettings(epochs=2, patience=2, batch_size=64, hidden_dim=32,
+                             snr_db=(10.0, -5.0, 0.0, 5.0, -10.0), val_size=40, val_snrs=3)
+    codec, history = train_codec(train, val_sender, val_receiver, analog_channel(_flat_link()), 8, settings, seed=4,
+                                 train_labels=labels)
+    assert all(len(per_snr) == 3 for per_snr in history.val_accuracy_per_snr)
+    full = validate(codec, analog_channel(_flat_link()), *val_sender, *val_receiver, settings.snr_db)
+    assert history.full_val_accuracy is not None and 0.0 <= history.full_val_accuracy <= 1.0
+    # The full check draws its own noise: 540 query-SNR pairs each, so the two differ by about 0.03 (1 sigma);
+    # 0.1 is a 3-sigma bound.
+    assert abs(history.full_val_accuracy - full[0]) <= 0.1
+    assert RECIPE_DEFAULTS["robust"]["val_snrs"] == 3 and RECIPE_DEFAULTS["reference"]["val_snrs"] is None
 
 
 def test_seeds_give_independent_codecs_and_the_same_seed_the_same_codec():
