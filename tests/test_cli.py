@@ -221,7 +221,7 @@ def test_dry_run_lists_points_channel_uses_and_cbr(tmp_path):
     total = sum(int(row[-1]) for row in table)  # the header's count is the table's points summed
     assert f"{total} points" in done.stdout.splitlines()[0]
     members = [row for row in table if row[0] == "bpg+ldpc" and row[1] == "128"]
-    assert [row[3] for row in members] == [str(i) for i in range(0, 29, 2)]  # every second MCS of 38.214-1
+    assert [row[3] for row in members] == [str(i) for i in range(0, 29, 4)]  # every fourth MCS of 38.214-1
     assert {row[-1] for row in members} == {"36"}  # 2 channels x (8 SNRs + noiseless) x (test + validation)
     row = next(line for line in done.stdout.splitlines() if line.startswith("raw "))
     assert row.split()[-3:] == ["640", "0.8163", "18"]

@@ -38,13 +38,17 @@ def _snr_name(snr: Any) -> str:
 
 def curve_rows(history: dict[str, Any], snr_db: Sequence[float] | None = None) -> list[dict[str, Any]]:
     """One row per epoch from a training ``history`` dict (see the module docstring); ``snr_db``: the
-    training SNRs, naming the entries of per-SNR lists."""
+    training SNRs, naming the entries of per-SNR lists (the history's own ``val_snr_db`` instead,
+    where it records which SNRs each epoch validated)."""
+    own = history.get("val_snr_db")
+    if isinstance(own, list) and own:
+        snr_db = own
     lengths = [len(v) for k, v in history.items() if isinstance(v, list) and k == "epoch_loss"]
     epochs = lengths[0] if lengths else max((len(v) for v in history.values() if isinstance(v, list)), default=0)
     best = history.get("best_epoch")
     rows: list[dict[str, Any]] = [{"epoch": i + 1, "kept": i == best} for i in range(epochs)]
     for name, values in history.items():
-        if not isinstance(values, list) or len(values) != epochs:
+        if not isinstance(values, list) or len(values) != epochs or name == "val_snr_db":
             continue
         for row, value in zip(rows, values):
             if isinstance(value, dict):  # {"-7.0": dB, ...}

@@ -34,7 +34,8 @@ class TrainHistory:
     ``selection_score`` what the checkpoint choice compared (equal to ``val_accuracy`` for ``best``),
     ``output_spread`` the decoder's mean per-dim output std over the target's. ``best_epoch`` is the
     epoch kept (0-based), ``best_val_accuracy`` its validation accuracy, ``full_val_accuracy`` the
-    kept checkpoint's on every validation query at every training SNR, ``collapsed`` whether *that*
+    kept checkpoint's on every validation query at every training SNR, ``val_snr_db`` the SNRs each
+    epoch validates (the order of ``val_accuracy_per_snr``), ``collapsed`` whether *that*
     checkpoint's decoder has collapsed, ``seed`` the training seed.
     """
 
@@ -47,6 +48,7 @@ class TrainHistory:
     best_epoch: int = -1
     best_val_accuracy: float = 0.0
     full_val_accuracy: float | None = None
+    val_snr_db: list[float] = field(default_factory=list)
     collapsed: bool = False
     seed: int | None = None
     seconds: float = 0.0
@@ -181,6 +183,7 @@ def train_codec(
         kb_x, kb_y = _evenly_spaced(kb_x, kb_y, opts["val_size"])
     snrs = list(settings.snr_db)
     val_snrs = snrs if opts["val_snrs"] is None else _evenly_spaced_values(sorted(snrs), opts["val_snrs"])
+    history.val_snr_db = [float(snr) for snr in val_snrs]
     snr_table = torch.tensor(snrs, dtype=torch.float32)
     steps_per_epoch = len(train_features) // settings.batch_size
     total_steps = steps_per_epoch * settings.epochs
