@@ -253,8 +253,14 @@ def train_codec(
     return codec, history
 
 
+def _evenly_spaced_indices(length: int, count: int) -> torch.Tensor:
+    """``count`` indices into ``length`` items spread evenly over them, both ends included (``count >= 2``)."""
+    return torch.linspace(0, length - 1, count).round().long()
+
+
 def _evenly_spaced_values(values: Sequence[float], count: int) -> list[float]:
-    """``count`` of ``values`` spread evenly over them, both ends included (all when there are fewer).
+    """``count`` of ``values`` spread evenly over them, both ends included (all when there are fewer;
+    the middle one for one).
 
     >>> _evenly_spaced_values([-7, -4, 0, 4, 7, 10], 3)
     [-7, 0, 10]
@@ -263,14 +269,14 @@ def _evenly_spaced_values(values: Sequence[float], count: int) -> list[float]:
         return list(values)
     if count == 1:
         return [values[len(values) // 2]]
-    return [values[round(i * (len(values) - 1) / (count - 1))] for i in range(count)]
+    return [values[i] for i in _evenly_spaced_indices(len(values), count).tolist()]
 
 
 def _evenly_spaced(x: torch.Tensor, y: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """At most ``size`` rows spread evenly over the split (class proportions kept in any order)."""
     if len(x) <= size:
         return x, y
-    pick = torch.linspace(0, len(x) - 1, size, device=x.device).round().long()
+    pick = _evenly_spaced_indices(len(x), size).to(x.device)
     return x[pick], y[pick]
 
 
