@@ -14,6 +14,7 @@ and generation code runs.
 
 from __future__ import annotations
 
+import os
 import string
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,10 @@ import pytest
 import torch
 
 FASHION_ROOT = "/usr/share/datasets/fashion-mnist"
+
+# Runs in the tests train their tiny codecs in the test process (a worker process costs ~10 s to start,
+# more than the training); tests/sim/test_training_pool.py trains side by side in workers on purpose.
+os.environ.setdefault("SEMLINK_TRAINING_WORKERS", "1")
 
 
 @pytest.fixture(scope="session")

@@ -220,9 +220,11 @@ def test_dry_run_lists_points_channel_uses_and_cbr(tmp_path):
     table = [line.split() for line in done.stdout.splitlines()[4:] if line.strip()]
     total = sum(int(row[-1]) for row in table)  # the header's count is the table's points summed
     assert f"{total} points" in done.stdout.splitlines()[0]
-    members = [row for row in table if row[0] == "bpg+ldpc" and row[1] == "128"]
+    members = [row for row in table if row[0] == "bpg+ldpc" and row[1] == "128" and row[2] == "MCS"]
     assert [row[3] for row in members] == [str(i) for i in range(0, 29, 4)]  # every fourth MCS of 38.214-1
-    assert {row[-1] for row in members} == {"36"}  # 2 channels x (8 SNRs + noiseless) x (test + validation)
+    assert {row[-1] for row in members} == {"18"}  # 2 channels x (8 SNRs + noiseless), on validation
+    chosen = next(row for row in table if row[:3] == ["bpg+ldpc", "128", "selected"])
+    assert chosen[-1] == "18"  # the test queries: the member validation chose, per channel and SNR
     row = next(line for line in done.stdout.splitlines() if line.startswith("raw "))
     assert row.split()[-3:] == ["640", "0.8163", "18"]
     assert not (tmp_path / "out").exists()  # nothing ran, nothing was written

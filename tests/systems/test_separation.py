@@ -33,12 +33,14 @@ RUN = {
 }
 
 
-def _run_tree(features_dir) -> dict:
-    """The test run's config: :data:`RUN` with a family of two MCS pairs chosen on validation."""
+def _run_tree(features_dir, hindsight: bool = True) -> dict:
+    """The test run's config: :data:`RUN` with a family of two MCS pairs chosen on validation (every member
+    also on the test queries with ``hindsight``)."""
     tree = json.loads(json.dumps(RUN))
     tree["encoder"]["cache_dir"] = str(features_dir)
     tree["systems"][0]["mcs"] = "select"
     tree["systems"][0]["mcs_table"] = [["qpsk", 0.5], ["16qam", 0.5]]
+    tree["eval"]["hindsight"] = hindsight
     return tree
 
 
@@ -47,6 +49,15 @@ def separation_run(tmp_path_factory, fashion_features):
     tmp = tmp_path_factory.mktemp("separation")
     cfg = validate(ExperimentConfig, _run_tree(tmp / "features"))
     return run_experiment(cfg, tmp / "run", log=lambda m: None, cache_dir=tmp / "codecs"), tmp / "run"
+
+
+@pytest.fixture(scope="module")
+def chosen_only_run(separation_run):
+    """The same run with the default ``hindsight = false`` (its features and codecs from the cache)."""
+    _, full = separation_run
+    cfg = validate(ExperimentConfig, _run_tree(full.parent / "features", hindsight=False))
+    out = full.parent / "chosen-only"
+    return run_experiment(cfg, out, log=lambda m: None, cache_dir=full.parent / "codecs"), out
 
 
 def test_rows_pay_for_what_they_send(separation_run):
@@ -98,6 +109,29 @@ def test_the_family_is_chosen_on_validation_and_reported_on_test(separation_run)
         assert selected["top1_accuracy"] == members.loc[selected["choice"], "top1_accuracy"]
         assert hindsight["top1_accuracy"] == members["top1_accuracy"].max() >= selected["top1_accuracy"]
         assert hindsight["selected_on"].startswith("test (hindsight")
+
+
+def test_by_default_only_the_member_validation_chose_scores_the_test_queries(separation_run, chosen_only_run):
+    import pandas as pd
+
+    (full, full_dir), (cut, cut_dir) = separation_run, chosen_only_run
+    pd.testing.assert_frame_equal(pd.read_csv(cut_dir / "validation.csv"), pd.read_csv(full_dir / "validation.csv"))
+    for system in ("bpg+ldpc", "bpg+capacity"):
+        rows = cut[cut["system"] == system]
+        assert "hindsight" not in set(rows["variant"])
+        selected = rows[rows["variant"] == "selected"].set_index(["budget", "snr_db"]).sort_index()
+        members = rows[~rows["variant"].isin(["selected"])]
+        # One member per (budget, SNR) scored the test queries: the one validation chose.
+        assert len(members) == len(selected) == 2 * 5
+        chosen = members.set_index(["budget", "snr_db"]).sort_index()
+        assert (chosen["variant"] == selected["choice"]).all()
+        # Common random numbers: the same choices and the same test rows as the run that scored every member.
+        before = full[(full["system"] == system) & (full["variant"] == "selected")].set_index(["budget", "snr_db"])
+        columns = ["choice", "top1_accuracy", "psnr_db", "choice_validation_top1_accuracy"]
+        pd.testing.assert_frame_equal(selected[columns], before.sort_index()[columns])
+    manifest = json.loads((cut_dir / "manifest.json").read_text())
+    evaluated = len(cut[cut["variant"] != "selected"]) + len(pd.read_csv(cut_dir / "validation.csv"))
+    assert manifest["status"] == "complete" and manifest["n_points"] == evaluated
 
 
 def test_capacity_bounds_the_ldpc_scheme_and_ldpc_has_its_cliff(separation_run):

@@ -2,9 +2,11 @@
 
 Steps: build the run's resources (:mod:`semlink.sim.resources`: data → cached image features →
 splits → the receiver's knowledge base) → expand every ``[[systems]]`` entry into systems (one per
-budget) → train (or load, or reuse from the shared cache) what each needs per channel, in this
-process → evaluate every point (system × budget × channel × SNR, each seeded by its identity, the
-channel by (channel, SNR) for common random numbers) on the chosen executor → score what the
+budget) → train (or load, or reuse from the shared cache) what each needs per channel, side by side
+in worker processes where several codecs train (:mod:`semlink.sim.training_pool`) → evaluate every point (system × budget × channel × SNR, each seeded by its identity, the
+channel by (channel, SNR) for common random numbers) on the chosen executor — a family of variants
+(an MCS table) on the validation split first, then on the test queries only the member chosen per
+(budget, channel, SNR), every member with ``[eval] hindsight = true`` — → score what the
 receiver got with :func:`semlink.metrics.score.score` → ``results.csv``/``.parquet``,
 ``comparisons.csv``/``.parquet`` (paired differences between systems), ``manifest.json`` and plots.
 
@@ -25,6 +27,7 @@ import os
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +85,9 @@ def extension_problems(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             continue
         a, b = old.get(key), new.get(key)
         if key == "eval" and isinstance(a, dict) and isinstance(b, dict):
-            a = {k: v for k, v in a.items() if k not in ("snr_db", "noiseless")}
-            b = {k: v for k, v in b.items() if k not in ("snr_db", "noiseless")}
+            # More SNRs add points; so does hindsight (every family member on the test queries).
+            a = {k: v for k, v in a.items() if k not in ("snr_db", "noiseless", "hindsight")}
+            b = {k: v for k, v in b.items() if k not in ("snr_db", "noiseless", "hindsight")}
         if a != b:
             problems.append(f"[{key}] changed ({describe_changes(a, b)})")
 
@@ -157,6 +161,7 @@ def _run_experiment(cfg: ExperimentConfig, out: Path, resume: bool, log, executo
         trivial_metric_warnings,
     )
     from semlink.sim.training_curves import write_training_curves
+    from semlink.sim.training_pool import train_side_by_side
 
     phases = Phases()
     executor = executor or LocalExecutor()
@@ -200,9 +205,16 @@ def _run_experiment(cfg: ExperimentConfig, out: Path, resume: bool, log, executo
         # Every codec is trained (or loaded) here, once per (system, channel), before points fan out.
         by_id = {_system_id(s): s for s in systems}
         with phases("training"):
-            for point in points:
-                if point.key not in done and point.params["channel"] in channels:
-                    by_id[_system_id(point.params)].prepare(ctx, channels[point.params["channel"]])
+            def pairs(keep):
+                return [(by_id[_system_id(p.params)], channels[p.params["channel"]]) for p in points
+                        if keep(p) and p.params["channel"] in channels]
+
+            todo = pairs(lambda p: p.key not in done)
+            # Codecs no checkpoint holds are trained side by side first, then each system loads its own.
+            record["training"] = train_side_by_side(pairs(lambda p: True), todo, ctx, config=config, out=out,
+                                                    cache_dir=cache_dir, log=log)
+            for system, channel in todo:
+                system.prepare(ctx, channel)
             write_training_curves(out / "checkpoints")
         if isinstance(executor, LocalExecutor):
             evaluate: Any = make_evaluate(cfg, resources, systems, channels)
@@ -214,13 +226,19 @@ def _run_experiment(cfg: ExperimentConfig, out: Path, resume: bool, log, executo
         if resources.validation is not None:
             queries["validation"] = {"true_label": resources.validation[0].labels.cpu().numpy()}
         with phases("evaluation"):
-            frame = run_points(
-                points, evaluate, out, config=config, seed=cfg.seed, resume=resume, executor=executor,
-                check=extension_problems, desc="points",
-                on_row=(lambda f: write_run_plots(f, out, cfg.name)) if figures else None, done=done,
-                table_of=lambda point: point.params.get("split", "results"),
-                query_columns=lambda point: queries.get(point.params.get("split", "test")), manifest=record,
-            )
+            run = partial(run_points, evaluate=evaluate, out=out, config=config, seed=cfg.seed, resume=resume,
+                          executor=executor, check=extension_problems, manifest=record,
+                          table_of=lambda point: point.params.get("split", "results"),
+                          query_columns=lambda point: queries.get(point.params.get("split", "test")))
+            if not cfg.eval.hindsight:
+                # Choose on validation first; then only each family's chosen member scores the test queries.
+                validation_points = [p for p in points if p.params.get("split") == "validation"]
+                if validation_points:
+                    run(validation_points, desc="validation points", done=done, complete=False)
+                    points = chosen_points(points, systems, run_dir.read_table("validation"))
+                    done = run_dir.read_journal()
+            frame = run(points, desc="points", done=done,
+                        on_row=(lambda f: write_run_plots(f, out, cfg.name)) if figures else None)
         with phases("tables and figures"):
             frame = _with_derived_rows(frame, systems, run_dir)
             if figures:
@@ -284,8 +302,10 @@ def build_systems(cfg: ExperimentConfig, source):
 
 
 def _grid(cfg: ExperimentConfig, systems, channels) -> list[dict[str, Any]]:
-    """Every point: each system on each channel at each SNR on the test queries, and — for the members of
-    a family chosen on validation — the same on the validation split (``split = "validation"``)."""
+    """Every point a run may evaluate: each system on each channel at each SNR on the test queries, and —
+    for the members of a family chosen on validation — the same on the validation split (``split =
+    "validation"``). Unless ``[eval] hindsight``, a family's test points are then cut to the members
+    validation chose (:func:`chosen_points`)."""
     snrs = list(cfg.eval.snr_db) + ([math.inf] if cfg.eval.noiseless else [])
     grid: list[dict[str, Any]] = []
     for system in systems:
@@ -300,6 +320,25 @@ def _grid(cfg: ExperimentConfig, systems, channels) -> list[dict[str, Any]]:
             base = {"system": system.name, "budget": system.budget, "variant": system.variant, "split": "validation"}
             grid.extend({**base, "channel": ch, "snr_db": float(s)} for ch in channels for s in snrs)
     return grid
+
+
+def chosen_points(points: list[Point], systems, validation) -> list[Point]:
+    """``points`` without the test points of family members validation did not choose: per (budget,
+    channel, SNR) a family keeps the member :func:`~semlink.systems.base.choices_on_validation` picks
+    (none where no member has a figure). ``validation``: the validation table (pandas)."""
+    from semlink.systems.base import choices_on_validation
+
+    families = {s.name: s.selection_metric for s in systems if s.selection_metric and not s.channel_free}
+    chosen = {name: choices_on_validation(validation, name, metric) for name, metric in families.items()}
+
+    def kept(point: Point) -> bool:
+        params = point.params
+        if params.get("split", "test") != "test" or params["system"] not in chosen:
+            return True
+        choice = chosen[params["system"]].get((params["budget"], params["channel"], params["snr_db"]))
+        return choice is not None and choice[0] == params["variant"]
+
+    return [p for p in points if kept(p)]
 
 
 def make_evaluate(cfg: ExperimentConfig, resources, systems, channels):

@@ -81,6 +81,9 @@ class EvalSpec(Strict):
     noiseless: bool = True
     batch_size: int = Field(1000, gt=0)
     validation_queries: int | None = Field(None, ge=1)  # senders of the validation split families are chosen on
+    # A family's (e.g. an MCS table's) members are chosen on the validation split first and only the chosen one
+    # scores the test queries; true: every member scores them too (each member's own curve, and the hindsight rows).
+    hindsight: bool = False
     top_k: int = Field(5, ge=1)
     lpips: bool = True  # computed only where its AlexNet weights are on disk; results say when skipped
 

@@ -130,9 +130,12 @@ def plot_metric_panels(
     budgets = sorted({b for b in rows["budget"] if not _is_budgetless(b)}) or [None]
     fig, axes = plt.subplots(1, len(budgets), figsize=(5.2 * len(budgets), 4.2), squeeze=False, sharey=True)
     # A family (e.g. an MCS table): the member chosen on validation is the line, the hindsight choice a
-    # dashed one (optimistic), each member thin.
+    # dashed one (optimistic), each member thin — where every member scored the test queries ([eval]
+    # hindsight); otherwise a member has test points only where it was chosen, not a curve of its own.
     roles = rows["variant"].map(variant_role) if "variant" in rows else pd.Series("main", index=rows.index)
     enveloped = set(rows.loc[roles.isin(["selected", "hindsight"]), "system"])
+    every_member_scored = set(rows.loc[roles == "hindsight", "system"])
+    rows = rows[~((roles == "option") & rows["system"].isin(enveloped - every_member_scored))]
     colours = _line_colours(every_line, enveloped)
     for ax, budget in zip(axes[0], budgets):
         in_panel = rows[rows["budget"].map(_is_budgetless) | (rows["budget"] == budget)] if budget is not None else rows

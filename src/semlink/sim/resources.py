@@ -100,10 +100,11 @@ def source_of(cfg) -> Source:
 
 
 def build_resources(cfg, out: Path, device: torch.device, log: Callable[[str], None],
-                    cache_dir: str | os.PathLike[str] | None = None) -> Resources:
+                    cache_dir: str | os.PathLike[str] | None = None, checkpoints: Path | None = None) -> Resources:
     """Data → features → splits → knowledge base (saved to ``out/kb``) → :class:`Resources`.
 
     ``cache_dir``: the shared cache of trained codecs (None: none; see :mod:`semlink.systems.checkpoints`).
+    ``checkpoints``: the run's checkpoint folder (default ``out/checkpoints``; a training worker's is its run's).
     The validation split is added by :func:`add_validation` where a system chooses on it.
     """
     from semlink.data import kbsc_split, load_dataset, subset_per_class
@@ -158,7 +159,8 @@ def build_resources(cfg, out: Path, device: torch.device, log: Callable[[str], N
         queries=Queries(queries, query_labels, test_set.images[np.asarray(split.test_sender)], cfg.eval.batch_size),
         library=ReceiverLibrary(train_images, train_labels, list(train_set.class_names)),
         links=LinkFactory(cfg.link, device),
-        artifacts=Artifacts(CheckpointStore(out / "checkpoints", cache_dir), cfg.seed, log, encoder.name, fingerprint),
+        artifacts=Artifacts(CheckpointStore(checkpoints or out / "checkpoints", cache_dir), cfg.seed, log, encoder.name,
+                            fingerprint),
         training=TrainingData(train_features, train_labels_t, train_images, val_sender, val_receiver, val_images,
                               fingerprint, encoder.name, pool, data_fingerprint(pool, val_images)),
         encode_cache_dir=(Path(cache_dir).parent / "encodes") if cache_dir is not None else None,

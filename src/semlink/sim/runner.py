@@ -90,8 +90,12 @@ def _tables_on_the_way_out(write: Callable[[], Any]):
         raise
 
 
+#: A mid-run refresh (tables, plots) waits this many times what the last one took: at most 1/20 of the run each.
+REFRESH_FACTOR = 20.0
+
+
 class _Throttle:
-    """Due when at least ``max(min_seconds, 10 x the last timed call)`` has passed since that call ended
+    """Due when at least ``max(min_seconds, REFRESH_FACTOR x the last timed call)`` has passed since that call ended
     (always due before the first)."""
 
     def __init__(self, min_seconds: float) -> None:
@@ -100,7 +104,7 @@ class _Throttle:
         self.took = 0.0
 
     def __call__(self) -> bool:
-        return self.ended is None or time.monotonic() - self.ended >= max(self.min_seconds, 10.0 * self.took)
+        return self.ended is None or time.monotonic() - self.ended >= max(self.min_seconds, REFRESH_FACTOR * self.took)
 
     @contextlib.contextmanager
     def timing(self):
@@ -165,6 +169,7 @@ def run_points(
     manifest: dict[str, Any] | None = None,
     progress_interval_s: float = 10.0,
     progress_every: int | None = None,
+    complete: bool = True,
 ) -> pd.DataFrame:
     """Evaluate every point not yet done; return the full results table (in grid order).
 
@@ -172,7 +177,7 @@ def run_points(
     processes, an :class:`~semlink.sim.executors.Evaluator` (picklable, built once per worker). A
     row may carry per-query arrays under :data:`PER_QUERY`; they are stored in ``per_query/``. The
     runner adds the point's parameters and ``seed``. Tables are rewritten as points finish (at
-    most a tenth of the time spent on them) and at the end; ``on_row`` (plots) with them, at most
+    most a twentieth of the time spent on them) and at the end; ``on_row`` (plots) with them, at most
     every ``refresh_seconds``, and once at the end. The manifest
     is written first with ``status="running"`` and at the end with ``status="complete"``. ``done``:
     the rows :meth:`RunDirectory.prepare` returned, where the caller prepared the folder itself.
@@ -184,7 +189,8 @@ def run_points(
     the ETA. ``query_columns``: arrays of one value per query (``query_id``, ``true_label``) stored
     in every per-query file beside the evaluator's arrays, with ``query_index`` (or a function of the
     point giving them, where points are evaluated on different query sets). ``manifest``: further
-    facts for ``manifest.json`` (the command line, the host...).
+    facts for ``manifest.json`` (the command line, the host...). ``complete=False``: these points are one
+    stage of a run whose caller evaluates more after them (the manifest stays ``running``).
     """
     from semlink.progress import PointProgress
     from semlink.sim.executors import LocalExecutor
@@ -205,8 +211,8 @@ def run_points(
         return run_dir.write_tables([rows[p.key] for p in points if p.key in rows and table_of(p) == name], name=name)
 
     # Mid-run tables and plots are a view for whoever watches the run (the journal is what a resume
-    # reads): each is refreshed only once the time since its last refresh is 10x what that refresh
-    # took, so on long grids of fast points they cost at most a tenth of the run.
+    # reads): each is refreshed only once the time since its last refresh is 20x what that refresh
+    # took, so on long grids of fast points they cost at most a twentieth of the run.
     tables_due, plots_due = _Throttle(0.0), _Throttle(refresh_seconds)
     with PointProgress(len(todo), desc, progress, interval_s=progress_interval_s, every=progress_every) as bar, \
             _tables_on_the_way_out(lambda: [table(name) for name in tables]):
@@ -236,5 +242,7 @@ def run_points(
                              name="timings", parquet=False)
     if on_row is not None:
         on_row(frame)
-    run_dir.write_manifest(config, seed, status="complete", n_points=len(points), executor=executor.describe(), **extra)
+    if complete:
+        run_dir.write_manifest(config, seed, status="complete", n_points=len(points), executor=executor.describe(),
+                               **extra)
     return frame

@@ -26,10 +26,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from semlink.phy.links import LinkFactory
     from semlink.phy.spec import ChannelSpec, LinkSpec
     from semlink.systems.context import SystemContext
+    from semlink.systems.trained import TrainedCodecs
 
 __all__ = [
     "HINDSIGHT_VARIANT", "SEED_VARIANT", "SELECTED_VARIANT", "Received", "RunSetting", "System", "SystemBase",
-    "TextOutcome", "create_systems", "selection_rows", "system_class", "training_seed", "variant_role",
+    "TextOutcome", "choices_on_validation", "create_systems", "selection_rows", "system_class", "training_seed",
+    "variant_role",
 ]
 
 
@@ -106,6 +108,10 @@ class System(Protocol):
     def prepare(self, ctx: SystemContext, channel: ChannelSpec) -> None:
         """Train or load what the system needs for ``channel`` (idempotent)."""
 
+    def trained_codecs(self) -> list[TrainedCodecs]:
+        """Optional: what :meth:`prepare` trains; the run trains them side by side first (see
+        :class:`SystemBase`). A system without it trains in its ``prepare``, one after another."""
+
     def transmit(self, ctx: SystemContext, channel: ChannelSpec, snr_db: float) -> Received:
         """Send every query across ``channel`` at ``snr_db`` (``inf``: no channel); what the receiver decoded."""
 
@@ -171,6 +177,12 @@ class SystemBase:
 
     def prepare(self, ctx: SystemContext, channel: ChannelSpec) -> None:
         return None
+
+    def trained_codecs(self) -> list[TrainedCodecs]:
+        """The :class:`~semlink.systems.trained.TrainedCodecs` whose codecs :meth:`prepare` trains (or
+        loads): the run trains those of all its systems side by side before any point
+        (:mod:`semlink.sim.training_pool`), then ``prepare`` loads them. None by default."""
+        return []
 
     def describe(self, links: LinkFactory, channel: ChannelSpec) -> dict[str, Any]:
         return links.describe(channel)
@@ -269,48 +281,64 @@ def seed_summary_rows(frame) -> list[dict[str, Any]]:
 SELECTION_KEYS = ("system", "budget", "channel", "snr_db")
 
 
-def selection_rows(test, validation, system: str, metric: str) -> list[dict[str, Any]]:
-    """The rows of a family's choices: per (budget, channel, SNR) of ``system``'s member rows (variants of
-    role ``"option"``), the test row of the member best on ``metric`` on the validation split
-    (variant ``"selected"``) and of the member best on the test queries themselves (``"hindsight"``:
-    optimistic). Each says what it chose (``choice``), on what (``selected_on``) and the choice's
-    validation figure (``choice_validation_<metric>``). Ties go to the earlier member; a member missing
-    on either split is not a candidate.
+def _family_members(frame, system: str, metric: str):
+    """``system``'s member rows (variants of role ``"option"``) that have ``metric``."""
+    if frame is None or frame.empty or metric not in frame.columns:
+        return None
+    mine = frame[(frame["system"] == system) & (frame["variant"].map(variant_role) == "option")]
+    return mine[mine[metric].notna()]
 
-    ``test`` and ``validation``: the results and validation tables (pandas), the same columns.
+
+def choices_on_validation(validation, system: str, metric: str) -> dict[tuple, tuple[str, float]]:
+    """The member of the family ``system`` best on ``metric`` on the validation split, per
+    ``(budget, channel, snr_db)``: ``{key: (variant, its validation figure)}``. Ties go to the earlier
+    member (the config's order); a point without a finite figure has no choice.
+
+    ``validation``: the validation table (pandas). The run evaluates the test queries with the chosen
+    member only (unless ``[eval] hindsight``), and :func:`selection_rows` names the same choice.
     """
     import math
 
-    def members(frame):
-        if frame is None or frame.empty or metric not in frame.columns:
-            return frame.iloc[0:0] if frame is not None else None
-        mine = frame[(frame["system"] == system) & (frame["variant"].map(variant_role) == "option")]
-        return mine[mine[metric].notna()]
+    members = _family_members(validation, system, metric)
+    if members is None or members.empty:
+        return {}
+    order = {v: i for i, v in enumerate(dict.fromkeys(members["variant"]))}
+    choices: dict[tuple, tuple[str, float]] = {}
+    for key, group in members.groupby(["budget", "channel", "snr_db"], sort=False, dropna=False):
+        scored = [(float(score), -order[variant], variant) for variant, score in zip(group["variant"], group[metric])
+                  if not math.isnan(float(score))]
+        if scored:
+            score, _, variant = max(scored)
+            choices[key] = (variant, score)
+    return choices
 
+
+def selection_rows(test, validation, system: str, metric: str) -> list[dict[str, Any]]:
+    """The rows of a family's choices, per (budget, channel, SNR) of ``system``'s member rows (variants
+    of role ``"option"``): the test row of the member :func:`choices_on_validation` chose (variant
+    ``"selected"``) and, where the test queries were scored with more than one member (``[eval]
+    hindsight = true``), the row of the member best on the test queries themselves (``"hindsight"``:
+    optimistic). Each says what it chose (``choice``), on what (``selected_on``) and, for the selected
+    row, the choice's validation figure (``choice_validation_<metric>``).
+
+    ``test`` and ``validation``: the results and validation tables (pandas), the same columns.
+    """
     rows: list[dict[str, Any]] = []
-    test_members, val_members = members(test), members(validation)
+    test_members = _family_members(test, system, metric)
     if test_members is None or test_members.empty:
         return rows
+    choices = choices_on_validation(validation, system, metric)
     order = {v: i for i, v in enumerate(dict.fromkeys(test_members["variant"]))}
-    val_scores = {} if val_members is None else {
-        (r["budget"], r["channel"], r["snr_db"], r["variant"]): float(r[metric])
-        for r in val_members[["budget", "channel", "snr_db", "variant", metric]].to_dict("records")
-    }
-    def best(candidates: list[dict[str, Any]], scores: list[float | None]) -> dict[str, Any] | None:
-        scored = [(score, -order[r["variant"]], i) for i, (r, score) in enumerate(zip(candidates, scores))
-                  if score is not None and not math.isnan(score)]
-        return candidates[max(scored)[2]] if scored else None
-
-    for (budget, channel, snr), group in test_members.groupby(["budget", "channel", "snr_db"], sort=False,
-                                                             dropna=False):
+    for key, group in test_members.groupby(["budget", "channel", "snr_db"], sort=False, dropna=False):
         candidates = group.to_dict("records")
-        validated = [val_scores.get((budget, channel, snr, r["variant"])) for r in candidates]
-        chosen = best(candidates, validated)
-        if chosen is not None:
-            rows.append({**chosen, "variant": SELECTED_VARIANT, "choice": chosen["variant"],
-                         "selected_on": "validation", f"choice_validation_{metric}":
-                         val_scores[(budget, channel, snr, chosen["variant"])]})
-        hindsight = best(candidates, [float(r[metric]) for r in candidates])
-        rows.append({**hindsight, "variant": HINDSIGHT_VARIANT, "choice": hindsight["variant"],
-                     "selected_on": "test (hindsight: optimistic)"})
+        if key in choices:
+            variant, figure = choices[key]
+            chosen = next((r for r in candidates if r["variant"] == variant), None)
+            if chosen is not None:
+                rows.append({**chosen, "variant": SELECTED_VARIANT, "choice": variant, "selected_on": "validation",
+                             f"choice_validation_{metric}": figure})
+        if len(candidates) > 1:
+            hindsight = max(candidates, key=lambda r: (float(r[metric]), -order[r["variant"]]))
+            rows.append({**hindsight, "variant": HINDSIGHT_VARIANT, "choice": hindsight["variant"],
+                         "selected_on": "test (hindsight: optimistic)"})
     return rows

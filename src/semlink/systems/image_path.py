@@ -195,6 +195,13 @@ class JsccCodecs(TrainedCodecs):
                 f"{history.best_epoch + 1} ({history.train_seconds:.0f} s)")
         return codec, history_dict(history)
 
+    def training_work(self, ctx) -> float:
+        data = ctx.training
+        if data is None:
+            return 0.0
+        settings = self.settings(data) if callable(self.settings) else self.settings
+        return float(len(data.images_of(self.images)) * settings.max_epochs)
+
     def load(self, ctx, directory):
         from semlink.systems.jscc_model import load_jscc
 

@@ -74,6 +74,9 @@ class DeepJscc(SystemBase):
     def prepare(self, ctx, channel) -> None:
         self.codecs.get(ctx, channel)
 
+    def trained_codecs(self) -> list:
+        return [self.codecs]
+
     def describe(self, links, channel) -> dict[str, Any]:
         return {**links.describe(channel), "architecture": self.spec.architecture,
                 "codec_channel_uses": self.codecs.budget, **self.codecs.row_columns(channel)}
@@ -135,6 +138,9 @@ class LinearAnalog(SystemBase):
 
     def prepare(self, ctx, channel) -> None:
         self.codecs.get(ctx, channel)
+
+    def trained_codecs(self) -> list:
+        return [self.codecs]
 
     def describe(self, links, channel) -> dict[str, Any]:
         return {**links.describe(channel), "architecture": "klt+lee-petersen+lmmse",

@@ -66,6 +66,10 @@ class KbscCodecs(TrainedCodecs):
                 f"collapsed={trained.collapsed}")
         return codec, history_dict(trained)
 
+    def training_work(self, ctx) -> float:
+        data = ctx.training
+        return 0.0 if data is None else float(len(data.features) * self.settings.epochs)
+
     def load(self, ctx, directory):
         codec, meta = load_codec(directory)
         if meta.get("feature_dim") != ctx.source.feature_dim:
@@ -103,6 +107,9 @@ class KbscAnalog(SystemBase):
 
     def prepare(self, ctx, channel) -> None:
         self.codecs.get(ctx, channel)
+
+    def trained_codecs(self) -> list:
+        return [self.codecs]
 
     def describe(self, links, channel) -> dict[str, Any]:
         return {**links.describe(channel), **self.codecs.row_columns(channel)}
@@ -172,6 +179,9 @@ class KbscDigital(SystemBase):
 
     def prepare(self, ctx, channel) -> None:
         self.codecs.get(ctx, channel)
+
+    def trained_codecs(self) -> list:
+        return [self.codecs]
 
     def _through_quantizer(self, latent: torch.Tensor, snr_db: float) -> torch.Tensor:
         # Straight-through: the forward pass is quantised, the gradient passes unchanged.

@@ -244,6 +244,9 @@ class MultiSc(SystemBase):
             self._frames[name] = (texts, frames)
         return self._frames[name]
 
+    def trained_codecs(self) -> list:
+        return [self.crop_codecs] if self.crop_codecs is not None else []
+
     def prepare(self, ctx, channel) -> None:
         sent = self.transmitter.sent(ctx)
         if sent["crops"] is None:

@@ -64,6 +64,11 @@ class TrainedCodecs:
         """Results-row columns about ``codec`` (training facts from its ``history``)."""
         return {"train_seed": self.seed}
 
+    def training_work(self, ctx: SystemContext) -> float:
+        """How much training a codec takes, at most (training examples x epochs; 0: unknown): codecs
+        trained side by side start with the largest, so the longest trainings overlap."""
+        return 0.0
+
     # -- shared ----------------------------------------------------------------------------------------
     @property
     def seed(self) -> int:
@@ -92,6 +97,14 @@ class TrainedCodecs:
             "seed": self.seed,
             "codec_class": self.codec_class,
         }
+
+    def needs_training(self, ctx: SystemContext, channel: ChannelSpec) -> bool:
+        """Whether :meth:`get` would train: the codec for ``channel`` is neither in memory nor saved (in the
+        run's checkpoints or the shared cache, whence it is copied into the run's)."""
+        if channel in self.codecs:
+            return False
+        return ctx.artifacts.checkpoints.locate(self.checkpoint_name(channel), self.provenance(ctx, channel),
+                                                log=ctx.artifacts.log) is None
 
     def get(self, ctx: SystemContext, channel: ChannelSpec):
         """The codec for ``channel``: in memory, else loaded from the run or the cache, else trained (and saved)."""
