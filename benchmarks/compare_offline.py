@@ -2,8 +2,9 @@
 
 Runs ``semlink run configs/compare_offline.toml`` from scratch in a temporary folder (features come
 from the feature cache when present; trained codecs are *not* reused: a fresh codec cache, so deep
-JSCC and KBSC training are included) and prints the wall time against its target, the time spent
-per system (from the run's ``timings.csv``) and training's share.
+JSCC and KBSC training are included) and prints the wall time against its target, its phases, each
+codec's training time (codecs train side by side: these overlap) and the time spent per system
+(from the run's ``timings.csv``).
 
     python benchmarks/compare_offline.py [--keep DIR] [--config configs/compare_offline.toml]
 
@@ -13,12 +14,15 @@ Target (issue 17): <= 20 minutes on 2 free cores, training included.
 from __future__ import annotations
 
 import argparse
-import re
+import json
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from jscc_quality import costs_from_run  # noqa: E402  (one reading of a run's costs)
 
 TARGET_S = 20 * 60
 
@@ -40,23 +44,17 @@ def main() -> None:
         if done.returncode != 0:
             print(done.stderr[-3000:])
             raise SystemExit(f"the run failed (status {done.returncode})")
-        stamps = re.findall(r"\[semlink (\d\d):(\d\d):(\d\d)\] (.*)", done.stderr)
-        # Codecs train one after another: each one's time runs from its "training" line to the next
-        # codec's, the last one's to the first line about points (progress lines in between are skipped).
-        def clock(stamp) -> int:
-            return int(stamp[0]) * 3600 + int(stamp[1]) * 60 + int(stamp[2])
-
-        starts = [i for i, stamp in enumerate(stamps) if stamp[3].endswith(": training")]
-        ends = starts[1:] + [next((i for i, stamp in enumerate(stamps) if stamp[3].startswith("points")), len(stamps) - 1)]
-        training = [(stamps[i][3].removesuffix(": training"), (clock(stamps[j]) - clock(stamps[i])) % 86400)
-                    for i, j in zip(starts, ends)]
+        costs = costs_from_run(out)  # phases from the manifest, each codec's training from its checkpoint
+        pool = json.loads((out / "manifest.json").read_text()).get("training") or {}
         timings = pd.read_csv(out / "timings.csv")
         results = pd.read_csv(out / "results.csv")
         print(f"compare_offline: {len(results)} rows, wall time {wall / 60:.1f} min "
               f"(target <= {TARGET_S / 60:.0f} min: {'MET' if wall <= TARGET_S else 'NOT MET'})")
-        print(f"  training: {sum(s for _, s in training) / 60:.1f} min over {len(training)} codecs")
-        for name, seconds in training:
-            print(f"    {name:40s} {seconds:5d} s")
+        print("  phases: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in (costs["phases_s"] or {}).items()))
+        print(f"  training: {len(costs['training_s'])} codecs, {pool.get('at_once', 1)} at a time, "
+              f"{pool.get('threads_per_codec', '?')} thread(s) each; seconds per codec:")
+        for name, seconds in costs["training_s"].items():
+            print(f"    {name:40s} {seconds:7.1f} s")
         per_system = timings.groupby("system")["seconds"].agg(["sum", "count"]).sort_values("sum", ascending=False)
         print("  evaluation per system (seconds over all its points):")
         for system, row in per_system.iterrows():

@@ -2,12 +2,12 @@
 
 Steps: build the run's resources (:mod:`semlink.sim.resources`: data → cached image features →
 splits → the receiver's knowledge base) → expand every ``[[systems]]`` entry into systems (one per
-budget) → train (or load, or reuse from the shared cache) what each needs per channel, side by side
-in worker processes where several codecs train (:mod:`semlink.sim.training_pool`) → evaluate every point (system × budget × channel × SNR, each seeded by its identity, the
-channel by (channel, SNR) for common random numbers) on the chosen executor — a family of variants
-(an MCS table) on the validation split first, then on the test queries only the member chosen per
-(budget, channel, SNR), every member with ``[eval] hindsight = true`` — → score what the
-receiver got with :func:`semlink.metrics.score.score` → ``results.csv``/``.parquet``,
+budget) → train (or load, or reuse from the shared cache) what each needs per channel, side by
+side in worker processes where several codecs train (:mod:`semlink.sim.training_pool`) → evaluate
+every point (system × budget × channel × SNR, each seeded by its identity, the channel by (channel,
+SNR) for common random numbers) on the chosen executor — a family of variants (an MCS table) on the
+validation split first, then on the test queries only the member chosen per (budget, channel, SNR),
+or every member with ``[eval] hindsight = true`` — → score what the receiver got with :func:`semlink.metrics.score.score` → ``results.csv``/``.parquet``,
 ``comparisons.csv``/``.parquet`` (paired differences between systems), ``manifest.json`` and plots.
 
 ``resume=True`` continues a killed run — and accepts a config that only *adds* points (SNRs,
@@ -202,7 +202,7 @@ def _run_experiment(cfg: ExperimentConfig, out: Path, resume: bool, log, executo
         # The manifest now describes this config and its grid, before any codec is trained.
         run_dir.write_manifest(config, cfg.seed, status="running", n_points=len(points), executor=executor.describe(),
                                **record)
-        # Every codec is trained (or loaded) here, once per (system, channel), before points fan out.
+        # Every codec is trained (or loaded) once per (system, channel), before points fan out.
         by_id = {_system_id(s): s for s in systems}
         with phases("training"):
             def pairs(keep):
