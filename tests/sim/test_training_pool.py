@@ -21,7 +21,12 @@ RUN = {
     "encoder": {"spec": "efficientnet-lite0", "image_size": 32},
     "link": {"channel": {"name": "awgn"}},
     "budgets": [16, 32],
-    "systems": [{"type": "kbsc", "train": {"epochs": 3}}],
+    "systems": [
+        # one deep-JSCC codec per budget: two side-by-side codecs; KBSC's train in the run's process
+        {"type": "deep-jscc", "codec_per_budget": True, "filters": 4,
+         "train": {"max_epochs": 1, "batch_size": 32, "snr_db": [0.0, 10.0]}},
+        {"type": "kbsc", "channel_uses": 16, "train": {"epochs": 2}},
+    ],
     "eval": {"snr_db": [0.0, 10.0], "noiseless": False},
 }
 
@@ -51,19 +56,20 @@ def _run(tmp_path, name, workers, monkeypatch, tree=None):
 def test_workers_train_the_codecs_the_run_would_train_itself(tmp_path, monkeypatch, fashion_features):
     side, side_manifest = _run(tmp_path, "side-by-side", 2, monkeypatch)
     one, one_manifest = _run(tmp_path, "one-by-one", 1, monkeypatch)
-    assert side_manifest["training"] == {"threads_per_codec": 1, "at_once": 2, "trained": 2}
-    assert one_manifest["training"] == {"threads_per_codec": 1, "at_once": 1, "trained": 2}
-    for budget in (16, 32):  # the same weights: trained at the same thread count from the same seeds
-        a = (tmp_path / "side-by-side" / "checkpoints" / f"kbsc__{budget}cu__awgn" / "model.safetensors").read_bytes()
-        b = (tmp_path / "one-by-one" / "checkpoints" / f"kbsc__{budget}cu__awgn" / "model.safetensors").read_bytes()
-        assert a == b
-    columns = ["system", "budget", "snr_db", "top1_accuracy", "top5_accuracy"]
+    assert side_manifest["training"] == {"trained": 3, "side_by_side": 2, "threads_per_codec": 1, "at_once": 2}
+    assert one_manifest["training"] == {"trained": 3, "side_by_side": 2, "threads_per_codec": 1, "at_once": 1}
+    names = [f"deep-jscc__{budget}cu__awgn" for budget in (16, 32)] + ["kbsc__16cu__awgn"]
+    for name in names:  # the same weights: trained at the same thread count from the same seeds
+        a = (tmp_path / "side-by-side" / "checkpoints" / name / "model.safetensors").read_bytes()
+        b = (tmp_path / "one-by-one" / "checkpoints" / name / "model.safetensors").read_bytes()
+        assert a == b, name
+    columns = ["system", "budget", "snr_db", "top1_accuracy", "psnr_db"]
     pd.testing.assert_frame_equal(side[columns], one[columns])
 
 
 def test_a_workers_error_is_the_runs_error(tmp_path, monkeypatch, fashion_features):
     tree = json.loads(json.dumps(RUN))
-    # deep JSCC's batch is larger than its 600 training images: refused in the worker that trains it
-    tree["systems"].append({"type": "deep-jscc", "channel_uses": 32, "train": {"batch_size": 5000}})
+    # deep JSCC's batch is larger than its 600 training images: refused in the workers that train it
+    tree["systems"][0]["train"]["batch_size"] = 5000
     with pytest.raises(SemlinkError, match="fewer than batch_size = 5000"):
         _run(tmp_path, "failing", 2, monkeypatch, tree)

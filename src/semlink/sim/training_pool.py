@@ -1,25 +1,27 @@
-"""A run's codecs trained side by side before its points: one process per codec, few threads each.
+"""A run's codecs trained before its points — the small conv codecs side by side, one process each.
 
-Why: training a small codec through the link is a long chain of small tensor ops. Torch's intra-op
-threads split every op and meet after it (passively: :mod:`semlink.threads`), so two threads train
-one codec far less than twice as fast as one — deep JSCC on Fashion-MNIST, 2 cores: 1.2 ms per image
-at 2 threads, 1.7 ms at 1 thread, and two 1-thread trainings at once 0.83 ms per image between them.
-Two codecs trained at once, each in its own process, use both cores.
+Why: training deep JSCC through the link is a long chain of small convolutions. Torch's intra-op
+threads split every op and meet after it (passively: :mod:`semlink.threads`), so a second thread
+barely helps: on Fashion-MNIST 1.0-1.2x faster at 2 threads than at 1 (1.7 ms per image at 1 thread),
+while two 1-thread trainings at once use both cores (2x). KBSC's MLP through the link gains 1.7x
+from a second thread and trains best in the run's own process. A codec says which it is
+(``TrainedCodecs.side_by_side``).
 
 The rule (:func:`training_threads`) depends only on the config and this process's thread count
 ``T``, never on what the codec cache already holds, so a resumed run trains what is left exactly as
 the uninterrupted run would have (a codec's weights depend on the threads that trained it):
 
-- ``J``: the codecs the run's points use — (trained codec, channel) pairs of every point, finished or not;
-- each codec trains at ``max(1, T // J)`` threads, up to ``T // that`` of them at a time, each in a
-  spawned worker process (fork after torch has started OpenMP can deadlock);
-- one codec to train (or one at a time) trains in this process, at that thread count; on a GPU every
-  codec trains in this process, one after another;
-- the codecs with the most training (examples x epochs: ``TrainedCodecs.training_work``) start first.
+- ``J``: the side-by-side codecs the run's points use — (codec, channel) pairs of every point,
+  finished or not; each trains at ``max(1, T // J)`` threads, up to ``T // that`` at a time, each in
+  a spawned worker process (fork after torch has started OpenMP can deadlock), the ones with the most
+  training (``TrainedCodecs.training_work``: examples x epochs) first; one left to train (or one at a
+  time) trains in this process at that thread count;
+- every other codec trains in this process at ``T`` threads, one after another, as before;
+- on a GPU every codec trains in this process, one after another.
 
 ``SEMLINK_TRAINING_WORKERS`` (a positive count or ``auto``) caps the processes at a time; ``1`` trains
-every codec in this process, one after another (no process start-up: ~10 s per worker). Where the
-training happens never changes a codec: only its thread count does, and that follows the rule above.
+every codec in this process (no process start-up: ~10 s per worker). Where a codec trains never
+changes it: only its thread count does, and that follows the rule above.
 
 Workers build the run's resources from its config (data, cached features, training split), train
 and save into the run's checkpoints — and publish to the shared cache — exactly as this process
@@ -87,37 +89,38 @@ def train_side_by_side(
     """Train every codec the ``todo`` (system, channel) pairs need and no checkpoint holds; ``every``: the
     pairs of all the run's points (they decide the threads, :func:`training_threads`). ``config``: the
     run's resolved config (workers rebuild the run from it). Returns what was done, for the manifest:
-    ``{"threads_per_codec", "at_once", "trained"}``.
+    ``{"trained", "side_by_side", "threads_per_codec", "at_once"}`` (the last two: side-by-side codecs').
     """
     import os
 
     import torch
 
+    from semlink.sim.executors import _torch_threads
     from semlink.threads import parse_thread_count
 
-    every_pair, todo_pairs = _pairs(every), _pairs(todo)
-    per_codec, at_once = training_threads(torch.get_num_threads(), len(every_pair))
+    side_pairs = [e for e in _pairs(every).values() if e[0].side_by_side]
+    per_codec, at_once = training_threads(torch.get_num_threads(), len(side_pairs))
     cap = parse_thread_count(os.environ.get(TRAINING_WORKERS_ENV), TRAINING_WORKERS_ENV)
     at_once = min(at_once, cap or at_once)
-    pending = [entry for entry in todo_pairs.values() if entry[0].needs_training(ctx, entry[1])]
+    pending = [entry for entry in _pairs(todo).values() if entry[0].needs_training(ctx, entry[1])]
+    side = [entry for entry in pending if entry[0].side_by_side]
     # The largest first (stable: the config's order among equals), so the longest trainings overlap.
-    pending.sort(key=lambda entry: -entry[0].training_work(ctx))
-    record = {"threads_per_codec": per_codec, "at_once": at_once, "trained": len(pending)}
+    side.sort(key=lambda entry: -entry[0].training_work(ctx))
+    record = {"trained": len(pending), "side_by_side": len(side), "threads_per_codec": per_codec,
+              "at_once": at_once}
     on_gpu = torch.device(ctx.device).type != "cpu"
-    if not pending:
-        return record
-    if on_gpu or len(pending) == 1 or at_once == 1:
-        from semlink.sim.executors import _torch_threads
-
+    if side and not on_gpu and len(side) > 1 and at_once > 1:
+        jobs = [TrainingJob(_system_id(system), index, channel.key, f"{codecs.what} [{channel.key}]")
+                for codecs, channel, system, index in side]
+        log(f"training {len(jobs)} codecs side by side, {min(at_once, len(jobs))} at a time ({per_codec} thread"
+            f"{'s' if per_codec > 1 else ''} each)")
+        _run_workers(jobs, min(at_once, len(jobs)), per_codec, config, out, cache_dir, log)
+    else:
         with _torch_threads(None if on_gpu else per_codec):
-            for codecs, channel, _, _ in pending:
+            for codecs, channel, _, _ in side:
                 codecs.get(ctx, channel)
-        return record
-    jobs = [TrainingJob(_system_id(system), index, channel.key, f"{codecs.what} [{channel.key}]")
-            for codecs, channel, system, index in pending]
-    log(f"training {len(jobs)} codecs, {min(at_once, len(jobs))} at a time ({per_codec} thread"
-        f"{'s' if per_codec > 1 else ''} each)")
-    _run_workers(jobs, min(at_once, len(jobs)), per_codec, config, out, cache_dir, log)
+    for codecs, channel, _, _ in pending:  # the others, at this process's threads (the side-by-side ones: loaded)
+        codecs.get(ctx, channel)
     return record
 
 

@@ -66,10 +66,6 @@ class KbscCodecs(TrainedCodecs):
                 f"collapsed={trained.collapsed}")
         return codec, history_dict(trained)
 
-    def training_work(self, ctx) -> float:
-        data = ctx.training
-        return 0.0 if data is None else float(len(data.features) * self.settings.epochs)
-
     def load(self, ctx, directory):
         codec, meta = load_codec(directory)
         if meta.get("feature_dim") != ctx.source.feature_dim:

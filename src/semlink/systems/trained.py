@@ -11,7 +11,7 @@ which training facts go into the results rows.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from semlink.systems.base import RunSetting, training_seed
 
@@ -32,6 +32,11 @@ class TrainedCodecs:
     :param codec_class: the provenance's ``codec_class`` (what kind of codec a checkpoint holds).
     :param member: which member of a family of variants (e.g. ``"MCS 9"``); part of the checkpoint's name.
     """
+
+    #: Whether a second thread barely speeds this codec's training up, so that the run trains codecs like it
+    #: side by side, each in its own process (:mod:`semlink.sim.training_pool`); the others train in the run's
+    #: process at its thread count.
+    side_by_side: ClassVar[bool] = False
 
     def __init__(self, name: str, budget: int, setting: RunSetting, train_index: int = 0,
                  codec_class: str = "", member: str = "") -> None:
