@@ -109,8 +109,8 @@ class System(Protocol):
         """Train or load what the system needs for ``channel`` (idempotent)."""
 
     def trained_codecs(self) -> list[TrainedCodecs]:
-        """Optional: what :meth:`prepare` trains; the run trains them side by side first (see
-        :class:`SystemBase`). A system without it trains in its ``prepare``, one after another."""
+        """Optional: what :meth:`prepare` trains; the run trains them before any point (see
+        :class:`SystemBase`). A system without it trains in its ``prepare``."""
 
     def transmit(self, ctx: SystemContext, channel: ChannelSpec, snr_db: float) -> Received:
         """Send every query across ``channel`` at ``snr_db`` (``inf``: no channel); what the receiver decoded."""
@@ -180,8 +180,8 @@ class SystemBase:
 
     def trained_codecs(self) -> list[TrainedCodecs]:
         """The :class:`~semlink.systems.trained.TrainedCodecs` whose codecs :meth:`prepare` trains (or
-        loads): the run trains those of all its systems side by side before any point
-        (:mod:`semlink.sim.training_pool`), then ``prepare`` loads them. None by default."""
+        loads): the run trains those of all its systems before any point — the ``side_by_side`` ones in
+        worker processes (:mod:`semlink.sim.training_pool`) — then ``prepare`` loads them. None by default."""
         return []
 
     def describe(self, links: LinkFactory, channel: ChannelSpec) -> dict[str, Any]:
