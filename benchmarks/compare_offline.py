@@ -51,8 +51,9 @@ def main() -> None:
         print(f"compare_offline: {len(results)} rows, wall time {wall / 60:.1f} min "
               f"(target <= {TARGET_S / 60:.0f} min: {'MET' if wall <= TARGET_S else 'NOT MET'})")
         print("  phases: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in (costs["phases_s"] or {}).items()))
-        print(f"  training: {len(costs['training_s'])} codecs, {pool.get('at_once', 1)} at a time, "
-              f"{pool.get('threads_per_codec', '?')} thread(s) each; seconds per codec:")
+        print(f"  training: {len(costs['training_s'])} codecs; {pool.get('side_by_side', 0)} side by side, "
+              f"{pool.get('at_once', 1)} at a time at {pool.get('threads_per_codec', '?')} thread(s) each, the "
+              "others in the run's process; seconds per codec:")
         for name, seconds in costs["training_s"].items():
             print(f"    {name:40s} {seconds:7.1f} s")
         per_system = timings.groupby("system")["seconds"].agg(["sum", "count"]).sort_values("sum", ascending=False)
