@@ -14,20 +14,20 @@ __all__ = ["describe_run"]
 
 def describe_run(cfg) -> str:
     """A plain-text table of the run's systems, channel uses, CBR and points."""
-    from semlink.sim.experiment import _grid, build_systems
+    from semlink.sim.experiment import build_systems
+    from semlink.sim.grid import run_grid
     from semlink.sim.resources import source_of
     from semlink.systems.base import SELECTED_VARIANT
 
     source = source_of(cfg)
     systems, channels = build_systems(cfg, source)
-    grid = _grid(cfg, systems, channels)
+    grid = run_grid(cfg, systems, channels)
     shape, values = source.image_shape, source.values
     cut = not cfg.eval.hindsight
+    families = {s.name for s in systems if s.selection_metric and not s.channel_free}
 
     def family_test_point(p) -> bool:  # scored by the chosen member only: one per channel and SNR
         return cut and p.get("split", "test") == "test" and p["system"] in families
-
-    families = {s.name for s in systems if s.selection_metric and not s.channel_free}
     rows = []
     for i, system in enumerate(systems):
         points = sum(1 for p in grid if (p["system"], p["budget"], p["variant"]) ==

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from semlink.errors import SemlinkError, choice_error
 
 __all__ = ["EXECUTORS", "Evaluator", "LocalExecutor", "ProcessExecutor", "RayExecutor", "create_executor",
-           "set_up_threads"]
+           "set_up_threads", "torch_threads"]
 
 EXECUTORS = ("local", "process", "ray")
 
@@ -40,7 +40,7 @@ def _as_function(evaluate: Any) -> Callable[[Any], dict[str, Any]]:
 
 
 @contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
+def torch_threads(threads: int | None) -> Iterator[None]:
     """Torch's intra-op thread count set to ``threads`` inside the block (None: left as it is)."""
     if threads is None:
         yield
@@ -72,7 +72,7 @@ class LocalExecutor:
             return
         fn = _as_function(evaluate)
         for point in points:
-            with _torch_threads(self.threads):
+            with torch_threads(self.threads):
                 row = fn(point)
             yield point, row
 

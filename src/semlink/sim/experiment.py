@@ -22,7 +22,6 @@ One process writes a run folder at a time (:mod:`semlink.sim.run_lock`).
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import pandas as pd
 from semlink.errors import SemlinkError
 from semlink.seeding import channel_seed, seed_channel, seed_everything
 from semlink.sim.experiment_config import ExperimentConfig, load_experiment
+from semlink.sim.grid import chosen_points, run_grid, system_id
 from semlink.sim.runner import (
     PER_QUERY,
     SECONDS,
@@ -180,7 +180,7 @@ def _run_experiment(cfg: ExperimentConfig, out: Path, resume: bool, log, executo
         systems, channels = build_systems(cfg, ctx.source)
         if any(system.selection_metric for system in systems):
             add_validation(resources, cfg)
-        points = make_points(cfg.seed, _grid(cfg, systems, channels))
+        points = make_points(cfg.seed, run_grid(cfg, systems, channels))
         dropped = dropped_points(done, points)
         if dropped:
             names = [_point_name(done[key], key) for key in dropped]
@@ -203,10 +203,10 @@ def _run_experiment(cfg: ExperimentConfig, out: Path, resume: bool, log, executo
         run_dir.write_manifest(config, cfg.seed, status="running", n_points=len(points), executor=executor.describe(),
                                **record)
         # Every codec is trained (or loaded) once per (system, channel), before points fan out.
-        by_id = {_system_id(s): s for s in systems}
+        by_id = {system_id(s): s for s in systems}
         with phases("training"):
             def pairs(keep):
-                return [(by_id[_system_id(p.params)], channels[p.params["channel"]]) for p in points
+                return [(by_id[system_id(p.params)], channels[p.params["channel"]]) for p in points
                         if keep(p) and p.params["channel"] in channels]
 
             todo = pairs(lambda p: p.key not in done)
@@ -285,12 +285,6 @@ def _with_derived_rows(frame: pd.DataFrame, systems, run_dir: RunDirectory) -> p
     return run_dir.write_tables(frame.to_dict("records") + derived)
 
 
-def _system_id(system) -> tuple:
-    if isinstance(system, dict):
-        return system["system"], system["budget"], system["variant"]
-    return system.name, system.budget, system.variant
-
-
 def build_systems(cfg: ExperimentConfig, source):
     """The systems of ``cfg`` (every entry expanded per budget, variant and training seed) and its
     channels by name; ``source``: :class:`~semlink.systems.context.Source` of the run's data."""
@@ -301,59 +295,19 @@ def build_systems(cfg: ExperimentConfig, source):
     return systems, {ch.key: ch for ch in cfg.channel_list}
 
 
-def _grid(cfg: ExperimentConfig, systems, channels) -> list[dict[str, Any]]:
-    """Every point a run may evaluate: each system on each channel at each SNR on the test queries, and —
-    for the members of a family chosen on validation — the same on the validation split (``split =
-    "validation"``). Unless ``[eval] hindsight``, a family's test points are then cut to the members
-    validation chose (:func:`chosen_points`)."""
-    snrs = list(cfg.eval.snr_db) + ([math.inf] if cfg.eval.noiseless else [])
-    grid: list[dict[str, Any]] = []
-    for system in systems:
-        base = {"system": system.name, "budget": system.budget, "variant": system.variant}
-        if system.channel_free:
-            grid.append({**base, "channel": "none", "snr_db": math.inf})
-            continue
-        for ch in channels:
-            grid.extend({**base, "channel": ch, "snr_db": float(s)} for s in snrs)
-    for system in systems:
-        if system.selection_metric and not system.channel_free:
-            base = {"system": system.name, "budget": system.budget, "variant": system.variant, "split": "validation"}
-            grid.extend({**base, "channel": ch, "snr_db": float(s)} for ch in channels for s in snrs)
-    return grid
-
-
-def chosen_points(points: list[Point], systems, validation) -> list[Point]:
-    """``points`` without the test points of family members validation did not choose: per (budget,
-    channel, SNR) a family keeps the member :func:`~semlink.systems.base.choices_on_validation` picks
-    (none where no member has a figure). ``validation``: the validation table (pandas)."""
-    from semlink.systems.base import choices_on_validation
-
-    families = {s.name: s.selection_metric for s in systems if s.selection_metric and not s.channel_free}
-    chosen = {name: choices_on_validation(validation, name, metric) for name, metric in families.items()}
-
-    def kept(point: Point) -> bool:
-        params = point.params
-        if params.get("split", "test") != "test" or params["system"] not in chosen:
-            return True
-        choice = chosen[params["system"]].get((params["budget"], params["channel"], params["snr_db"]))
-        return choice is not None and choice[0] == params["variant"]
-
-    return [p for p in points if kept(p)]
-
-
 def make_evaluate(cfg: ExperimentConfig, resources, systems, channels):
     """``evaluate(point) -> row``: send the queries through the point's system and score them."""
     from semlink.metrics.score import SentItems, score
     from semlink.phy.snr import is_noiseless
 
-    by_id = {_system_id(s): s for s in systems}
+    by_id = {system_id(s): s for s in systems}
 
     def evaluate(point: Point) -> dict[str, Any]:
         params = point.params
         split = params.get("split", "test")
         ctx, scoring = resources.split(split)
         sent = SentItems(ctx.queries.features, ctx.queries.labels, ctx.queries.images)
-        system = by_id[_system_id(params)]
+        system = by_id[system_id(params)]
         channel = channels.get(params["channel"])
         snr_db = params["snr_db"]
         if channel is not None:

@@ -95,7 +95,8 @@ def train_side_by_side(
 
     import torch
 
-    from semlink.sim.executors import _torch_threads
+    from semlink.sim.executors import torch_threads
+    from semlink.sim.grid import system_id
     from semlink.threads import parse_thread_count
 
     side_pairs = [e for e in _pairs(every).values() if e[0].side_by_side]
@@ -110,13 +111,13 @@ def train_side_by_side(
               "at_once": at_once}
     on_gpu = torch.device(ctx.device).type != "cpu"
     if side and not on_gpu and len(side) > 1 and at_once > 1:
-        jobs = [TrainingJob(_system_id(system), index, channel.key, f"{codecs.what} [{channel.key}]")
+        jobs = [TrainingJob(system_id(system), index, channel.key, f"{codecs.what} [{channel.key}]")
                 for codecs, channel, system, index in side]
         log(f"training {len(jobs)} codecs side by side, {min(at_once, len(jobs))} at a time ({per_codec} thread"
             f"{'s' if per_codec > 1 else ''} each)")
         _run_workers(jobs, min(at_once, len(jobs)), per_codec, config, out, cache_dir, log)
     else:
-        with _torch_threads(None if on_gpu else per_codec):
+        with torch_threads(None if on_gpu else per_codec):
             for codecs, channel, _, _ in side:
                 codecs.get(ctx, channel)
     for codecs, channel, _, _ in pending:  # the others, at this process's threads (the side-by-side ones: loaded)
@@ -128,10 +129,6 @@ def trained_codecs(system) -> list:
     """``system.trained_codecs()``; none for a system without the method (a plug-in's own class)."""
     method = getattr(system, "trained_codecs", None)
     return list(method()) if callable(method) else []
-
-
-def _system_id(system) -> tuple:
-    return system.name, system.budget, system.variant
 
 
 def _run_workers(jobs: list[TrainingJob], workers: int, threads: int, config: dict[str, Any], out: Path,
@@ -212,6 +209,7 @@ def _worker_run():
     from semlink.devices import resolve_device
     from semlink.seeding import seed_everything
     from semlink.sim.experiment import ExperimentConfig, build_systems
+    from semlink.sim.grid import system_id
     from semlink.sim.resources import build_resources
 
     cfg = validate(ExperimentConfig, _WORKER["config"])
@@ -226,4 +224,4 @@ def _worker_run():
     ctx = resources.context
     ctx.artifacts.log = messages.put
     systems, channels = build_systems(cfg, ctx.source)
-    return ctx, {_system_id(s): s for s in systems}, channels
+    return ctx, {system_id(s): s for s in systems}, channels
