@@ -7,7 +7,8 @@ side in worker processes where several codecs train (:mod:`semlink.sim.training_
 every point (system × budget × channel × SNR, each seeded by its identity, the channel by (channel,
 SNR) for common random numbers) on the chosen executor — a family of variants (an MCS table) on the
 validation split first, then on the test queries only the member chosen per (budget, channel, SNR),
-or every member with ``[eval] hindsight = true`` — → score what the receiver got with :func:`semlink.metrics.score.score` → ``results.csv``/``.parquet``,
+or every member with ``[eval] hindsight = true`` (:mod:`semlink.sim.grid`) — → score what the
+receiver got with :func:`semlink.metrics.score.score` → ``results.csv``/``.parquet``,
 ``comparisons.csv``/``.parquet`` (paired differences between systems), ``manifest.json`` and plots.
 
 ``resume=True`` continues a killed run — and accepts a config that only *adds* points (SNRs,

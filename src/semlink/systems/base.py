@@ -181,8 +181,12 @@ class SystemBase:
     def trained_codecs(self) -> list[TrainedCodecs]:
         """The :class:`~semlink.systems.trained.TrainedCodecs` whose codecs :meth:`prepare` trains (or
         loads): the run trains those of all its systems before any point — the ``side_by_side`` ones in
-        worker processes (:mod:`semlink.sim.training_pool`) — then ``prepare`` loads them. None by default."""
-        return []
+        worker processes (:mod:`semlink.sim.training_pool`) — then ``prepare`` loads them. By default the
+        system's ``codecs`` attribute where it is one (how the built-in trained schemes hold theirs), else none."""
+        from semlink.systems.trained import TrainedCodecs
+
+        codecs = getattr(self, "codecs", None)
+        return [codecs] if isinstance(codecs, TrainedCodecs) else []
 
     def describe(self, links: LinkFactory, channel: ChannelSpec) -> dict[str, Any]:
         return links.describe(channel)

@@ -74,9 +74,6 @@ class DeepJscc(SystemBase):
     def prepare(self, ctx, channel) -> None:
         self.codecs.get(ctx, channel)
 
-    def trained_codecs(self) -> list:
-        return [self.codecs]
-
     def describe(self, links, channel) -> dict[str, Any]:
         return {**links.describe(channel), "architecture": self.spec.architecture,
                 "codec_channel_uses": self.codecs.budget, **self.codecs.row_columns(channel)}
@@ -138,9 +135,6 @@ class LinearAnalog(SystemBase):
 
     def prepare(self, ctx, channel) -> None:
         self.codecs.get(ctx, channel)
-
-    def trained_codecs(self) -> list:
-        return [self.codecs]
 
     def describe(self, links, channel) -> dict[str, Any]:
         return {**links.describe(channel), "architecture": "klt+lee-petersen+lmmse",

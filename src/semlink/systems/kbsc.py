@@ -104,9 +104,6 @@ class KbscAnalog(SystemBase):
     def prepare(self, ctx, channel) -> None:
         self.codecs.get(ctx, channel)
 
-    def trained_codecs(self) -> list:
-        return [self.codecs]
-
     def describe(self, links, channel) -> dict[str, Any]:
         return {**links.describe(channel), **self.codecs.row_columns(channel)}
 
@@ -175,9 +172,6 @@ class KbscDigital(SystemBase):
 
     def prepare(self, ctx, channel) -> None:
         self.codecs.get(ctx, channel)
-
-    def trained_codecs(self) -> list:
-        return [self.codecs]
 
     def _through_quantizer(self, latent: torch.Tensor, snr_db: float) -> torch.Tensor:
         # Straight-through: the forward pass is quantised, the gradient passes unchanged.
