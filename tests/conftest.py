@@ -28,6 +28,12 @@ FASHION_ROOT = "/usr/share/datasets/fashion-mnist"
 # more than the training); tests/sim/test_training_pool.py trains side by side in workers on purpose.
 os.environ.setdefault("SEMLINK_TRAINING_WORKERS", "1")
 
+# Under pytest-xdist (the README's `-n auto`) the workers share the machine's cores: each runs torch on its
+# share of them (two 2-thread workers on two cores would wait on each other at every op).
+_XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _XDIST_WORKERS > 1:
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // _XDIST_WORKERS))
+
 
 @pytest.fixture(scope="session")
 def fashion_features(tmp_path_factory):

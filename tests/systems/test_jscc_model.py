@@ -246,10 +246,31 @@ def test_missing_corrupt_and_mismatched_checkpoints_are_refused(tmp_path):
     ({"snr_db": ()}, "train snr_db is empty"),
     ({"lr": -1.0}, "lr"),
     ({"final_lr_fraction": 0.0}, "final_lr_fraction"),
+    ({"loss": "l1"}, "unknown loss 'l1'; accepted: mse, psnr"),
 ])
 def test_bad_training_settings_are_refused(changes, fragment):
     with pytest.raises(SemlinkError, match=fragment):
         JsccTrainSettings(**changes)
+
+
+def test_the_psnr_loss_weighs_each_image_by_its_own_error():
+    """``loss = "psnr"``: the gradient of mean_i log10 MSE_i is each image's MSE gradient over its own MSE
+    (times 1 / (B ln 10)): a poorly received image pulls no harder than a well received one, while under
+    the batch MSE it pulls in proportion to its error."""
+    from semlink.systems.jscc_training import training_loss
+
+    sent = torch.zeros(2, 1, 4, 4)
+    decoded = torch.stack([torch.full((1, 4, 4), 0.3), torch.full((1, 4, 4), 0.03)]).requires_grad_()
+    grads = {}
+    for name in ("mse", "psnr"):
+        decoded.grad = None
+        training_loss(name)(decoded, sent).backward()
+        grads[name] = decoded.grad.flatten(1).norm(dim=1)
+    assert float(grads["mse"][0] / grads["mse"][1]) == pytest.approx(10.0, rel=1e-5)  # error ratio
+    assert float(grads["psnr"][0] / grads["psnr"][1]) == pytest.approx(0.1, rel=1e-5)  # relative error alike
+    mse = (0.3 ** 2, 0.03 ** 2)
+    expected = 2 * 0.3 / 16 / (mse[0] * 2 * np.log(10)) * 4  # d/dx of log10(mean x²)/2 per pixel, norm over 16
+    assert float(grads["psnr"][0]) == pytest.approx(expected, rel=1e-4)
 
 
 def test_bad_training_data_are_refused():

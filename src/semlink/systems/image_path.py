@@ -189,7 +189,7 @@ class JsccCodecs(TrainedCodecs):
         codec, history = train_jscc(
             self._images(data.images_of(self.images)), self._images(data.val_images),
             symbol_channel(ctx.links.analog(channel, packed=True)), self.budgets, settings, seed=self.seed,
-            device=ctx.device,
+            name=f"{self.what} [{channel.key}]", device=ctx.device,
         )
         ctx.log(f"{self.what} [{channel.key}]: best validation PSNR {history.best_val_psnr:.2f} dB at epoch "
                 f"{history.best_epoch + 1} ({history.train_seconds:.0f} s)")

@@ -202,6 +202,7 @@ class JsccTrainSpec(Strict):
     lr: float = Field(2e-3, gt=0)
     warmup_epochs: float = Field(0.1, ge=0)
     final_lr_fraction: float = Field(0.02, gt=0, le=1)
+    loss: Literal["mse", "psnr"] = "mse"
     snr_db: DbList | None = None  # None: the run's [train] snr_db
     images: Literal["split", "pool"] = "split"
 
