@@ -196,7 +196,7 @@ class JsccTrainSpec(Strict):
     images, and a learned baseline is trained as well as its paper's).
     """
 
-    max_epochs: int = Field(6, gt=0)
+    max_epochs: int = Field(8, gt=0)
     patience: int = Field(3, gt=0)
     batch_size: int = Field(64, gt=1)
     lr: float = Field(2e-3, gt=0)
