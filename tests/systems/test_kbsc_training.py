@@ -176,44 +176,53 @@ def _fashion_split(fashion_features):
 
 
 def test_noise_aware_decoder_is_no_worse_than_a_blind_one_on_rayleigh(fashion_features):
-    """Rayleigh block fading: each example sees its own noise level. Two codecs trained alike (same seed,
+    """Rayleigh block fading: each example sees its own noise level. Codecs trained alike (same seeds,
     data, SNRs and schedule) differ only in whether the decoder also reads the front end's per-symbol
-    error variance. Both decode the same 1000 queries over the same channel realisations (common
-    random numbers) at -4 and 4 dB. The front end's LMMSE estimate already shrinks faded symbols
-    towards zero, so the blind decoder is nearly as good (measured: +0.000 at 4 dB); the reading of
-    the error variance must not hurt.
+    error variance. Three training seeds of each; every codec decodes the same 500 queries over the
+    same 8 channel draws per query (common random numbers) at -4 and 4 dB. The front end's LMMSE
+    estimate already shrinks faded symbols towards zero, so the blind decoder is nearly as good
+    (measured: +0.013 [+0.003, +0.024] at -4 dB, +0.005 [-0.005, +0.015] at 4 dB); the reading of the
+    error variance must not hurt.
 
-    Pass criterion: the lower end of the 95 % paired confidence interval (Newcombe) of
-    accuracy(aware) - accuracy(blind) is above -0.03 at every SNR, i.e. "no worse by more than 3 points"
-    at 97.5 % one-sided confidence per SNR (1000 paired trials resolve about ±2.8 points when the two
-    agree); the run is seeded, so the outcome is fixed.
+    Pass criterion: each query's hit rate is averaged over the 3 seeds x 8 draws; the lower end of the
+    95 % paired t interval over the 500 (independent) queries of accuracy(aware) - accuracy(blind) is
+    above -0.03 at every SNR, i.e. "no worse by more than 3 points" at 97.5 % one-sided confidence per
+    SNR (the interval is about +-0.01 wide). One training seed is not enough: a single pair of codecs
+    measured from -0.016 to +0.026 at -4 dB over four seeds, and 1000 trials of one pair resolve only
+    +-2.8 points, so a one-seed version of this test failed for 3 of 8 (seed, SNR) cases although the
+    decoders are on par. The run is seeded, so the outcome is fixed.
     """
+    import numpy as np
+
+    from semlink.metrics import paired_mean_difference_ci
     from semlink.seeding import seed_everything
 
     torch.set_num_threads(1)
     (train, train_labels), val_sender, val_receiver, (queries, query_labels), (kb, kb_labels) = \
         _fashion_split(fashion_features)
     link = analog_channel(_flat_link("rayleigh"))
-    # Feature loss only (class_weight = 0): the test isolates what the decoder reads. With the class-aware
-    # term on, this small run measures -0.001 [-0.035, +0.033] at -4 dB: no worse, but too few trials to
-    # show it at this margin.
+    # Feature loss only (class_weight = 0): the test isolates what the decoder reads.
     base = dict(epochs=6, patience=6, batch_size=64, snr_db=(-4.0, 4.0), val_size=150, class_weight=0.0)
-    hits = {}
+    seeds, draws = (5, 6, 7), 8
+    hit_rate = {}
     for mode in ("none", "mmse"):
-        codec, history = train_codec(train, val_sender, val_receiver, link, 32, TrainSettings(noise_input=mode, **base),
-                                     seed=5, train_labels=train_labels)
-        assert not history.collapsed
-        for snr in (-4.0, 4.0):
-            per_snr = []
-            for repeat in range(2):  # two independent channel draws per query: 1000 paired trials
-                seed_everything(100 + repeat + int(snr))
-                with torch.no_grad():
-                    decoded = codec.decode(link(codec.encode(queries), snr))
-                per_snr.append(top_k_hits(nearest_labels(decoded, kb, kb_labels, 1), query_labels, 1))
-            hits[mode, snr] = torch.cat(per_snr).numpy()
+        per_snr = {-4.0: [], 4.0: []}
+        for seed in seeds:
+            codec, history = train_codec(train, val_sender, val_receiver, link, 32,
+                                         TrainSettings(noise_input=mode, **base), seed=seed, train_labels=train_labels)
+            assert not history.collapsed
+            for snr in per_snr:
+                for draw in range(draws):
+                    seed_everything(100 + draw + int(snr))  # the same channel draws for every codec
+                    with torch.no_grad():
+                        decoded = codec.decode(link(codec.encode(queries), snr))
+                    per_snr[snr].append(top_k_hits(nearest_labels(decoded, kb, kb_labels, 1), query_labels, 1).numpy())
+        for snr, hits in per_snr.items():
+            hit_rate[mode, snr] = np.mean(np.stack(hits).astype(float), axis=0)  # per query
     for snr in (-4.0, 4.0):
-        diff, low, high = paired_difference_ci(hits["mmse", snr], hits["none", snr])
+        diff, low, high = paired_mean_difference_ci(hit_rate["mmse", snr], hit_rate["none", snr])
         assert low > -0.03, (snr, diff, low, high)
+        assert high - low < 0.04, (snr, low, high)  # the interval resolves the 3-point margin
     assert not math.isnan(diff)
 
 
