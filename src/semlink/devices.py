@@ -24,6 +24,23 @@ from semlink.errors import MissingResourceError, choice_error
 ACCEPTED_DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 
 
+def check_device_name(name: str) -> str:
+    """``name`` when it names a device semlink accepts (whether or not this machine has it): what a
+    config checks before anything runs; :func:`resolve_device` checks the device exists when it is used.
+
+    >>> check_device_name("cuda:1")
+    'cuda:1'
+    >>> check_device_name("gpu")
+    Traceback (most recent call last):
+    ...
+    semlink.errors.SemlinkError: unknown device 'gpu'; accepted: auto, cpu, cuda, cuda:N, mps
+    """
+    text = name.strip().lower() if isinstance(name, str) else None
+    if text in ("auto", "cpu", "cuda", "mps") or (text and text.startswith("cuda:") and text[5:].isdigit()):
+        return name
+    raise choice_error("device", name, ACCEPTED_DEVICES)
+
+
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """The ``torch.device`` named by ``device`` (see the module docstring), checked to exist here.
 

@@ -65,6 +65,8 @@ def phy_ber(
                                                  "default: 100."),
     max_iter: int | None = typer.Option(None, "--max-iter", help="Maximum batches per SNR point; default: 100."),
     seed: int | None = typer.Option(None, "--seed", help="Run seed (every point's seed derives from it); default: 42."),
+    device: str | None = typer.Option(None, "--device", help="Where the link runs: cpu | cuda | cuda:N | mps | auto; "
+                                      "default: cpu (the layered decoders are CPU kernels)."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed sweep in --out (also with added SNR points)."),
     executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (process; default: the CPU count) or actors "
@@ -126,10 +128,14 @@ def phy_ber(
             _set(grid, key, value)
         link["ofdm"] = grid
     for key, value in (
-        ("batch_size", batch_size), ("target_block_errors", target_block_errors), ("max_iter", max_iter), ("seed", seed)
+        ("batch_size", batch_size), ("target_block_errors", target_block_errors), ("max_iter", max_iter), ("seed", seed),
+        ("device", device),
     ):
         _set(tree, key, value)
     cfg = validate(BerSweepConfig, tree, source="phy ber settings")
+    from semlink.devices import resolve_device
+
+    resolve_device(cfg.device)  # a device this machine lacks fails here, before the output folder exists
     check_output_folder(out)
     set_up_threads(executor, threads)
     from semlink.sim.run_directory import RunDirectory

@@ -52,14 +52,17 @@ class BerEvaluator:
 
     def build(self):
         from semlink.config import validate
+        from semlink.devices import resolve_device
         from semlink.phy import DigitalLink
 
         cfg = validate(BerSweepConfig, self.config)
-        link = DigitalLink(cfg.link.digital())
+        device = resolve_device(cfg.device)
+        link = DigitalLink(cfg.link.digital(), device=str(device))
         describe = {
             "channel": cfg.link.channel.name,
             **cfg.link.describe(digital=True),
             "bits_per_symbol": link.bits_per_symbol,
+            "device": device.type,
         }
 
         def evaluate(point: Point) -> dict[str, Any]:

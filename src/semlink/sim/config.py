@@ -23,10 +23,16 @@ class BerSweepConfig(Strict):
     batch_size: int = Field(1000, gt=0)
     target_block_errors: int = Field(100, gt=0)
     max_iter: int = Field(100, gt=0)
+    #: Where the link runs: ``cpu`` (default; the layered decoders are CPU kernels), ``cuda``,
+    #: ``cuda:N``, ``mps`` or ``auto``; results are rows of the same statistics on any device.
+    device: str = "cpu"
     link: LinkSpec = LinkSpec()
 
     @model_validator(mode="after")
     def _one_axis(self):
+        from semlink.devices import check_device_name  # torch stays unimported until a sweep runs
+
+        check_device_name(self.device)
         if (self.snr_db is None) == (self.ebno_db is None):
             raise ValueError("give exactly one of snr_db or ebno_db (a list of dB values)")
         self.link.digital()  # the PHY checks its own settings (code, grid, pilots, channel)

@@ -172,8 +172,9 @@ class ExperimentConfig(Strict):
 
     @model_validator(mode="after")
     def _check(self):
-        if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
-            raise ValueError(f"device {self.device!r}; accepted: cpu, cuda, cuda:N, auto")
+        from semlink.devices import check_device_name  # torch stays unimported while a config is read
+
+        check_device_name(self.device)
         names = [s.display_name for s in self.systems]
         for spec in self.systems:
             spec.budgets(self.budgets)  # raises when a budgeted scheme has none
