@@ -174,9 +174,9 @@ assert len(merged) == len(cpu) == len(other) > 0, (len(merged), len(cpu), len(ot
 # chance: 4 standard deviations of the difference of two independent accuracies on n queries, plus
 # 2 points for two codecs trained on other streams. The rehearsal (cpu twice) must match exactly.
 p, n = merged["top1_accuracy_cpu"], merged["n_queries_cpu"]
-tolerance = 0.0 if gpu == "cpu" else 4 * (2 * p * (1 - p) / n) ** 0.5 + 0.02
+tolerance = (4 * (2 * p * (1 - p) / n) ** 0.5 + 0.02) * (gpu != "cpu")
 difference = (merged["top1_accuracy_cpu"] - merged["top1_accuracy_gpu"]).abs()
-for (_, row), d, t in zip(merged.iterrows(), difference, tolerance if gpu != "cpu" else [0.0] * len(merged)):
+for (_, row), d, t in zip(merged.iterrows(), difference, tolerance):
     print(f"   {row['system']:10s} {row['snr_db']:>5}: cpu {row['top1_accuracy_cpu']:.3f}, {gpu} "
           f"{row['top1_accuracy_gpu']:.3f}, |difference| {d:.3f} (tolerance {t:.3f})")
 assert (difference <= tolerance + 1e-12).all()

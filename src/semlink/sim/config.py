@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from semlink.config import DbList, Strict
+from semlink.devices import check_device_name
 from semlink.phy.spec import LinkSpec
 
 __all__ = ["BerSweepConfig"]
@@ -30,8 +31,6 @@ class BerSweepConfig(Strict):
 
     @model_validator(mode="after")
     def _one_axis(self):
-        from semlink.devices import check_device_name  # torch stays unimported until a sweep runs
-
         check_device_name(self.device)
         if (self.snr_db is None) == (self.ebno_db is None):
             raise ValueError("give exactly one of snr_db or ebno_db (a list of dB values)")

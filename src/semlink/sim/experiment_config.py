@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
 from semlink.config import DbList, Strict, validate
+from semlink.devices import check_device_name
 from semlink.phy.spec import ChannelSpec, LinkSpec
 from semlink.systems.specs import SystemSpec, parse_system_spec
 
@@ -172,8 +173,6 @@ class ExperimentConfig(Strict):
 
     @model_validator(mode="after")
     def _check(self):
-        from semlink.devices import check_device_name  # torch stays unimported while a config is read
-
         check_device_name(self.device)
         names = [s.display_name for s in self.systems]
         for spec in self.systems:
