@@ -54,8 +54,9 @@ _EXPORTS = {
     "INTERPOLATIONS": "config", "MODULATIONS": "config", "AnalogLinkConfig": "config",
     "ChannelConfig": "config", "DigitalLinkConfig": "config", "OfdmConfig": "config",
     "complex_to_real": "convert", "real_to_complex": "convert",
-    "BlockResult": "digital", "DigitalLink": "digital", "PayloadTransmission": "digital", "Transmission": "digital",
-    "TransportBlockTransmission": "digital", "TransportPayloadTransmission": "digital",
+    "DigitalLink": "digital",
+    "BlockResult": "transmission", "PayloadTransmission": "transmission", "Transmission": "transmission",
+    "TransportBlockTransmission": "transmission", "TransportPayloadTransmission": "transmission",
     "Mcs": "mcs", "MCS_TABLES": "mcs", "mcs_from_table": "mcs", "mcs_table": "mcs",
     "TbLayout": "transport_size", "channel_uses_for": "transport_size", "max_tb_size": "transport_size",
     "tb_layout": "transport_size", "tb_size": "transport_size",
@@ -87,16 +88,16 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         OfdmConfig,
     )
     from semlink.phy.convert import complex_to_real, real_to_complex  # noqa: F401
-    from semlink.phy.digital import (  # noqa: F401
+    from semlink.phy.digital import DigitalLink  # noqa: F401
+    from semlink.phy.mcs import MCS_TABLES, Mcs, mcs_from_table, mcs_table  # noqa: F401
+    from semlink.phy.snr import ebno_db_to_snr_db, is_noiseless, snr_db_to_noise_var  # noqa: F401
+    from semlink.phy.transmission import (  # noqa: F401
         BlockResult,
-        DigitalLink,
         PayloadTransmission,
         Transmission,
         TransportBlockTransmission,
         TransportPayloadTransmission,
     )
-    from semlink.phy.mcs import MCS_TABLES, Mcs, mcs_from_table, mcs_table  # noqa: F401
-    from semlink.phy.snr import ebno_db_to_snr_db, is_noiseless, snr_db_to_noise_var  # noqa: F401
     from semlink.phy.transport import (  # noqa: F401
         DecodedTransportBlocks,
         TransportBlockDecoder,

@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -49,93 +48,24 @@ from semlink.phy.demapping import make_demapper
 from semlink.phy.mcs import Mcs
 from semlink.phy.snr import ebno_db_to_snr_db, is_noiseless, noise_var_per_example
 from semlink.phy.symbol_link import make_symbol_link
+from semlink.phy.transmission import (
+    BlockResult,
+    PayloadTransmission,
+    Transmission,
+    TransportBlockTransmission,
+    TransportPayloadTransmission,
+    payload_bits,
+    payload_frames,
+)
 from semlink.phy.transport import TransportBlockDecoder, TransportBlockEncoder
 from semlink.phy.transport_size import TbLayout, tb_layout
 
-__all__ = [
-    "DigitalLink",
-    "BlockResult",
-    "PayloadTransmission",
-    "Transmission",
-    "TransportBlockTransmission",
-    "TransportPayloadTransmission",
-    "FLAT_UNCODED_BLOCK_SYMBOLS",
-]
+__all__ = ["DigitalLink", "FLAT_UNCODED_BLOCK_SYMBOLS"]
 
 #: Symbols per uncoded accounting block in flat mode (no slots to align to).
 FLAT_UNCODED_BLOCK_SYMBOLS = 1024
 #: Allocations whose TB encoder and decoder a link keeps (payloads of many sizes need many).
 TB_CACHE_SIZE = 256
-
-
-class BlockResult(NamedTuple):
-    """One code block per example (:meth:`DigitalLink.simulate`).
-
-    ``bits``/``bits_hat``: ``[B, k] float32``; ``block_ok``: ``[B] bool``, True where the decoded block
-    equals the sent one (ground truth, also for uncoded links).
-    """
-
-    bits: torch.Tensor
-    bits_hat: torch.Tensor
-    block_ok: torch.Tensor
-
-
-class Transmission(NamedTuple):
-    """A payload through the link (:meth:`DigitalLink.transmit`).
-
-    ``bits_hat``: ``[B, L] float32``; ``block_ok``: ``[B, num_blocks] bool`` receiver-side syndrome
-    check per code block (all True when uncoded); ``channel_uses_with_padding``: ``[B] int64`` data
-    REs spent per example, slot padding included.
-    """
-
-    bits_hat: torch.Tensor
-    block_ok: torch.Tensor
-    channel_uses_with_padding: torch.Tensor
-
-
-class PayloadTransmission(NamedTuple):
-    """Variable-length payloads through the link (:meth:`DigitalLink.transmit_payloads`), one entry each.
-
-    ``bits_hat``: received ``[L_i] uint8`` bits; ``block_ok``: ``[num_blocks_i] bool`` receiver-side
-    syndrome check per code block (all True when uncoded); ``channel_uses``: ``[P] int64`` complex
-    symbols each payload occupied (whole code blocks; no slot padding: the symbols that carry it).
-    """
-
-    bits_hat: list[np.ndarray]
-    block_ok: list[np.ndarray]
-    channel_uses: np.ndarray
-
-
-class TransportBlockTransmission(NamedTuple):
-    """Transport blocks through the link (:meth:`DigitalLink.transmit_transport_blocks`).
-
-    ``bits_hat [B, TBS] float32``: the decoded TBs, errors included; ``tb_ok [B] bool``: TB CRC;
-    ``cb_ok [B, C] bool``: each code block's CRC (one block: the TB CRC); ``channel_uses [B]
-    int64``: the allocation (data REs) each TB occupied.
-    """
-
-    bits_hat: torch.Tensor
-    tb_ok: torch.Tensor
-    cb_ok: torch.Tensor
-    channel_uses: torch.Tensor
-
-
-class TransportPayloadTransmission(NamedTuple):
-    """Variable-length payloads in transport blocks (:meth:`DigitalLink.transmit_transport_payloads`).
-
-    Per payload ``i`` (``P`` of them): ``bits_hat[i]`` the whole decoded TB, ``[tb_size[i]] uint8``
-    (the payload's bits then the zero padding, as received: a receiver knows its allocation, hence
-    the TBS, not the payload's length); ``tb_ok [P] bool`` the TB CRC; ``cb_ok[i] [C_i] bool`` the
-    code blocks' CRCs; ``channel_uses [P] int64`` the allocation (data REs, no slot padding);
-    ``tb_size [P] int64`` the TBS. An empty payload sends nothing: no bits, no blocks, 0 channel
-    uses, ``tb_ok`` True.
-    """
-
-    bits_hat: list[np.ndarray]
-    tb_ok: np.ndarray
-    cb_ok: list[np.ndarray]
-    channel_uses: np.ndarray
-    tb_size: np.ndarray
 
 
 class DigitalLink(Block):
@@ -322,25 +252,22 @@ class DigitalLink(Block):
         e.g. a header in the first block, as a real receiver would).
         """
         self._no_mcs("transmit_payloads")
-        bits = _payload_bits(payloads)
+        bits = payload_bits(payloads)
         lengths = np.array([b.size for b in bits], dtype=np.int64)
         blocks = np.array([math.ceil(n / self._k) for n in lengths], dtype=np.int64)
         received: list[np.ndarray] = [np.zeros(0, np.uint8) for _ in bits]
         checks: list[np.ndarray] = [np.zeros(0, bool) for _ in bits]
-        for count in sorted(set(blocks.tolist()) - {0}):
-            rows = np.flatnonzero(blocks == count)
-            width = int(lengths[rows].max()) if self._codec is None else count * self._k
-            for start in range(0, len(rows), batch_size):
-                chunk = rows[start : start + batch_size]
-                frame = np.zeros((len(chunk), width), dtype=np.float32)
-                for r, i in enumerate(chunk):
-                    frame[r, : lengths[i]] = bits[i]
-                out = self.transmit(torch.from_numpy(frame), snr_db)
-                hat = out.bits_hat.cpu().numpy().astype(np.uint8)
-                ok = out.block_ok.cpu().numpy()
-                for r, i in enumerate(chunk):
-                    received[i] = hat[r, : lengths[i]]
-                    checks[i] = ok[r, :count] if self._codec is not None else np.ones(count, bool)
+
+        def width(count: int, rows: np.ndarray) -> int:
+            return int(lengths[rows].max()) if self._codec is None else count * self._k
+
+        for count, chunk, frame in payload_frames(bits, blocks, width, batch_size):
+            out = self.transmit(frame, snr_db)
+            hat = out.bits_hat.cpu().numpy().astype(np.uint8)
+            ok = out.block_ok.cpu().numpy()
+            for r, i in enumerate(chunk):
+                received[i] = hat[r, : lengths[i]]
+                checks[i] = ok[r, :count] if self._codec is not None else np.ones(count, bool)
         uses = np.array([self.channel_uses(int(n)) for n in lengths], dtype=np.int64)
         return PayloadTransmission(received, checks, uses)
 
@@ -406,26 +333,23 @@ class DigitalLink(Block):
         each its own channel realisation). See :class:`TransportPayloadTransmission`.
         """
         self._require_mcs("transmit_transport_payloads")
-        bits = _payload_bits(payloads)
+        bits = payload_bits(payloads)
         uses = np.array([self._layout.symbols(b.size) for b in bits], dtype=np.int64)
         received = [np.zeros(0, np.uint8) for _ in bits]
         cb_ok = [np.zeros(0, bool) for _ in bits]
         tb_ok = np.ones(len(bits), dtype=bool)
         sizes = np.zeros(len(bits), dtype=np.int64)
-        for allocation in sorted(set(uses.tolist()) - {0}):
-            rows = np.flatnonzero(uses == allocation)
-            tbs = self.transport_block_chain(allocation)[0].layout.tbs
-            sizes[rows] = tbs
-            for start in range(0, len(rows), batch_size):
-                chunk = rows[start : start + batch_size]
-                frame = np.zeros((len(chunk), tbs), dtype=np.float32)
-                for r, i in enumerate(chunk):
-                    frame[r, : bits[i].size] = bits[i]
-                out = self.transmit_transport_blocks(torch.from_numpy(frame), snr_db, allocation)
-                hat = out.bits_hat.cpu().numpy().astype(np.uint8)
-                for r, i in enumerate(chunk):
-                    received[i], cb_ok[i] = hat[r], out.cb_ok[r].cpu().numpy()
-                tb_ok[chunk] = out.tb_ok.cpu().numpy()
+
+        def tb_size(allocation: int, rows: np.ndarray) -> int:
+            return self.transport_block_chain(allocation)[0].layout.tbs
+
+        for allocation, chunk, frame in payload_frames(bits, uses, tb_size, batch_size):
+            sizes[chunk] = frame.shape[1]
+            out = self.transmit_transport_blocks(frame, snr_db, allocation)
+            hat = out.bits_hat.cpu().numpy().astype(np.uint8)
+            for r, i in enumerate(chunk):
+                received[i], cb_ok[i] = hat[r], out.cb_ok[r].cpu().numpy()
+            tb_ok[chunk] = out.tb_ok.cpu().numpy()
         return TransportPayloadTransmission(received, tb_ok, cb_ok, uses, sizes)
 
     def call(self, bits: torch.Tensor, snr_db: float | torch.Tensor) -> Transmission:
@@ -486,9 +410,3 @@ class DigitalLink(Block):
 def _check_batch(batch_size: object) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise SemlinkError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-
-
-def _payload_bits(payloads: Sequence[np.ndarray | torch.Tensor]) -> list[np.ndarray]:
-    """Payloads as flat ``uint8`` 0/1 arrays."""
-    return [np.asarray(p.detach().cpu().numpy() if isinstance(p, torch.Tensor) else p, dtype=np.uint8).reshape(-1)
-            for p in payloads]
